@@ -40,7 +40,10 @@ def load_data(method: str, max_sentences: int | None, seed: int):
     if method == "nli":
         return read_nli_triplets(nli_files), "KorNLI xnli dev+test triplets"
     if method == "simcse":
-        texts = list(dict.fromkeys(read_texts(sts_train) + sum((read_texts(f) for f in nli_files), [])))
+        texts = read_texts(sts_train)
+        for path in nli_files:
+            texts += read_texts(path)
+        texts = list(dict.fromkeys(texts))
         random.Random(seed).shuffle(texts)
         if max_sentences:
             texts = texts[:max_sentences]
@@ -80,7 +83,10 @@ def run(args: argparse.Namespace) -> None:
 def table(_: argparse.Namespace) -> None:
     rows = [json.loads(p.read_text("utf-8")) for p in sorted(RESULTS.glob("*.json"))]
     rows.sort(key=lambda r: r["finished"])
-    print("| run | method | base | data | epochs/steps | train time | dev Spearman before -> after |")
+    header = (
+        "| run | method | base | data | epochs/steps | train time | dev Spearman before -> after |"
+    )
+    print(header)
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(

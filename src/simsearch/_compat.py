@@ -6,6 +6,7 @@ with the core), else a local equivalent so this branch works before the merge.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,3 +61,27 @@ def model_label(model: str | Any) -> str:
     if isinstance(model, str):
         return model
     return type(model).__name__
+
+
+def open_index(path: Path | str) -> Any:
+    """Open an index directory (one holding meta.json) or an index root (its default index).
+
+    Raises:
+        SimsearchError: no index there (from ``simsearch.index.load_index``).
+    """
+    from simsearch.index import load_index
+
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return load_index(path.parent, path.name)
+    return load_index(path)
+
+
+def index_whitening(index: Any) -> Any:
+    """The index's stored :class:`~simsearch.whitening.Whitening`, or None when not whitened."""
+    from simsearch.whitening import Whitening
+
+    files = index.meta.get("files", {})
+    if "whitening" in files:
+        return Whitening.load(Path(index.path) / files["whitening"])
+    return None

@@ -44,7 +44,9 @@ def sts_correlations(cosine: np.ndarray, scores: np.ndarray) -> tuple[float, flo
     from scipy.stats import pearsonr, spearmanr
 
     if np.std(cosine) == 0 or np.std(scores) == 0:
-        raise SimsearchError("All similarities or all gold scores are equal: correlation undefined.")
+        raise SimsearchError(
+            "All similarities or all gold scores are equal: correlation undefined."
+        )
     return float(spearmanr(scores, cosine)[0] * 100), float(pearsonr(scores, cosine)[0] * 100)
 
 
@@ -124,3 +126,120 @@ def evaluate_sts(
             name += f" +whiten{'' if whiten_dim is None else f'({whiten_dim})'}"
         rows.append([name, spearman, pearson, len(pairs), seconds])
     return pd.DataFrame(rows, columns=STS_COLUMNS)
+
+
+RETRIEVAL_KS = (1, 5, 10)
+
+
+def retrieval_metrics(ranked: np.ndarray, relevant: Sequence[set[int]]) -> dict[str, float]:
+    """Recall@1/5/10, MRR@10 and nDCG@10 (binary relevance), averaged over queries, x 100.
+
+    Args:
+        ranked: (m, >=10 or fewer) int array, document rows per query, best first.
+        relevant: m sets of relevant document rows.
+
+    Definitions (as in BEIR / sentence-transformers' InformationRetrievalEvaluator):
+    recall@k = |relevant in top k| / |relevant|; MRR@10 = 1 / rank of the first relevant
+    document in the top 10 (0 if none); nDCG@10 = DCG@10 / ideal DCG@10 with gain 1 and
+    discount 1 / log2(rank + 1).
+    """
+    if len(ranked) != len(relevant) or not len(relevant):
+        raise SimsearchError("Retrieval evaluation needs one relevant set per query (>= 1 query).")
+    sums = {f"recall@{k}": 0.0 for k in RETRIEVAL_KS} | {"mrr@10": 0.0, "ndcg@10": 0.0}
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    for row, rel in zip(ranked, relevant, strict=True):
+        hits = np.array([int(d) in rel for d in row[:10]], dtype=bool)
+        for k in RETRIEVAL_KS:
+            sums[f"recall@{k}"] += hits[:k].sum() / len(rel)
+        first = np.flatnonzero(hits)
+        sums["mrr@10"] += 1.0 / (first[0] + 1) if len(first) else 0.0
+        ideal = discounts[: min(len(rel), 10)].sum()
+        sums["ndcg@10"] += float((discounts[: len(hits)] * hits).sum() / ideal)
+    return {name: 100.0 * value / len(relevant) for name, value in sums.items()}
+
+
+def read_retrieval_pairs(
+    path: Path | str, texts: Sequence[str], query: str = "query", relevant: str = "relevant"
+) -> tuple[list[str], list[set[int]]]:
+    """Read (query, relevant document) rows; several rows with one query add relevant docs.
+
+    ``relevant`` holds a 0-based document row of the index, or a document text (every row
+    with exactly that text is relevant).
+
+    Raises:
+        SimsearchError: missing column, row out of range, or a text not in the index.
+    """
+    from simsearch.labeled import _require_columns, read_table
+
+    df = read_table(path)
+    _require_columns(df, [query], path, "--query-column")
+    _require_columns(df, [relevant], path, "--relevant-column")
+    df = df[[query, relevant]].dropna()
+    rows_of: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        rows_of.setdefault(text.strip(), []).append(i)
+    wanted: dict[str, set[int]] = {}
+    for q, rel in zip(df[query].astype(str), df[relevant], strict=True):
+        wanted.setdefault(q.strip(), set()).update(_relevant_rows(rel, rows_of, len(texts), path))
+    if not wanted:
+        raise SimsearchError(f"{path}: no (query, relevant) rows.")
+    return list(wanted), list(wanted.values())
+
+
+def _relevant_rows(value: Any, rows_of: dict[str, list[int]], n_docs: int, path: Any) -> list[int]:
+    text = str(value).strip()
+    if isinstance(value, (int, np.integer)) or text.isdigit():
+        row = int(text)
+        if not 0 <= row < n_docs:
+            raise SimsearchError(
+                f"{path}: relevant row {row} is outside the index (rows 0 to {n_docs - 1})."
+            )
+        return [row]
+    if text not in rows_of:
+        raise SimsearchError(
+            f"{path}: relevant text {text[:60]!r} is not a document of the index; "
+            "give its row number or the exact text."
+        )
+    return rows_of[text]
+
+
+def evaluate_retrieval(
+    model: Any,
+    queries: Sequence[str],
+    relevant: Sequence[set[int]],
+    doc_embeddings: np.ndarray,
+    whitening: Whitening | None = None,
+    batch_size: int = 64,
+) -> dict[str, float]:
+    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity.
+
+    Args:
+        doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
+            already whitened when the index is).
+        whitening: the index's transform, applied to the query embeddings the same way.
+
+    Returns:
+        dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
+        and encode_seconds.
+    """
+    start = time.perf_counter()
+    q = encode(load_model(model), list(queries), batch_size=batch_size)
+    if whitening is not None:
+        q = whitening.apply(q)
+    seconds = time.perf_counter() - start
+    k = min(10, len(doc_embeddings))
+    try:
+        from simsearch.ranking import top_k
+    except ImportError:
+        top_k = _top_k
+    ranked, _ = top_k(np.asarray(doc_embeddings), q, k)
+    return retrieval_metrics(ranked, relevant) | {
+        "queries": len(queries),
+        "encode_seconds": seconds,
+    }
+
+
+def _top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = queries @ embeddings.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)

@@ -49,7 +49,9 @@ def read_table(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(path, encoding="utf-8")
 
 
-def _require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path | str, option: str) -> None:
+def _require_columns(
+    df: pd.DataFrame, columns: Sequence[str], path: Path | str, option: str
+) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise SimsearchError(

@@ -174,7 +174,7 @@ def train_model(
     batch_size = int(batch_size or DEFAULTS[method]["batch_size"])
     lr = float(lr or DEFAULTS[method]["lr"])
     if batch_size < 2:
-        raise SimsearchError("--batch-size must be at least 2 (losses compare examples in a batch).")
+        raise SimsearchError("--batch-size must be at least 2 (the losses compare batch items).")
     set_seed(seed)
     model = load_model(base_model) if isinstance(base_model, str) else base_model
     model.max_seq_length = max_seq_length
