@@ -1,0 +1,42 @@
+"""simsearch: sentence-embedding similarity search over the rows of a spreadsheet.
+
+Notebook use::
+
+    import simsearch
+    simsearch.build_index("patents.xlsx", "abstract")   # encode once, cache in .simsearch/
+    simsearch.similar(0, k=10)                          # DataFrame of the 10 nearest rows
+    simsearch.query("배터리 전극", k=5)                  # DataFrame for a query sentence
+
+Names are imported lazily so ``import simsearch`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "build_index": "simsearch.build",
+    "BuildReport": "simsearch.build",
+    "similar": "simsearch.search",
+    "query": "simsearch.search",
+    "load_index": "simsearch.index",
+    "Index": "simsearch.index",
+    "top_k": "simsearch.ranking",
+    "read_corpus": "simsearch.corpus",
+    "load_model": "simsearch.encoding",
+    "encode": "simsearch.encoding",
+    "DEFAULT_MODEL": "simsearch.encoding",
+    "SimsearchError": "simsearch.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'simsearch' has no attribute {name!r}")
