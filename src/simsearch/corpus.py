@@ -143,7 +143,7 @@ def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str]:
     with pd.ExcelFile(path, engine="openpyxl") as book:
         names = [str(n) for n in book.sheet_names]
         chosen = _choose_sheet(names, sheet, path)
-        frame = book.parse(chosen, dtype=object)
+        frame = pd.read_excel(book, sheet_name=chosen, dtype=object)
     return frame, chosen
 
 
