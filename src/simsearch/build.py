@@ -1,0 +1,466 @@
+"""Building an index: read the corpus, encode what is new, write a new generation.
+
+A build is incremental and resumable:
+
+* each document's embedding is keyed by a hash of its text (for one model), so after an
+  edit of the source only texts never encoded before are encoded; reordered, deleted
+  and unchanged rows reuse the cached vectors, and the result equals a full rebuild;
+* the texts to encode are written chunk by chunk into ``work/pending.npy`` with a
+  checkpoint after every chunk, so a killed or interrupted run resumes where it stopped;
+* peak memory is bounded by one chunk, not by the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simsearch import index as store
+from simsearch.corpus import Corpus, cell_text, file_sha256, read_corpus
+from simsearch.encoding import DEFAULT_MODEL, model_id
+from simsearch.errors import SimsearchError
+
+ProgressFn = Callable[[int, int], None]
+LogFn = Callable[[str], None]
+#: Rows copied per step when assembling the final matrix (bounds memory: 8192 x dim x 4 B).
+COPY_ROWS = 8192
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_index` did.
+
+    Attributes:
+        path: the index directory.
+        status: ``"up-to-date"`` (cache reused as is), ``"built"`` (new index),
+            ``"updated"`` (re-encoded only what changed) or ``"imported"``.
+        reasons: why the index was (re)built, e.g. ``["source file changed"]``.
+        n_docs: documents (rows) in the index; ``n_empty`` of them are empty.
+        encoded: texts encoded in this run; ``reused``: rows whose embedding came from the
+            cache; ``dropped``: cached texts no longer in the source.
+        resumed: texts taken from the checkpoint of an interrupted run.
+        truncated: texts longer than the model's max sequence length (cut when encoded).
+        seconds: wall time of the whole build.
+    """
+
+    path: Path
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    n_docs: int = 0
+    n_empty: int = 0
+    encoded: int = 0
+    reused: int = 0
+    dropped: int = 0
+    resumed: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def build_index(
+    source: str | Path,
+    column: str,
+    *,
+    sheet: str | None = None,
+    model: str = DEFAULT_MODEL,
+    root: str | Path = store.DEFAULT_ROOT,
+    name: str = store.DEFAULT_NAME,
+    device: str | None = None,
+    batch_size: int = 32,
+    chunk_size: int | None = None,
+    rebuild: bool = False,
+    embeddings: str | Path | None = None,
+    on_progress: ProgressFn | None = None,
+    log: LogFn | None = None,
+) -> BuildReport:
+    """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
+
+    Args:
+        source: ``.xlsx``/``.csv``/``.tsv``/``.parquet``/``.jsonl`` file; row i is document i.
+        column: the text column to encode.
+        sheet: Excel sheet name (default the first sheet).
+        model: SentenceTransformer hub id or local directory (default
+            ``jhgan/ko-sroberta-multitask``).
+        device: torch device; default GPU when available, else CPU.
+        batch_size: texts per forward pass.
+        chunk_size: texts per checkpoint (default ``8 * batch_size``).
+        rebuild: ignore the cache and encode everything again.
+        embeddings: a ``.npy`` of shape ``(n_rows, dim)`` computed elsewhere (e.g. a
+            notebook's ``model.encode`` output) to import instead of encoding; rows are
+            L2-normalised on import.
+        on_progress: called as ``on_progress(done, total)`` (texts) while encoding.
+        log: called with one-line status messages (cache reuse, resume, truncation).
+
+    Returns:
+        A :class:`BuildReport`.
+
+    Raises:
+        SimsearchError: bad source, column, sheet, model, device or imported matrix.
+    """
+    started = time.perf_counter()
+    log = log or (lambda _msg: None)
+    if batch_size < 1:
+        raise SimsearchError(f"--batch-size must be at least 1, got {batch_size}")
+    corpus = read_corpus(source, column, sheet)
+    source = Path(source).resolve()
+    wanted = {
+        "sha256": file_sha256(source),
+        "sheet": corpus.sheet,
+        "column": column,
+        "model": model_id(model),
+    }
+    path = store.index_dir(root, name)
+    on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
+    with store.write_lock(path, on_wait=on_wait):
+        old = _open_previous(path, log)
+        reasons = _reasons(old.meta if old else None, wanted)
+        if old is not None and not reasons and not rebuild and embeddings is None:
+            return BuildReport(
+                path=path,
+                status="up-to-date",
+                n_docs=old.n_docs,
+                n_empty=int(old.meta.get("n_empty", 0)),
+                reused=old.n_docs,
+                seconds=time.perf_counter() - started,
+                meta=old.meta,
+            )
+        if rebuild:
+            reasons = ["--rebuild was given"]
+        job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not rebuild)
+        if embeddings is not None:
+            report = job.import_matrix(Path(embeddings))
+        else:
+            report = job.encode(model, device, batch_size, chunk_size or 8 * batch_size)
+        report.reasons = reasons
+        meta = job.commit(source, report, device=device, batch_size=batch_size)
+        report.meta = meta
+        report.seconds = time.perf_counter() - started
+        return report
+
+
+def _open_previous(path: Path, log: LogFn) -> store.Index | None:
+    if not (path / store.META).exists():
+        return None
+    try:
+        return store.load_index(path.parent, path.name)
+    except SimsearchError as exc:
+        log(f"ignoring the previous index: {exc}")
+        return None
+
+
+def _reasons(meta: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
+    if meta is None:
+        return ["no index yet"]
+    src = meta.get("source", {})
+    reasons = []
+    if src.get("sha256") != wanted["sha256"]:
+        reasons.append("the source file changed")
+    if src.get("sheet") != wanted["sheet"]:
+        reasons.append(f"sheet changed ({src.get('sheet')!r} -> {wanted['sheet']!r})")
+    if src.get("column") != wanted["column"]:
+        reasons.append(f"column changed ({src.get('column')!r} -> {wanted['column']!r})")
+    if meta.get("model") != wanted["model"]:
+        reasons.append(f"model changed ({meta.get('model')} -> {wanted['model']})")
+    return reasons
+
+
+class _Job:
+    """One build: plans which texts to encode, encodes them with checkpoints, commits."""
+
+    def __init__(
+        self,
+        path: Path,
+        corpus: Corpus,
+        wanted: dict[str, Any],
+        old: store.Index | None,
+        log: LogFn,
+        on_progress: ProgressFn | None,
+        reuse: bool = True,
+    ) -> None:
+        self.path, self.corpus, self.wanted, self.log = path, corpus, wanted, log
+        self.on_progress = on_progress
+        self.generation = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.hashes = store.text_hashes(corpus.texts)
+        self.empty = np.array([not t.strip() for t in corpus.texts], dtype=bool)
+        same_model = old is not None and old.model == wanted["model"]
+        self.old = old if reuse and same_model else None
+        self.old_files = list(old.meta["files"].values()) if old is not None else []
+        self.matrix_path: Path | None = None
+        self.dim = 0
+
+    # -- planning ---------------------------------------------------------------------
+
+    def _cached_rows(self) -> dict[bytes, int]:
+        """hash -> row of the previous index holding that text's embedding."""
+        if self.old is None:
+            return {}
+        old_hashes = self.old.hashes()
+        return {h: i for i, h in enumerate(old_hashes.tolist())}
+
+    def _plan(self) -> tuple[list[bytes], dict[bytes, int], int]:
+        cached = self._cached_rows()
+        new: dict[bytes, int] = {}
+        for h, is_empty in zip(self.hashes.tolist(), self.empty.tolist()):
+            if not is_empty and h not in cached and h not in new:
+                new[h] = len(new)
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        # Longest first, as sentence-transformers orders a batch: similar lengths share
+        # a batch (little padding) and any truncated texts are met at once.
+        order = sorted(new, key=lambda h: -len(texts_by_hash[h]))
+        current = set(self.hashes.tolist())
+        dropped = len(set(cached) - current)
+        return order, cached, dropped
+
+    # -- encoding ---------------------------------------------------------------------
+
+    def encode(self, model: str, device: str | None, batch_size: int, chunk: int) -> BuildReport:
+        order, cached, dropped = self._plan()
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        report = BuildReport(path=self.path, status="updated" if self.old else "built")
+        report.dropped = dropped
+        pending = None
+        if order:
+            from simsearch.encoding import count_truncated, embedding_dim, encode, load_model
+
+            encoder = load_model(model, device)
+            self.dim = embedding_dim(encoder)
+            pending, done = self._open_pending(order)
+            report.resumed = done
+            if done:
+                self.log(f"resuming an interrupted run: {done:,} of {len(order):,} texts done")
+            total = len(order)
+            if self.on_progress:
+                self.on_progress(done, total)
+            for start in range(done, total, chunk):
+                texts = [texts_by_hash[h] for h in order[start : start + chunk]]
+                report.truncated += count_truncated(encoder, texts)
+                pending[start : start + len(texts)] = encode(encoder, texts, batch_size)
+                self._checkpoint(pending, start + len(texts))
+                if self.on_progress:
+                    self.on_progress(start + len(texts), total)
+            report.encoded = total - done
+        elif self.old is not None:
+            self.dim = int(self.old.meta["dim"])
+        else:
+            # Nothing to encode and no cache: every document is empty, which
+            # select_column refuses, so this is unreachable in practice.
+            raise SimsearchError("nothing to encode: every document is empty")
+        if report.truncated:
+            self.log(
+                f"{report.truncated:,} texts are longer than the model's max sequence length "
+                "and were truncated when encoded"
+            )
+        new_rows = {h: i for i, h in enumerate(order)}
+        report.reused = sum(1 for h in self.hashes.tolist() if h in cached and h not in new_rows)
+        self._assemble(cached, new_rows, pending)
+        return report
+
+    def _work(self) -> Path:
+        return self.path / "work"
+
+    def _open_pending(self, order: list[bytes]) -> tuple[np.ndarray, int]:
+        """The checkpoint matrix for ``order`` and how many of its rows are done."""
+        work = self._work()
+        key = self._job_key(order)
+        job_file, pending_file = work / "job.json", work / "pending.npy"
+        if job_file.exists() and pending_file.exists():
+            try:
+                job = json.loads(job_file.read_text(encoding="utf-8"))
+                if job.get("key") == key:
+                    pending = np.load(pending_file, mmap_mode="r+")
+                    if pending.shape == (len(order), self.dim) and pending.dtype == np.float32:
+                        return pending, int(job["done"])
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged checkpoint is discarded, never trusted
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        pending = np.lib.format.open_memmap(
+            pending_file, mode="w+", dtype=np.float32, shape=(len(order), self.dim)
+        )
+        store.write_json_atomic(job_file, {"key": key, "done": 0, "total": len(order)})
+        return pending, 0
+
+    def _job_key(self, order: list[bytes]) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(self.wanted["model"].encode("utf-8"))
+        for h in order:
+            digest.update(h)
+        return digest.hexdigest()
+
+    def _checkpoint(self, pending: np.ndarray, done: int) -> None:
+        # The rows must be on disk before the counter that vouches for them.
+        pending.flush()
+        with open(self._work() / "pending.npy", "rb+") as handle:
+            import os
+
+            os.fsync(handle.fileno())
+        job_file = self._work() / "job.json"
+        job = json.loads(job_file.read_text(encoding="utf-8"))
+        job["done"] = done
+        store.write_json_atomic(job_file, job)
+
+    def import_matrix(self, npy: Path) -> BuildReport:
+        """Use a precomputed ``(n_rows, dim)`` matrix instead of encoding."""
+        if not npy.exists():
+            raise SimsearchError(f"embeddings file not found: {npy}")
+        try:
+            matrix = np.load(npy, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise SimsearchError(f"cannot read {npy} as a .npy matrix: {exc}") from None
+        n = len(self.corpus.texts)
+        if matrix.ndim != 2 or matrix.shape[0] != n:
+            raise SimsearchError(
+                f"{npy} has shape {matrix.shape} but the source has {n} rows; the matrix "
+                f"must be (n_rows, dim) with one row per source row, in order"
+            )
+        if not np.issubdtype(matrix.dtype, np.floating):
+            raise SimsearchError(f"{npy} holds {matrix.dtype}, not floating-point embeddings")
+        self.dim = int(matrix.shape[1])
+        with store.atomic_path(self._matrix_target()) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            for start in range(0, n, COPY_ROWS):
+                block = np.asarray(matrix[start : start + COPY_ROWS], dtype=np.float32)
+                if not np.isfinite(block).all():
+                    raise SimsearchError(f"{npy} contains NaN or infinite values")
+                out[start : start + len(block)] = _normalise(block)
+            out.flush()
+            del out
+        return BuildReport(path=self.path, status="imported", encoded=0, reused=0)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _matrix_target(self) -> Path:
+        self.matrix_path = self.path / f"embeddings-{self.generation}.npy"
+        return self.matrix_path
+
+    def _assemble(
+        self, cached: dict[bytes, int], new_rows: dict[bytes, int], pending: np.ndarray | None
+    ) -> None:
+        """Write the final (n_docs, dim) matrix from cached rows and freshly encoded rows."""
+        n = len(self.hashes)
+        old_matrix = (
+            np.load(self.old.file("embeddings"), mmap_mode="r") if self.old is not None else None
+        )
+        hashes = self.hashes.tolist()
+        with store.atomic_path(self._matrix_target()) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            for start in range(0, n, COPY_ROWS):
+                stop = min(start + COPY_ROWS, n)
+                block = np.zeros((stop - start, self.dim), dtype=np.float32)
+                for offset, h in enumerate(hashes[start:stop]):
+                    if self.empty[start + offset]:
+                        continue
+                    if h in new_rows:
+                        block[offset] = pending[new_rows[h]]
+                    else:
+                        block[offset] = old_matrix[cached[h]]
+                out[start:stop] = block
+            out.flush()
+            del out
+
+    def commit(
+        self, source: Path, report: BuildReport, *, device: str | None, batch_size: int
+    ) -> dict[str, Any]:
+        """Write rows, offsets and hashes, then ``meta.json`` (the commit point), then
+        remove older generations and the checkpoint."""
+        gen = self.generation
+        files = {
+            "embeddings": f"embeddings-{gen}.npy",
+            "rows": f"rows-{gen}.jsonl",
+            "offsets": f"offsets-{gen}.npy",
+            "hashes": f"hashes-{gen}.npy",
+        }
+        frame = self.corpus.frame
+        column = self.corpus.column
+        records = (
+            {c: _json_value(v) for c, v in zip(frame.columns, values)} | {column: text}
+            for values, text in zip(frame.itertuples(index=False, name=None), self.corpus.texts)
+        )
+        store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
+        store.write_npy_atomic(self.path / files["hashes"], self.hashes)
+        sizes = {k: (self.path / f).stat().st_size for k, f in files.items()}
+        checksums = {k: store.file_digest(self.path / f) for k, f in files.items()}
+        meta = {
+            "format_version": store.FORMAT_VERSION,
+            "name": self.path.name,
+            "created_at": store.now_iso(),
+            "source": {
+                "path": str(source),
+                "sha256": self.wanted["sha256"],
+                "size_bytes": source.stat().st_size,
+                "mtime": source.stat().st_mtime,
+                "sheet": self.corpus.sheet,
+                "column": column,
+            },
+            "columns": [str(c) for c in frame.columns],
+            "n_docs": len(self.corpus.texts),
+            "n_empty": self.corpus.n_empty,
+            "dim": self.dim,
+            "model": self.wanted["model"],
+            "normalized": True,
+            "encode": {
+                "device": device,
+                "batch_size": batch_size,
+                "status": report.status,
+                "encoded": report.encoded,
+                "reused": report.reused,
+                "dropped": report.dropped,
+                "truncated": report.truncated,
+            },
+            "versions": _versions(),
+            "files": files,
+            "sizes": sizes,
+            "checksums": checksums,
+        }
+        previous = set(self.old_files)
+        store.write_json_atomic(self.path / store.META, meta)
+        # The generation just replaced stays one build longer: a reader that opened its
+        # meta.json a moment ago can still read its rows.
+        self._cleanup(set(files.values()) | previous)
+        return meta
+
+    def _cleanup(self, keep: set[str]) -> None:
+        shutil.rmtree(self._work(), ignore_errors=True)
+        for pattern in ("embeddings-*.npy", "rows-*.jsonl", "offsets-*.npy", "hashes-*.npy"):
+            for stale in self.path.glob(pattern):
+                if stale.name not in keep:
+                    stale.unlink(missing_ok=True)
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _normalise(block: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (block / norms).astype(np.float32, copy=False)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    text = cell_text(value)
+    return text or None
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    packages = ("simsearch", "sentence-transformers", "transformers", "torch", "numpy", "pandas")
+    for package in packages:
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out

@@ -1,0 +1,274 @@
+"""The ``simsearch`` command line: a thin layer over the library.
+
+Every command turns :class:`~simsearch.errors.SimsearchError` into one line on stderr
+and exit code 2. Messages go to stderr so stdout carries only results (safe to pipe).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from simsearch import index as store
+from simsearch.errors import SimsearchError
+
+app = typer.Typer(
+    name="simsearch",
+    help="Sentence-embedding similarity search over the rows of a spreadsheet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+IndexRoot = Annotated[
+    Path,
+    typer.Option("--index", help="Directory holding the indexes.", show_default=True),
+]
+IndexName = Annotated[str, typer.Option("--name", help="Which index under --index.")]
+Format = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+Show = Annotated[
+    str | None,
+    typer.Option("--show", help="Comma-separated source columns to add to the output."),
+]
+K = Annotated[int, typer.Option("--k", "-k", help="Number of results.")]
+
+
+def say(message: str) -> None:
+    """Print a notice to stderr (never mixed into results on stdout)."""
+    print(message, file=sys.stderr)
+
+
+def fail(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+
+
+def handle_errors(func: F) -> F:
+    """Run a command; a SimsearchError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SimsearchError as exc:
+            fail(str(exc))
+            raise typer.Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            fail("interrupted; run the same command again to resume where it stopped")
+            raise typer.Exit(code=130) from None
+        except BrokenPipeError:  # e.g. `simsearch ... | head`
+            sys.stderr.close()
+            raise typer.Exit(code=0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_list(show: str | None) -> list[str]:
+    return [c.strip() for c in show.split(",") if c.strip()] if show else []
+
+
+def _check_format(fmt: str) -> str:
+    from simsearch.output import FORMATS
+
+    if fmt not in FORMATS:
+        raise SimsearchError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _open(root: Path, name: str) -> store.Index:
+    from simsearch.search import source_changed
+
+    index = store.load_index(root, name)
+    warning = source_changed(index)
+    if warning:
+        say(f"Warning: {warning}")
+    return index
+
+
+@app.command("index")
+@handle_errors
+def index_command(
+    file: Annotated[Path, typer.Argument(help="Spreadsheet or table: .xlsx, .csv, .tsv, ...")],
+    column: Annotated[str, typer.Option("--column", "-c", help="Text column to encode.")],
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="Excel sheet (name or 0-based number).")
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Hub id or local SentenceTransformer directory.")
+    ] = "jhgan/ko-sroberta-multitask",
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps (default: auto).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per batch.")] = 32,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option("--embeddings", help="Import a precomputed (n_rows, dim) .npy matrix."),
+    ] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the cache.")] = False,
+    root: IndexRoot = Path(store.DEFAULT_ROOT),
+    name: IndexName = store.DEFAULT_NAME,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Encode a column of FILE once and cache the embeddings for similar and query."""
+    from simsearch.build import build_index
+    from simsearch.progress import encode_progress
+
+    with encode_progress(enabled=not quiet) as on_progress:
+        report = build_index(
+            file,
+            column,
+            sheet=sheet,
+            model=model,
+            root=root,
+            name=name,
+            device=device,
+            batch_size=batch_size,
+            rebuild=rebuild,
+            embeddings=embeddings,
+            on_progress=on_progress,
+            log=say,
+        )
+    _report_build(report)
+
+
+def _report_build(report: Any) -> None:
+    meta = report.meta
+    where = report.path
+    if report.status == "up-to-date":
+        say(
+            f"Index is up to date: {report.n_docs:,} documents, model {meta['model']}, "
+            f"column {meta['source']['column']!r} ({where}); nothing re-encoded."
+        )
+        return
+    if report.reasons != ["no index yet"]:
+        say(f"Re-indexing: {'; '.join(report.reasons)}.")
+    if report.status == "imported":
+        what = "imported the embeddings matrix"
+    else:
+        what = f"encoded {report.encoded:,}, reused {report.reused:,}, dropped {report.dropped:,}"
+    n_empty = meta["n_empty"]
+    empty = f"; {n_empty:,} empty documents kept as empty rows" if n_empty else ""
+    say(
+        f"Indexed {meta['n_docs']:,} documents x {meta['dim']} dims from column "
+        f"{meta['source']['column']!r} with {meta['model']}: {what}{empty} "
+        f"in {report.seconds:.1f} s -> {where}"
+    )
+
+
+@app.command("similar")
+@handle_errors
+def similar_command(
+    doc: Annotated[int, typer.Option("--doc", "-d", help="0-based row of the query document.")],
+    k: K = 10,
+    include_self: Annotated[
+        bool, typer.Option("--include-self", help="Keep the document itself (rank 1).")
+    ] = False,
+    show: Show = None,
+    fmt: Format = "table",
+    root: IndexRoot = Path(store.DEFAULT_ROOT),
+    name: IndexName = store.DEFAULT_NAME,
+) -> None:
+    """Documents nearest to document --doc, by cosine distance."""
+    from simsearch import output
+    from simsearch.search import similar_hits
+
+    fmt = _check_format(fmt)
+    index = _open(root, name)
+    columns = _show_list(show)
+    output.check_show(columns, index.meta["columns"])
+    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
+    title = f"documents similar to row {doc}"
+    output.write(hits, fmt, columns, title=title)
+
+
+def _read_queries(text: str | None, file: str | None) -> list[str]:
+    if text is not None and file is not None:
+        raise SimsearchError("give either TEXT or --file, not both")
+    if file is None:
+        if text is None:
+            raise SimsearchError("no query given; pass TEXT, or --file FILE (- for stdin)")
+        return [text]
+    if file == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise SimsearchError(f"query file not found: {file}")
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            raise SimsearchError(f"{file} is not UTF-8 text; save it as UTF-8") from None
+    queries = [line.strip() for line in lines if line.strip()]
+    if not queries:
+        raise SimsearchError(f"{file if file != '-' else 'stdin'} holds no query lines")
+    return queries
+
+
+@app.command("query")
+@handle_errors
+def query_command(
+    text: Annotated[str | None, typer.Argument(help="The query sentence.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", help="One query per line; '-' reads stdin.")
+    ] = None,
+    k: K = 10,
+    show: Show = None,
+    fmt: Format = "table",
+    device: Annotated[str | None, typer.Option("--device", help="Encoding device.")] = None,
+    root: IndexRoot = Path(store.DEFAULT_ROOT),
+    name: IndexName = store.DEFAULT_NAME,
+) -> None:
+    """Documents nearest to a query sentence, encoded with the index's own model."""
+    from simsearch import output
+    from simsearch.search import query_hits
+
+    fmt = _check_format(fmt)
+    queries = _read_queries(text, file)
+    index = _open(root, name)
+    columns = _show_list(show)
+    output.check_show(columns, index.meta["columns"])
+    hits = query_hits(index, queries, k, device=device, log=say)
+    output.write(hits, fmt, columns)
+
+
+@app.command("list")
+@handle_errors
+def list_command(root: IndexRoot = Path(store.DEFAULT_ROOT)) -> None:
+    """The indexes under --index: source, column, model, size, and whether stale."""
+    from simsearch.inventory import describe_all, write_list
+
+    write_list(describe_all(root))
+
+
+@app.command("info")
+@handle_errors
+def info_command(
+    root: IndexRoot = Path(store.DEFAULT_ROOT),
+    name: IndexName = store.DEFAULT_NAME,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Also check every file's sha256.")
+    ] = False,
+    fmt: Format = "table",
+) -> None:
+    """One index in detail (metadata, files, sizes); --verify checks checksums."""
+    from simsearch.inventory import describe, write_info
+
+    index = store.load_index(root, name)
+    if verify:
+        index.verify()
+    write_info(describe(index), fmt=_check_format(fmt), verified=verify)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

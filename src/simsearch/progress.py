@@ -1,0 +1,54 @@
+"""A rich progress bar for encoding, on stderr so stdout stays clean for results."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def encode_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """Yield an ``on_progress(done, total)`` callback that drives a progress bar
+    (texts encoded, elapsed, time left). The bar appears on the first call only, so a
+    run that encodes nothing prints none; ``enabled=False`` gives a no-op callback."""
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if not enabled:
+            return
+        if "bar" not in state:
+            state["bar"] = _start_bar()
+            state["task"] = state["bar"].add_task("encode", total=total)
+        state["bar"].update(state["task"], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+def _start_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("encoding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("texts"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+    bar.start()
+    return bar

@@ -1,0 +1,252 @@
+"""Searching an index: documents similar to a document, or to a query text.
+
+The ``*_hits`` functions return plain dicts and never import pandas or torch beyond
+what they need, so the CLI's ``similar`` starts in a fraction of a second; the public
+:func:`similar` and :func:`query` wrap them into pandas DataFrames for notebooks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simsearch import index as store
+from simsearch.errors import SimsearchError
+from simsearch.ranking import top_k
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LogFn = Callable[[str], None]
+Hit = dict[str, Any]
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def check_k(k: int, index: store.Index, exclude_self: bool, log: LogFn) -> int:
+    """``k`` clamped to the number of candidate documents (saying so through ``log``).
+
+    Raises:
+        SimsearchError: ``k < 1``.
+    """
+    if k < 1:
+        raise SimsearchError(f"--k must be at least 1, got {k}")
+    available = index.n_docs - (1 if exclude_self else 0)
+    if k > available:
+        log(f"--k {k} is more than the {available:,} documents available; showing {available:,}")
+        return max(available, 0)
+    return k
+
+
+def check_doc(doc: int, index: store.Index) -> None:
+    """Raises SimsearchError unless ``0 <= doc < n_docs``."""
+    if not 0 <= doc < index.n_docs:
+        raise SimsearchError(
+            f"--doc {doc} is out of range: the index has {index.n_docs:,} documents "
+            f"(rows 0 to {index.n_docs - 1:,})"
+        )
+
+
+def source_changed(index: store.Index) -> str | None:
+    """A warning when the source file was modified or removed after the index was built
+    (compares size and modification time, which costs one ``stat``), else ``None``."""
+    src = index.meta.get("source", {})
+    path = Path(src.get("path", ""))
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"the source file {path} is gone; results come from the cached index"
+    if stat.st_size != src.get("size_bytes") or stat.st_mtime != src.get("mtime"):
+        return (
+            f"{path.name} changed after the index was built; run 'simsearch index' again "
+            "to update it (only changed rows are re-encoded)"
+        )
+    return None
+
+
+def _hits(
+    index: store.Index,
+    indices: np.ndarray,
+    sims: np.ndarray,
+    queries: Sequence[str] | None = None,
+) -> list[Hit]:
+    """Turn ranking arrays into result dicts, reading only the rows that are shown."""
+    positions = sorted({int(i) for i in indices.ravel()})
+    records = dict(zip(positions, index.rows(positions)))
+    column = index.column
+    hits: list[Hit] = []
+    for q, (row_ids, row_sims) in enumerate(zip(indices, sims)):
+        for rank, (row, sim) in enumerate(zip(row_ids.tolist(), row_sims.tolist()), start=1):
+            record = records[row]
+            hit: Hit = {}
+            if queries is not None:
+                hit["query_index"] = q
+                hit["query"] = queries[q]
+            text = record.get(column)
+            hit.update(
+                rank=rank,
+                row=row,
+                cosine_distance=1.0 - sim,
+                similarity=sim,
+                text="" if text is None else str(text),
+                columns=record,
+            )
+            hits.append(hit)
+    return hits
+
+
+def similar_hits(
+    index: store.Index,
+    doc: int,
+    k: int = 10,
+    include_self: bool = False,
+    log: LogFn = _quiet,
+) -> list[Hit]:
+    """The ``k`` documents nearest to document ``doc`` by cosine distance.
+
+    Args:
+        index: an opened index (:func:`simsearch.index.load_index`).
+        doc: 0-based row of the query document.
+        k: number of results (clamped to the corpus size).
+        include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
+            exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
+        log: receives one-line notices (k clamped, empty query document).
+
+    Returns:
+        ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
+        ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
+
+    Raises:
+        SimsearchError: ``doc`` out of range or ``k < 1``.
+    """
+    check_doc(doc, index)
+    k = check_k(k, index, exclude_self=not include_self, log=log)
+    query = np.asarray(index.embeddings[doc], dtype=np.float32)
+    if not query.any():
+        log(f"document {doc} is empty, so every cosine distance to it is 1")
+    exclude = None if include_self else np.array([doc])
+    indices, sims = top_k(index.embeddings, query, k, exclude=exclude)
+    return _hits(index, indices, sims)
+
+
+def encode_queries(
+    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+) -> np.ndarray:
+    """Encode query texts with the model recorded in the index (never another one).
+
+    Returns:
+        ``(len(texts), dim)`` float32, L2-normalised.
+
+    Raises:
+        SimsearchError: the model cannot be loaded or its dimension differs from the index.
+    """
+    from simsearch.encoding import encode, load_model
+
+    model = load_model(index.model, device)
+    vectors = encode(model, texts, batch_size)
+    if vectors.shape[1] != int(index.meta["dim"]):
+        raise SimsearchError(
+            f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
+            f"{index.meta['dim']}-d ones; rebuild the index with 'simsearch index --rebuild'"
+        )
+    return vectors
+
+
+def query_hits(
+    index: store.Index,
+    texts: Sequence[str],
+    k: int = 10,
+    device: str | None = None,
+    batch_size: int = 32,
+    log: LogFn = _quiet,
+) -> list[Hit]:
+    """The ``k`` documents nearest to each query text (the model loads once for all).
+
+    Returns:
+        ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
+        ``query``, grouped by query in input order.
+
+    Raises:
+        SimsearchError: no query text, an empty query, ``k < 1``, or a model problem.
+    """
+    texts = list(texts)
+    if not texts:
+        raise SimsearchError("no query given; pass TEXT, or --file FILE with one query per line")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    k = check_k(k, index, exclude_self=False, log=log)
+    vectors = encode_queries(index, texts, device, batch_size)
+    indices, sims = top_k(index.embeddings, vectors, k)
+    return _hits(index, indices, sims, queries=texts)
+
+
+def hits_frame(hits: list[Hit]) -> pd.DataFrame:
+    """Results as a DataFrame: the source columns plus ``row``, ``rank``,
+    ``cosine_distance``, ``similarity`` (and ``query`` for query results)."""
+    import pandas as pd
+
+    rows = []
+    for hit in hits:
+        row = dict(hit["columns"])
+        if "query" in hit:
+            row["query"] = hit["query"]
+        row.update(
+            row=hit["row"],
+            rank=hit["rank"],
+            cosine_distance=hit["cosine_distance"],
+            similarity=hit["similarity"],
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def similar(
+    doc: int,
+    k: int = 10,
+    *,
+    root: str | os.PathLike = store.DEFAULT_ROOT,
+    name: str = store.DEFAULT_NAME,
+    include_self: bool = False,
+) -> pd.DataFrame:
+    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
+
+    Example:
+        >>> simsearch.similar(0, k=5)  # doctest: +SKIP
+
+    Returns:
+        A DataFrame of ``k`` rows, nearest first (see :func:`hits_frame`).
+
+    Raises:
+        SimsearchError: no index, ``doc`` out of range, ``k < 1``.
+    """
+    index = store.load_index(root, name)
+    return hits_frame(similar_hits(index, doc, k, include_self))
+
+
+def query(
+    text: str | Sequence[str],
+    k: int = 10,
+    *,
+    root: str | os.PathLike = store.DEFAULT_ROOT,
+    name: str = store.DEFAULT_NAME,
+    device: str | None = None,
+) -> pd.DataFrame:
+    """Notebook API: the ``k`` documents most similar to a query text (or to each of
+    several), encoded with the index's own model.
+
+    Returns:
+        A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
+
+    Raises:
+        SimsearchError: no index, empty query, ``k < 1``, model problems.
+    """
+    texts = [text] if isinstance(text, str) else list(text)
+    index = store.load_index(root, name)
+    return hits_frame(query_hits(index, texts, k, device=device))

