@@ -147,11 +147,15 @@ def plot_spectra(diagnostics: list[Diagnostics], path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for diag in diagnostics:
-        label = f"{diag.name} (mean cos {diag.mean_cosine:.2f})"
+        label = f"{diag.name} (mean cos {round(diag.mean_cosine, 2) + 0.0:.2f})"
         ranks = np.arange(1, len(diag.spectrum) + 1)
         ax.plot(ranks, diag.spectrum, label=label, linewidth=1.6)
         ax2.plot(ranks, np.cumsum(diag.spectrum), label=diag.name, linewidth=1.6)
     ax.set_yscale("log")
+    # Rank-deficient matrices end in ~1e-18 values that would squash the informative part.
+    informative = np.concatenate([d.spectrum[d.spectrum > 1e-6] for d in diagnostics])
+    if informative.size:
+        ax.set_ylim(bottom=float(informative.min()) / 3)
     ax.set_xlabel("singular value rank")
     ax.set_ylabel("singular value / sum")
     ax.set_title("Normalised singular value spectrum")

@@ -37,7 +37,7 @@ def _check_format(fmt: str) -> None:
         raise SimsearchError(f"--format {fmt!r} is not supported: use table or json.")
 
 
-def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+def _print_table(title: str, columns: list[str], rows: list[list[Any]], digits: int = 2) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -45,7 +45,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v + 0.0:.{digits}f}" if isinstance(v, float) else str(v) for v in row])
     Console(width=160).print(table)
 
 
@@ -201,7 +201,7 @@ def inspect_command(
         "uniformity",
     ]
     rows = [[r[c] if r[c] is not None else "-" for c in columns] for r in records]
-    _print_table("Anisotropy", columns, rows)
+    _print_table("Anisotropy", columns, rows, digits=3)
     typer.echo(f"spectrum plot: {plot_path}")
     typer.echo(
         "mean_cosine near 0 and a flat spectrum = isotropic; lower alignment and "

@@ -65,7 +65,7 @@ def inspect_sources(
         idx = open_index(path)
         rows = _sample_rows(len(idx.embeddings), sample, seed)
         emb = np.asarray(idx.embeddings[rows], dtype=np.float32)
-        sources.append((f"index {Path(path).name}", emb, idx.meta["model"], index_whitening(idx)))
+        sources.append((f"index {path}", emb, idx.meta["model"], index_whitening(idx)))
     if models:
         all_texts = read_texts(texts, columns)
         chosen = [all_texts[i] for i in _sample_rows(len(all_texts), sample, seed)]
