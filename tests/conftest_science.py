@@ -69,7 +69,13 @@ def build_tiny_model(directory: Path) -> Path:
     hf_dir.mkdir(parents=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz"]
     (hf_dir / "vocab.txt").write_text("\n".join(vocab) + "\n", "utf-8")
-    BertTokenizerFast(vocab_file=str(hf_dir / "vocab.txt")).save_pretrained(hf_dir)
+    vocab_file = str(hf_dir / "vocab.txt")
+    try:  # transformers >= 5 takes `vocab`; 4.x took `vocab_file` (5.x ignores it: all [UNK])
+        tokenizer = BertTokenizerFast(vocab=vocab_file)
+    except TypeError:  # pragma: no cover - transformers 4.x
+        tokenizer = BertTokenizerFast(vocab_file=vocab_file)
+    assert "[UNK]" not in tokenizer.tokenize("the cat plays on a road")
+    tokenizer.save_pretrained(hf_dir)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
