@@ -253,7 +253,8 @@ def test_inspect_cli_writes_png(app: typer.Typer, tiny_model: str, tmp_path: Pat
     )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert [r["name"] for r in out["results"]] == ["model st", "model st +whiten"]
+    label = f"{Path(tiny_model).parent.name}/st"
+    assert [r["name"] for r in out["results"]] == [label, f"{label} +whiten"]
     raw, white = out["results"]
     assert raw["n"] == 80 and raw["alignment"] is not None
     assert abs(white["mean_cosine"]) < abs(raw["mean_cosine"])

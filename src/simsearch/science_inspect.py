@@ -17,6 +17,12 @@ def _sample_rows(n: int, sample: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
 
 
+def _short_name(model: str) -> str:
+    """A plot/table label: a local directory's last two path parts, else the hub id."""
+    path = Path(model)
+    return "/".join(path.parts[-2:]) if path.is_dir() else model
+
+
 def _positive_pairs(pairs: Path, positive_score: float) -> tuple[list[str], list[str]]:
     from simsearch.labeled import read_sts_pairs
 
@@ -71,7 +77,7 @@ def inspect_sources(
         chosen = [all_texts[i] for i in _sample_rows(len(all_texts), sample, seed)]
         for name in models:
             model = load_model(name)
-            sources.append((f"model {Path(name).name or name}", encode(model, chosen), model, None))
+            sources.append((_short_name(name), encode(model, chosen), model, None))
     results = []
     for label, emb, model, stored_whitening in sources:
         emb = emb[np.linalg.norm(emb, axis=1) > 0]  # empty documents are zero rows
