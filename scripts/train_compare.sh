@@ -16,4 +16,5 @@ fi
 run --name nli --method nli --epochs 1 --batch-size 32 --max-seq-length 64
 run --name nli_sts --method sts --base models/nli --epochs 1 --max-seq-length 64
 run --name simcse --method simcse --max-steps 40 --max-sentences 2560 --max-seq-length 64
+run --name simcse_sts --method sts --base models/simcse --epochs 1 --max-seq-length 64
 "$PY" scripts/train_compare.py table
