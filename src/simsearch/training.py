@@ -214,6 +214,9 @@ def train_model(
     after = _dev_spearman(model, dev, batch_size=64)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(output_dir))
+    checkpoints = output_dir / "checkpoints"
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()  # save_strategy="no" leaves the trainer's output_dir empty
     result = TrainResult(
         output_dir=str(output_dir),
         base_model=base_label or (base_model if isinstance(base_model, str) else "model"),
