@@ -152,9 +152,11 @@ def _open_previous(path: Path, log: LogFn) -> store.Index | None:
     if not (path / store.META).exists():
         return None
     try:
-        return store.load_index(path.parent, path.name)
+        old = store.load_index(path.parent, path.name)
+        old.verify()  # a damaged cache must never be reused, even in part
+        return old
     except SimsearchError as exc:
-        log(f"ignoring the previous index: {exc}")
+        log(f"ignoring the previous index and encoding everything: {exc}")
         return None
 
 
