@@ -66,9 +66,14 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _one_line(text: str) -> str:
-    # Newlines and tabs inside cells would break the table's one-row-per-result layout.
-    return " ".join(text.split())
+def _one_line(text: str) -> Any:
+    """A cell for the table: whitespace runs (newlines, tabs) folded to one space, other
+    control characters shown as U+FFFD, and never parsed as rich markup ("[bold]" in a
+    document stays literal text)."""
+    from rich.text import Text
+
+    folded = " ".join(text.split())
+    return Text("".join(c if c.isprintable() else "\ufffd" for c in folded))
 
 
 def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
@@ -78,7 +83,6 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     cut falls on the right column even for Hangul.
     """
     from rich import box
-    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
 
@@ -87,7 +91,7 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     for hit in hits:
         groups.setdefault(hit.get("query_index", 0), []).append(hit)
     for group in groups.values():
-        heading = f"query: {group[0]['query']}" if "query" in group[0] else title
+        heading = _one_line(f"query: {group[0]['query']}") if "query" in group[0] else title
         table = Table(
             title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
         )
@@ -102,7 +106,7 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
         for name, width in widths.items():
             table.add_column(name, justify="right", no_wrap=True, min_width=width)
         for column in show:
-            values = [cell_len(_one_line(_cell(h["columns"].get(column)))) for h in group]
+            values = [_one_line(_cell(h["columns"].get(column))).cell_len for h in group]
             width = min(24, max([len(column), *values]))
             table.add_column(
                 column, no_wrap=True, overflow="ellipsis", min_width=width, max_width=24
