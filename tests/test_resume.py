@@ -17,7 +17,7 @@ from conftest import run_cli, simsearch_exe
 from simsearch import load_index
 from simsearch.build import build_index
 
-N_DOCS = 1200
+N_DOCS = 800
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,8 @@ def test_interrupted_index_resumes_to_the_same_result(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job starts with SIGINT ignored; give the child a real one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     job_file = tmp_path / ".simsearch" / "default" / "work" / "job.json"
     done = wait_for(job_file, point, process)
