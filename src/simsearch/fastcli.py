@@ -145,8 +145,25 @@ def _show_list(show: str | None) -> list[str]:
     return [c.strip() for c in show.split(",") if c.strip()] if show else []
 
 
+def _preload_table() -> None:
+    """Import rich (~80 ms) in a thread while the main thread imports numpy, maps the
+    index and ranks (BLAS releases the GIL): the table is then ready sooner."""
+    import threading
+
+    def work() -> None:
+        try:
+            import rich.console  # noqa: F401
+            import rich.table  # noqa: F401
+        except Exception:  # noqa: BLE001 - the main thread imports it again and reports
+            pass
+
+    threading.Thread(target=work, daemon=True).start()
+
+
 def similar(opts: dict[str, Any]) -> None:
     """``simsearch similar`` (same steps as :func:`simsearch.cli.similar_command`)."""
+    if opts.get("fmt", "table") == "table":
+        _preload_table()
     from simsearch import output
     from simsearch.search import similar_hits
 
