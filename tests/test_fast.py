@@ -23,7 +23,10 @@ import pandas as pd
 import pytest
 from conftest import REPO, shared_file
 
-from simsearch import onnx_encoder
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from simsearch import onnx_encoder  # noqa: E402
 from simsearch.backends import TorchEncoder, check_options, half_precision, query_encoder
 from simsearch.build import build_index
 from simsearch.errors import SimsearchError

@@ -47,6 +47,13 @@ def check_options(backend: str, precision: str, device: str | None) -> None:
             f"--precision {precision} is for GPUs with --backend torch; "
             "the onnx backend runs fp32 or int8 on CPU"
         )
+    if backend == "onnx":
+        from importlib.util import find_spec
+
+        if find_spec("onnxruntime") is None or find_spec("onnx") is None:
+            raise SimsearchError(
+                "--backend onnx needs onnx and onnxruntime: pip install 'simsearch[onnx]'"
+            )
     if backend == "onnx" and device not in (None, "cpu"):
         raise SimsearchError(
             f"--backend onnx runs on the CPU, not {device!r}; use --backend torch on a GPU"
