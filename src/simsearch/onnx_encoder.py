@@ -322,9 +322,11 @@ class OnnxEncoder:
         )
         self.dim = int(self.config["dim"])
 
-    def _prepare(self, texts: Sequence[str]) -> list[str]:
-        texts = [str(t).strip() for t in texts]
-        return [t.lower() for t in texts] if self.config.get("do_lower_case") else texts
+    @staticmethod
+    def _prepare(texts: Sequence[str]) -> list[str]:
+        # As sentence-transformers 6: no stripping (byte-level BPE sees a leading space);
+        # do_lower_case is already a Lowercase normaliser inside the saved tokenizer.json.
+        return [str(t) for t in texts]
 
     def _batch(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
