@@ -123,6 +123,13 @@ def index_command(
         typer.Option("--embeddings", help="Import a precomputed (n_rows, dim) .npy matrix."),
     ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the cache.")] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", help="torch, or onnx (onnxruntime on CPU, faster).")
+    ] = "torch",
+    precision: Annotated[
+        str,
+        typer.Option("--precision", help="fp32; fp16/bf16 on a GPU (torch); int8 with onnx."),
+    ] = "fp32",
     root: IndexRoot = Path(store.DEFAULT_ROOT),
     name: IndexName = store.DEFAULT_NAME,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -145,6 +152,8 @@ def index_command(
             embeddings=embeddings,
             on_progress=on_progress,
             log=say,
+            backend=backend,
+            precision=precision,
         )
     _report_build(report)
 
