@@ -82,6 +82,8 @@ def build_index(
     embeddings: str | Path | None = None,
     on_progress: ProgressFn | None = None,
     log: LogFn | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -100,6 +102,9 @@ def build_index(
             L2-normalised on import.
         on_progress: called as ``on_progress(done, total)`` (texts) while encoding.
         log: called with one-line status messages (cache reuse, resume, truncation).
+        backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on CPU); see
+            :mod:`simsearch.backends`.
+        precision: ``fp32``; ``fp16``/``bf16`` on a GPU with torch; ``int8`` with onnx.
 
     Returns:
         A :class:`BuildReport`.
@@ -111,6 +116,10 @@ def build_index(
     log = log or (lambda _msg: None)
     if batch_size < 1:
         raise SimsearchError(f"--batch-size must be at least 1, got {batch_size}")
+    if embeddings is None:
+        from simsearch.backends import check_options
+
+        check_options(backend, precision, device)
     corpus = read_corpus(source, column, sheet)
     source = Path(source).resolve()
     wanted = {
@@ -118,6 +127,7 @@ def build_index(
         "sheet": corpus.sheet,
         "column": column,
         "model": model_id(model),
+        "precision": "fp32" if embeddings is not None else precision,
     }
     path = store.index_dir(root, name)
     on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
@@ -125,6 +135,7 @@ def build_index(
         old = _open_previous(path, log)
         reasons = _reasons(old.meta if old else None, wanted)
         if old is not None and not reasons and not rebuild and embeddings is None:
+            _query_export(wanted["model"], path, None, log)
             return BuildReport(
                 path=path,
                 status="up-to-date",
@@ -140,10 +151,13 @@ def build_index(
         if embeddings is not None:
             report = job.import_matrix(Path(embeddings))
         else:
-            report = job.encode(model, device, batch_size, chunk_size or 8 * batch_size)
+            report = job.encode(
+                model, device, batch_size, chunk_size or 8 * batch_size, backend, precision
+            )
         report.reasons = reasons
         meta = job.commit(source, report, device=device, batch_size=batch_size)
         report.meta = meta
+        _query_export(wanted["model"], path, job.encoder, log)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -152,10 +166,25 @@ def _open_previous(path: Path, log: LogFn) -> store.Index | None:
     if not (path / store.META).exists():
         return None
     try:
-        return store.load_index(path.parent, path.name)
+        old = store.load_index(path.parent, path.name)
+        old.verify()  # a damaged cache must never be reused, even in part
+        return old
     except SimsearchError as exc:
-        log(f"ignoring the previous index: {exc}")
+        log(f"ignoring the previous index and encoding everything: {exc}")
         return None
+
+
+def _query_export(model: str, path: Path, encoder: Any, log: LogFn) -> None:
+    """Best effort: make the model's ONNX export that ``query`` runs without torch
+    (see :mod:`simsearch.onnx_encoder`), reusing an fp32 CPU model already loaded."""
+    from simsearch.onnx_encoder import ensure_export
+
+    st = getattr(encoder, "st", None) if getattr(encoder, "precision", "") == "fp32" else None
+    ensure_export(model, path.parent, st=st, log=log)
+
+
+def _precision(meta: dict[str, Any]) -> str:
+    return str((meta.get("encode") or {}).get("precision", "fp32"))
 
 
 def _reasons(meta: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
@@ -171,6 +200,10 @@ def _reasons(meta: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
         reasons.append(f"column changed ({src.get('column')!r} -> {wanted['column']!r})")
     if meta.get("model") != wanted["model"]:
         reasons.append(f"model changed ({meta.get('model')} -> {wanted['model']})")
+    elif _precision(meta) != wanted["precision"] and meta.get("encode", {}).get("status") != (
+        "imported"
+    ):
+        reasons.append(f"precision changed ({_precision(meta)} -> {wanted['precision']})")
     return reasons
 
 
@@ -192,10 +225,16 @@ class _Job:
         self.generation = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self.hashes = store.text_hashes(corpus.texts)
         self.empty = np.array([not t.strip() for t in corpus.texts], dtype=bool)
-        same_model = old is not None and old.model == wanted["model"]
+        # Vectors are reused only from the same model at the same precision.
+        same_model = (
+            old is not None
+            and old.model == wanted["model"]
+            and _precision(old.meta) == wanted["precision"]
+        )
         self.old = old if reuse and same_model else None
         self.old_files = list(old.meta["files"].values()) if old is not None else []
         self.matrix_path: Path | None = None
+        self.encoder: Any = None
         self.dim = 0
 
     # -- planning ---------------------------------------------------------------------
@@ -223,17 +262,33 @@ class _Job:
 
     # -- encoding ---------------------------------------------------------------------
 
-    def encode(self, model: str, device: str | None, batch_size: int, chunk: int) -> BuildReport:
+    def encode(
+        self,
+        model: str,
+        device: str | None,
+        batch_size: int,
+        chunk: int,
+        backend: str = "torch",
+        precision: str = "fp32",
+    ) -> BuildReport:
         order, cached, dropped = self._plan()
         texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
         report = BuildReport(path=self.path, status="updated" if self.old else "built")
         report.dropped = dropped
         pending = None
         if order:
-            from simsearch.encoding import count_truncated, embedding_dim, encode, load_model
+            from simsearch.backends import open_encoder
 
-            encoder = load_model(model, device)
-            self.dim = embedding_dim(encoder)
+            encoder = open_encoder(
+                model,
+                device=device,
+                backend=backend,
+                precision=precision,
+                root=self.path.parent,
+                log=self.log,
+            )
+            self.encoder = encoder
+            self.dim = encoder.dim
             pending, done = self._open_pending(order)
             report.resumed = done
             if done:
@@ -243,8 +298,8 @@ class _Job:
                 self.on_progress(done, total)
             for start in range(done, total, chunk):
                 texts = [texts_by_hash[h] for h in order[start : start + chunk]]
-                report.truncated += count_truncated(encoder, texts)
-                pending[start : start + len(texts)] = encode(encoder, texts, batch_size)
+                report.truncated += encoder.count_truncated(texts)
+                pending[start : start + len(texts)] = encoder.encode(texts, batch_size)
                 self._checkpoint(pending, start + len(texts))
                 if self.on_progress:
                     self.on_progress(start + len(texts), total)
@@ -294,6 +349,8 @@ class _Job:
         import hashlib
 
         digest = hashlib.sha256(self.wanted["model"].encode("utf-8"))
+        if self.wanted["precision"] != "fp32":  # fp32 keys stay as before
+            digest.update(self.wanted["precision"].encode("utf-8"))
         for h in order:
             digest.update(h)
         return digest.hexdigest()
@@ -412,6 +469,8 @@ class _Job:
             "encode": {
                 "device": device,
                 "batch_size": batch_size,
+                "backend": getattr(self.encoder, "backend", None),
+                "precision": self.wanted["precision"],
                 "status": report.status,
                 "encoded": report.encoded,
                 "reused": report.reused,

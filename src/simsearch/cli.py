@@ -81,10 +81,22 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _open(root: Path, name: str) -> store.Index:
+ModelCheck = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Refuse to run unless the index was built with this model."),
+]
+
+
+def _open(root: Path, name: str, model: str | None = None) -> store.Index:
+    from simsearch.encoding import model_id
     from simsearch.search import source_changed
 
     index = store.load_index(root, name)
+    if model is not None and model_id(model) != index.model:
+        raise SimsearchError(
+            f"the index was built with {index.model}, not {model}; rebuild it with "
+            f"'simsearch index FILE --column COL --model {model}', or leave out --model"
+        )
     warning = source_changed(index)
     if warning:
         say(f"Warning: {warning}")
@@ -111,6 +123,13 @@ def index_command(
         typer.Option("--embeddings", help="Import a precomputed (n_rows, dim) .npy matrix."),
     ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Ignore the cache.")] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", help="torch, or onnx (onnxruntime on CPU, faster).")
+    ] = "torch",
+    precision: Annotated[
+        str,
+        typer.Option("--precision", help="fp32; fp16/bf16 on a GPU (torch); int8 with onnx."),
+    ] = "fp32",
     root: IndexRoot = Path(store.DEFAULT_ROOT),
     name: IndexName = store.DEFAULT_NAME,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -133,6 +152,8 @@ def index_command(
             embeddings=embeddings,
             on_progress=on_progress,
             log=say,
+            backend=backend,
+            precision=precision,
         )
     _report_build(report)
 
@@ -171,6 +192,7 @@ def similar_command(
     ] = False,
     show: Show = None,
     fmt: Format = "table",
+    model: ModelCheck = None,
     root: IndexRoot = Path(store.DEFAULT_ROOT),
     name: IndexName = store.DEFAULT_NAME,
 ) -> None:
@@ -179,7 +201,7 @@ def similar_command(
     from simsearch.search import similar_hits
 
     fmt = _check_format(fmt)
-    index = _open(root, name)
+    index = _open(root, name, model)
     columns = _show_list(show)
     output.check_show(columns, index.meta["columns"])
     hits = similar_hits(index, doc, k, include_self=include_self, log=say)
@@ -221,6 +243,7 @@ def query_command(
     show: Show = None,
     fmt: Format = "table",
     device: Annotated[str | None, typer.Option("--device", help="Encoding device.")] = None,
+    model: ModelCheck = None,
     root: IndexRoot = Path(store.DEFAULT_ROOT),
     name: IndexName = store.DEFAULT_NAME,
 ) -> None:
@@ -230,7 +253,7 @@ def query_command(
 
     fmt = _check_format(fmt)
     queries = _read_queries(text, file)
-    index = _open(root, name)
+    index = _open(root, name, model)
     columns = _show_list(show)
     output.check_show(columns, index.meta["columns"])
     hits = query_hits(index, queries, k, device=device, log=say)

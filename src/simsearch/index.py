@@ -235,6 +235,8 @@ def read_meta(path: Path) -> dict[str, Any]:
         SimsearchError: no index there yet, or the metadata is unreadable.
     """
     meta_path = path / META
+    if path.exists() and not os.access(path, os.R_OK | os.X_OK):
+        raise SimsearchError(f"cannot read the index directory {path}: permission denied")
     if not meta_path.exists():
         if path.is_dir() and any(path.glob("embeddings-*.npy")):
             raise damaged(path, "meta.json is missing")
@@ -263,6 +265,8 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         SimsearchError: no index yet, or its files disagree with its metadata.
     """
     path = index_dir(root, name)
+    if Path(root).exists() and not Path(root).is_dir():
+        raise SimsearchError(f"--index {root} is a file, not a directory of indexes")
     meta = read_meta(path)
     try:
         files = meta["files"]

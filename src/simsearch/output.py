@@ -66,9 +66,14 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _one_line(text: str) -> str:
-    # Newlines and tabs inside cells would break the table's one-row-per-result layout.
-    return " ".join(text.split())
+def _one_line(text: str) -> Any:
+    """A cell for the table: whitespace runs (newlines, tabs) folded to one space, other
+    control characters shown as U+FFFD, and never parsed as rich markup ("[bold]" in a
+    document stays literal text)."""
+    from rich.text import Text
+
+    folded = " ".join(text.split())
+    return Text("".join(c if c.isprintable() else "\ufffd" for c in folded))
 
 
 def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
@@ -77,6 +82,7 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     rich measures Korean (and other East Asian wide) characters as two cells, so the
     cut falls on the right column even for Hangul.
     """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -85,14 +91,26 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     for hit in hits:
         groups.setdefault(hit.get("query_index", 0), []).append(hit)
     for group in groups.values():
-        heading = f"query: {group[0]['query']}" if "query" in group[0] else title
-        table = Table(title=heading, title_justify="left", expand=False, pad_edge=False)
-        table.add_column("rank", justify="right", no_wrap=True)
-        table.add_column("row", justify="right", no_wrap=True)
-        table.add_column("distance", justify="right", no_wrap=True)
-        table.add_column("similarity", justify="right", no_wrap=True)
+        heading = _one_line(f"query: {group[0]['query']}") if "query" in group[0] else title
+        table = Table(
+            title=heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True
+        )
+        # The numbers keep their width; the text takes what is left of the terminal and
+        # is cut with an ellipsis (never wrapped), so each result stays on one line.
+        widths = {
+            "rank": 4,
+            "row": max(3, len(str(max(h["row"] for h in group)))),
+            "distance": 8,
+            "similarity": 10,
+        }
+        for name, width in widths.items():
+            table.add_column(name, justify="right", no_wrap=True, min_width=width)
         for column in show:
-            table.add_column(column, no_wrap=True, overflow="ellipsis", max_width=30)
+            values = [_one_line(_cell(h["columns"].get(column))).cell_len for h in group]
+            width = min(24, max([len(column), *values]))
+            table.add_column(
+                column, no_wrap=True, overflow="ellipsis", min_width=width, max_width=24
+            )
         table.add_column("text", no_wrap=True, overflow="ellipsis", ratio=1)
         for hit in group:
             shown = [_one_line(_cell(hit["columns"].get(c))) for c in show]

@@ -140,16 +140,19 @@ def encode_queries(
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
+    On the CPU this runs the model's ONNX export when ``index`` made one (no torch
+    import: a cold query takes well under 2 s), else sentence-transformers; see
+    :func:`simsearch.backends.query_encoder`.
+
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised.
 
     Raises:
         SimsearchError: the model cannot be loaded or its dimension differs from the index.
     """
-    from simsearch.encoding import encode, load_model
+    from simsearch.backends import query_encoder
 
-    model = load_model(index.model, device)
-    vectors = encode(model, texts, batch_size)
+    vectors = query_encoder(index, device).encode(texts, batch_size)
     if vectors.shape[1] != int(index.meta["dim"]):
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "

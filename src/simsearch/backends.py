@@ -1,0 +1,137 @@
+"""Choosing how texts are encoded: sentence-transformers on torch, or the ONNX runtime.
+
+* ``torch`` (default): ``SentenceTransformer.encode``; ``precision`` ``fp32``, or on a
+  GPU ``fp16``/``bf16`` (the model's weights are cast after loading; embeddings come
+  back as float32).
+* ``onnx``: the model's ONNX export run by onnxruntime on CPU (:mod:`simsearch.onnx_encoder`),
+  ``fp32`` (same embeddings as torch to ~1e-6) or ``int8`` (dynamic quantisation:
+  faster, slightly different embeddings).
+
+Every encoder has ``dim``, ``encode(texts, batch_size)`` (L2-normalised float32, zero
+rows for empty texts) and ``count_truncated(texts)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simsearch.errors import SimsearchError
+
+BACKENDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+LogFn = Callable[[str], None]
+
+
+def check_options(backend: str, precision: str, device: str | None) -> None:
+    """Refuse combinations that cannot run, before anything slow is loaded.
+
+    Raises:
+        SimsearchError: unknown backend or precision, int8 on torch, fp16/bf16 on ONNX,
+            or the ONNX backend on a GPU device.
+    """
+    if backend not in BACKENDS:
+        raise SimsearchError(f"unknown --backend {backend!r}; use one of: {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise SimsearchError(
+            f"unknown --precision {precision!r}; use one of: {', '.join(PRECISIONS)}"
+        )
+    if backend == "torch" and precision == "int8":
+        raise SimsearchError("--precision int8 needs --backend onnx (dynamic int8 quantisation)")
+    if backend == "onnx" and precision in ("fp16", "bf16"):
+        raise SimsearchError(
+            f"--precision {precision} is for GPUs with --backend torch; "
+            "the onnx backend runs fp32 or int8 on CPU"
+        )
+    if backend == "onnx":
+        from importlib.util import find_spec
+
+        if find_spec("onnxruntime") is None or find_spec("onnx") is None:
+            raise SimsearchError(
+                "--backend onnx needs onnx and onnxruntime: pip install 'simsearch[onnx]'"
+            )
+    if backend == "onnx" and device not in (None, "cpu"):
+        raise SimsearchError(
+            f"--backend onnx runs on the CPU, not {device!r}; use --backend torch on a GPU"
+        )
+
+
+class TorchEncoder:
+    """sentence-transformers on torch, optionally in half precision on a GPU."""
+
+    backend = "torch"
+
+    def __init__(self, model: str, device: str | None = None, precision: str = "fp32"):
+        from simsearch.encoding import embedding_dim, load_model, resolve_device
+
+        if precision in ("fp16", "bf16"):
+            resolved = resolve_device(device)
+            if not resolved.startswith(("cuda", "mps")):
+                raise SimsearchError(
+                    f"--precision {precision} needs a GPU (--device cuda), but the device is "
+                    f"{resolved!r}; on CPU use --backend onnx (optionally --precision int8)"
+                )
+        self.st = load_model(model, device)
+        self.precision = precision
+        half_precision(self.st, precision)
+        self.dim = embedding_dim(self.st)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        from simsearch.encoding import encode
+
+        return encode(self.st, texts, batch_size)
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        from simsearch.encoding import count_truncated
+
+        return count_truncated(self.st, texts)
+
+
+def half_precision(st: Any, precision: str) -> Any:
+    """Cast a loaded SentenceTransformer to ``fp16``/``bf16`` in place (``fp32``: as is).
+    ``encoding.encode`` returns float32 whatever the model computes in."""
+    if precision == "fp16":
+        st.half()
+    elif precision == "bf16":
+        import torch
+
+        st.to(torch.bfloat16)
+    return st
+
+
+def open_encoder(
+    model: str,
+    *,
+    device: str | None = None,
+    backend: str = "torch",
+    precision: str = "fp32",
+    root: str | os.PathLike = ".simsearch",
+    log: LogFn | None = None,
+) -> Any:
+    """An encoder for ``index`` builds (see the module doc); the ONNX backend exports
+    the model under ``root`` first when no export exists yet."""
+    check_options(backend, precision, device)
+    if backend == "torch":
+        return TorchEncoder(model, device, precision)
+    from simsearch.onnx_encoder import OnnxEncoder, export
+
+    return OnnxEncoder(export(model, root, log=log), precision)
+
+
+def query_encoder(index: Any, device: str | None = None) -> Any:
+    """The encoder for query texts of ``index``: its ONNX export when one exists and the
+    device is the CPU (fast start, no torch import), else sentence-transformers. An
+    index encoded in int8 is queried with the same int8 model."""
+    from simsearch import onnx_encoder
+
+    model = index.model
+    root = Path(index.path).parent
+    if onnx_encoder.enabled() and device in (None, "cpu") and onnx_encoder.has_export(root, model):
+        built = (index.meta.get("encode") or {}).get("precision", "fp32")
+        precision = "int8" if built == "int8" else "fp32"
+        return onnx_encoder.OnnxEncoder(onnx_encoder.export_dir(root, model), precision)
+    return TorchEncoder(model, device)
