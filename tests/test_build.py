@@ -123,3 +123,29 @@ def test_import_precomputed_embeddings(workdir, tiny_model):
 def test_no_index_yet_says_run_index_first(workdir):
     with pytest.raises(SimsearchError, match="run 'simsearch index"):
         load_index()
+
+
+def test_whitened_index_searches_the_whitened_matrix_and_reencodes_nothing(workdir, tiny_model):
+    from simsearch.search import encode_queries
+    from simsearch.whitening import fit_whitening
+
+    texts = sentences(50)
+    texts[9] = ""
+    source = write_csv(workdir / "docs.csv", texts)
+    build_index(source, "text", model=tiny_model)
+    report = build_index(source, "text", model=tiny_model, whiten=True, whiten_dim=8)
+    assert report.encoded == 0 and report.reasons == ["whitening changed (off -> on)"]
+    index = load_index()
+    assert index.embeddings.shape == (50, 8) and index.meta["dim"] == 32
+    raw = np.load(index.file("embeddings"))
+    keep = [i for i in range(50) if i != 9]
+    expected = fit_whitening(raw[keep], 8).apply(raw[keep])
+    np.testing.assert_allclose(index.embeddings[keep], expected, atol=1e-5)
+    assert not index.embeddings[9].any()
+    query = encode_queries(index, [texts[3]])
+    assert query.shape == (1, 8)
+    np.testing.assert_allclose(query[0], index.embeddings[3], atol=1e-4)
+    off = build_index(source, "text", model=tiny_model)
+    assert off.encoded == 0 and load_index().embeddings.shape == (50, 32)
+    with pytest.raises(SimsearchError, match="--whiten-dim needs --whiten"):
+        build_index(source, "text", model=tiny_model, whiten_dim=4)

@@ -120,3 +120,10 @@ def test_bad_input_is_one_line_exit_2(indexed, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert (indexed / ".simsearch" / "default" / "meta.json").exists()
+
+
+def test_help_lists_every_command(indexed):
+    result = run_cli("--help", cwd=indexed)
+    assert result.returncode == 0
+    for command in ("index", "similar", "query", "list", "info", "eval", "inspect", "train"):
+        assert command in result.stdout

@@ -1,8 +1,5 @@
-"""Model loading/encoding for the science modules.
-
-Uses the core's ``simsearch.encoding.load_model``/``encode`` when present (the contract
-with the core), else a local equivalent so this branch works before the merge.
-"""
+"""Small adapters the science modules share: model loading that also accepts an
+already-loaded model, and opening an index by its directory or its root."""
 
 from __future__ import annotations
 
@@ -11,53 +8,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
-
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 
 def load_model(model: str | Any, device: str | None = None) -> SentenceTransformer:
-    """Load a SentenceTransformer from a hub id or a local directory (or pass one through).
+    """:func:`simsearch.encoding.load_model`, passing an already-loaded model through.
 
     Raises:
         SimsearchError: the model cannot be loaded.
     """
     if not isinstance(model, str):
         return model
-    try:
-        from simsearch.encoding import load_model as core_load
-    except ImportError:
-        core_load = None
-    if core_load is not None:
-        return core_load(model, device=device)
-    from sentence_transformers import SentenceTransformer
+    from simsearch.encoding import load_model as core_load
 
-    try:
-        return SentenceTransformer(model, device=device or "cpu")
-    except Exception as exc:  # noqa: BLE001 - any load failure becomes one user-facing line
-        raise SimsearchError(
-            f"Cannot load model {model!r} ({type(exc).__name__}); give a local model "
-            "directory or a cached hub id (offline: HF_HUB_OFFLINE=1)."
-        ) from exc
+    return core_load(model, device=device)
 
 
 def encode(model: SentenceTransformer, texts: list[str], batch_size: int = 32) -> np.ndarray:
     """Encode texts to an (n, dim) float32 array of L2-normalised embeddings."""
-    try:
-        from simsearch.encoding import encode as core_encode
-    except ImportError:
-        core_encode = None
-    if core_encode is not None:
-        return core_encode(model, texts, batch_size=batch_size, show_progress=False)
-    emb = model.encode(
-        texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True
-    )
-    return np.asarray(emb, dtype=np.float32)
+    from simsearch.encoding import encode as core_encode
+
+    return core_encode(model, texts, batch_size=batch_size, show_progress=False)
 
 
 def model_label(model: str | Any) -> str:
-    """A short display name for a model argument (its string, or the loaded model's path)."""
+    """A short display name for a model argument (its string, or the loaded model's type)."""
     if isinstance(model, str):
         return model
     return type(model).__name__

@@ -84,6 +84,8 @@ def build_index(
     log: LogFn | None = None,
     backend: str = "torch",
     precision: str = "fp32",
+    whiten: bool = False,
+    whiten_dim: int | None = None,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -105,6 +107,10 @@ def build_index(
         backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on CPU); see
             :mod:`simsearch.backends`.
         precision: ``fp32``; ``fp16``/``bf16`` on a GPU with torch; ``int8`` with onnx.
+        whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
+            :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
+            the raw embeddings stay cached, so turning it on or off re-encodes nothing.
+        whiten_dim: keep this many whitened dimensions (default all).
 
     Returns:
         A :class:`BuildReport`.
@@ -128,6 +134,7 @@ def build_index(
         "column": column,
         "model": model_id(model),
         "precision": "fp32" if embeddings is not None else precision,
+        "whitening": _whitening_key(whiten, whiten_dim),
     }
     path = store.index_dir(root, name)
     on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
@@ -183,6 +190,14 @@ def _query_export(model: str, path: Path, encoder: Any, log: LogFn) -> None:
     ensure_export(model, path.parent, st=st, log=log)
 
 
+def _whitening_key(whiten: bool, dim: int | None) -> dict[str, Any] | None:
+    if dim is not None and not whiten:
+        raise SimsearchError("--whiten-dim needs --whiten")
+    if dim is not None and dim < 1:
+        raise SimsearchError(f"--whiten-dim must be at least 1, got {dim}")
+    return {"dim": dim} if whiten else None
+
+
 def _precision(meta: dict[str, Any]) -> str:
     return str((meta.get("encode") or {}).get("precision", "fp32"))
 
@@ -204,6 +219,9 @@ def _reasons(meta: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
         "imported"
     ):
         reasons.append(f"precision changed ({_precision(meta)} -> {wanted['precision']})")
+    if (meta.get("whitening") or {}).get("requested", None) != wanted["whitening"]:
+        old = "on" if meta.get("whitening") else "off"
+        reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
     return reasons
 
 
@@ -446,6 +464,7 @@ class _Job:
         )
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         store.write_npy_atomic(self.path / files["hashes"], self.hashes)
+        whitening = self._whiten(files)
         sizes = {k: (self.path / f).stat().st_size for k, f in files.items()}
         checksums = {k: store.file_digest(self.path / f) for k, f in files.items()}
         meta = {
@@ -464,6 +483,8 @@ class _Job:
             "n_docs": len(self.corpus.texts),
             "n_empty": self.corpus.n_empty,
             "dim": self.dim,
+            "search_dim": whitening["dim"] if whitening else self.dim,
+            "whitening": whitening,
             "model": self.wanted["model"],
             "normalized": True,
             "encode": {
@@ -489,9 +510,45 @@ class _Job:
         self._cleanup(set(files.values()) | previous)
         return meta
 
+    def _whiten(self, files: dict[str, str]) -> dict[str, Any] | None:
+        """Fit BERT-whitening on the non-empty rows and write the whitened search matrix
+        (empty documents stay zero rows) and the transform; names them in ``files``."""
+        requested = self.wanted["whitening"]
+        if requested is None:
+            return None
+        from simsearch.whitening import fit_whitening
+
+        raw = np.load(self.matrix_path, mmap_mode="r")
+        keep = np.flatnonzero(~self.empty)
+        transform = fit_whitening(raw[keep], requested["dim"])
+        files["search"] = f"search-{self.generation}.npy"
+        files["whitening"] = f"whitening-{self.generation}.npz"
+        n = raw.shape[0]
+        with store.atomic_path(self.path / files["search"]) as tmp:
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
+            )
+            for start in range(0, n, COPY_ROWS):
+                block = transform.apply(raw[start : start + COPY_ROWS])
+                block[self.empty[start : start + COPY_ROWS]] = 0.0
+                out[start : start + len(block)] = block
+            out.flush()
+            del out
+        with store.atomic_path(self.path / files["whitening"]) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, mean=transform.mean, matrix=transform.matrix)
+        return {"requested": requested, "dim": transform.dim, "fitted_on": int(len(keep))}
+
     def _cleanup(self, keep: set[str]) -> None:
         shutil.rmtree(self._work(), ignore_errors=True)
-        for pattern in ("embeddings-*.npy", "rows-*.jsonl", "offsets-*.npy", "hashes-*.npy"):
+        patterns = (
+            "embeddings-*.npy",
+            "rows-*.jsonl",
+            "offsets-*.npy",
+            "hashes-*.npy",
+            "search-*.npy",
+            "whitening-*.npz",
+        )
+        for pattern in patterns:
             for stale in self.path.glob(pattern):
                 if stale.name not in keep:
                     stale.unlink(missing_ok=True)

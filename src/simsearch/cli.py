@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from simsearch import cli_science
 from simsearch import index as store
 from simsearch.errors import SimsearchError
 
@@ -130,6 +131,12 @@ def index_command(
         str,
         typer.Option("--precision", help="fp32; fp16/bf16 on a GPU (torch); int8 with onnx."),
     ] = "fp32",
+    whiten: Annotated[
+        bool, typer.Option("--whiten", help="Search BERT-whitened embeddings (Su et al. 2021).")
+    ] = False,
+    whiten_dim: Annotated[
+        int | None, typer.Option("--whiten-dim", help="Keep this many whitened dimensions.")
+    ] = None,
     root: IndexRoot = Path(store.DEFAULT_ROOT),
     name: IndexName = store.DEFAULT_NAME,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -152,6 +159,8 @@ def index_command(
             embeddings=embeddings,
             on_progress=on_progress,
             log=say,
+            whiten=whiten,
+            whiten_dim=whiten_dim,
             backend=backend,
             precision=precision,
         )
@@ -286,6 +295,9 @@ def info_command(
     if verify:
         index.verify()
     write_info(describe(index), fmt=_check_format(fmt), verified=verify)
+
+
+cli_science.register(app)
 
 
 def main() -> None:

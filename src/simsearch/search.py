@@ -144,8 +144,11 @@ def encode_queries(
     import: a cold query takes well under 2 s), else sentence-transformers; see
     :func:`simsearch.backends.query_encoder`.
 
+    A whitened index (``index --whiten``) applies its stored transform to the queries,
+    exactly as to the documents.
+
     Returns:
-        ``(len(texts), dim)`` float32, L2-normalised.
+        ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
 
     Raises:
         SimsearchError: the model cannot be loaded or its dimension differs from the index.
@@ -158,6 +161,10 @@ def encode_queries(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
             f"{index.meta['dim']}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
+    if "whitening" in index.meta["files"]:
+        from simsearch.whitening import Whitening
+
+        vectors = Whitening.load(index.file("whitening")).apply(vectors)
     return vectors
 
 
