@@ -7,16 +7,14 @@ and exit code 2. Messages go to stderr so stdout carries only results (safe to p
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from simsearch import cli_science
+from simsearch import cli_science, commands
 from simsearch import index as store
-from simsearch.errors import SimsearchError
 
 app = typer.Typer(
     name="simsearch",
@@ -41,67 +39,26 @@ Show = Annotated[
 K = Annotated[int, typer.Option("--k", "-k", help="Number of results.")]
 
 
-def say(message: str) -> None:
-    """Print a notice to stderr (never mixed into results on stdout)."""
-    print(message, file=sys.stderr)
-
-
-def fail(message: str) -> None:
-    print(f"Error: {message}", file=sys.stderr)
+say = commands.say
 
 
 def handle_errors(func: F) -> F:
-    """Run a command; a SimsearchError becomes one line on stderr and exit code 2."""
+    """Run a command under the error contract of :func:`simsearch.commands.run`
+    (a SimsearchError becomes one line on stderr and exit code 2, no traceback)."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SimsearchError as exc:
-            fail(str(exc))
-            raise typer.Exit(code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            fail("interrupted; run the same command again to resume where it stopped")
-            raise typer.Exit(code=130) from None
-        except BrokenPipeError:  # e.g. `simsearch ... | head`
-            sys.stderr.close()
-            raise typer.Exit(code=0) from None
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = commands.run(lambda: func(*args, **kwargs))
+        if code:
+            raise typer.Exit(code=code)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _show_list(show: str | None) -> list[str]:
-    return [c.strip() for c in show.split(",") if c.strip()] if show else []
-
-
-def _check_format(fmt: str) -> str:
-    from simsearch.output import FORMATS
-
-    if fmt not in FORMATS:
-        raise SimsearchError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    return fmt
 
 
 ModelCheck = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Refuse to run unless the index was built with this model."),
 ]
-
-
-def _open(root: Path, name: str, model: str | None = None) -> store.Index:
-    from simsearch.encoding import model_id
-    from simsearch.search import source_changed
-
-    index = store.load_index(root, name)
-    if model is not None and model_id(model) != index.model:
-        raise SimsearchError(
-            f"the index was built with {index.model}, not {model}; rebuild it with "
-            f"'simsearch index FILE --column COL --model {model}', or leave out --model"
-        )
-    warning = source_changed(index)
-    if warning:
-        say(f"Warning: {warning}")
-    return index
 
 
 @app.command("index")
@@ -206,39 +163,7 @@ def similar_command(
     name: IndexName = store.DEFAULT_NAME,
 ) -> None:
     """Documents nearest to document --doc, by cosine distance."""
-    from simsearch import output
-    from simsearch.search import similar_hits
-
-    fmt = _check_format(fmt)
-    index = _open(root, name, model)
-    columns = _show_list(show)
-    output.check_show(columns, index.meta["columns"])
-    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
-    title = f"documents similar to row {doc}"
-    output.write(hits, fmt, columns, title=title)
-
-
-def _read_queries(text: str | None, file: str | None) -> list[str]:
-    if text is not None and file is not None:
-        raise SimsearchError("give either TEXT or --file, not both")
-    if file is None:
-        if text is None:
-            raise SimsearchError("no query given; pass TEXT, or --file FILE (- for stdin)")
-        return [text]
-    if file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise SimsearchError(f"query file not found: {file}")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise SimsearchError(f"{file} is not UTF-8 text; save it as UTF-8") from None
-    queries = [line.strip() for line in lines if line.strip()]
-    if not queries:
-        raise SimsearchError(f"{file if file != '-' else 'stdin'} holds no query lines")
-    return queries
+    commands.similar(doc, k, include_self, show, fmt, model, root, name)
 
 
 @app.command("query")
@@ -257,16 +182,7 @@ def query_command(
     name: IndexName = store.DEFAULT_NAME,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
-    from simsearch import output
-    from simsearch.search import query_hits
-
-    fmt = _check_format(fmt)
-    queries = _read_queries(text, file)
-    index = _open(root, name, model)
-    columns = _show_list(show)
-    output.check_show(columns, index.meta["columns"])
-    hits = query_hits(index, queries, k, device=device, log=say)
-    output.write(hits, fmt, columns)
+    commands.query(text, file, k, show, fmt, device, model, root, name)
 
 
 @app.command("list")
@@ -294,7 +210,7 @@ def info_command(
     index = store.load_index(root, name)
     if verify:
         index.verify()
-    write_info(describe(index), fmt=_check_format(fmt), verified=verify)
+    write_info(describe(index), fmt=commands.check_format(fmt), verified=verify)
 
 
 cli_science.register(app)

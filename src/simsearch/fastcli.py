@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 #: command -> option spelling -> (destination, kind); kind is "int", "str" or "flag".
@@ -29,6 +28,8 @@ _OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "--show": ("show", "str"),
         "--format": ("fmt", "str"),
         "-f": ("fmt", "str"),
+        "--model": ("model", "str"),
+        "-m": ("model", "str"),
         "--index": ("root", "str"),
         "--name": ("name", "str"),
     },
@@ -40,6 +41,8 @@ _OPTIONS: dict[str, dict[str, tuple[str, str]]] = {
         "--format": ("fmt", "str"),
         "-f": ("fmt", "str"),
         "--device": ("device", "str"),
+        "--model": ("model", "str"),
+        "-m": ("model", "str"),
         "--index": ("root", "str"),
         "--name": ("name", "str"),
     },
@@ -96,55 +99,6 @@ def parse(command: str, args: Sequence[str]) -> dict[str, Any] | None:
     return out
 
 
-def _run(body: Callable[[], None]) -> int:
-    """Run a command body with the CLI's error contract; returns the exit code."""
-    from simsearch.errors import SimsearchError
-
-    try:
-        body()
-    except SimsearchError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(
-            "Error: interrupted; run the same command again to resume where it stopped",
-            file=sys.stderr,
-        )
-        return 130
-    except BrokenPipeError:  # e.g. `simsearch ... | head`
-        sys.stderr.close()
-        return 0
-    return 0
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def _open(root: str, name: str) -> Any:
-    from simsearch import index as store
-    from simsearch.search import source_changed
-
-    index = store.load_index(Path(root), name)
-    warning = source_changed(index)
-    if warning:
-        _say(f"Warning: {warning}")
-    return index
-
-
-def _check_format(fmt: str) -> str:
-    from simsearch.errors import SimsearchError
-    from simsearch.output import FORMATS
-
-    if fmt not in FORMATS:
-        raise SimsearchError(f"unknown --format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    return fmt
-
-
-def _show_list(show: str | None) -> list[str]:
-    return [c.strip() for c in show.split(",") if c.strip()] if show else []
-
-
 def _preload_table() -> None:
     """Import rich (~80 ms) in a thread while the main thread imports numpy, maps the
     index and ranks (BLAS releases the GIL): the table is then ready sooner."""
@@ -161,60 +115,19 @@ def _preload_table() -> None:
 
 
 def similar(opts: dict[str, Any]) -> None:
-    """``simsearch similar`` (same steps as :func:`simsearch.cli.similar_command`)."""
+    """``simsearch similar`` through :func:`simsearch.commands.similar`."""
     if opts.get("fmt", "table") == "table":
         _preload_table()
-    from simsearch import output
-    from simsearch.search import similar_hits
+    from simsearch import commands
 
-    fmt = _check_format(opts.get("fmt", "table"))
-    index = _open(opts.get("root", ".simsearch"), opts.get("name", "default"))
-    columns = _show_list(opts.get("show"))
-    output.check_show(columns, index.meta["columns"])
-    doc = opts["doc"]
-    hits = similar_hits(
-        index, doc, opts.get("k", 10), include_self=opts.get("include_self", False), log=_say
-    )
-    output.write(hits, fmt, columns, title=f"documents similar to row {doc}")
+    commands.similar(**opts)
 
 
 def query(opts: dict[str, Any]) -> None:
-    """``simsearch query`` (same steps as :func:`simsearch.cli.query_command`)."""
-    from simsearch import output
-    from simsearch.search import query_hits
+    """``simsearch query`` through :func:`simsearch.commands.query`."""
+    from simsearch import commands
 
-    fmt = _check_format(opts.get("fmt", "table"))
-    queries = _read_queries(opts.get("text"), opts.get("file"))
-    index = _open(opts.get("root", ".simsearch"), opts.get("name", "default"))
-    columns = _show_list(opts.get("show"))
-    output.check_show(columns, index.meta["columns"])
-    hits = query_hits(index, queries, opts.get("k", 10), device=opts.get("device"), log=_say)
-    output.write(hits, fmt, columns)
-
-
-def _read_queries(text: str | None, file: str | None) -> list[str]:
-    from simsearch.errors import SimsearchError
-
-    if text is not None and file is not None:
-        raise SimsearchError("give either TEXT or --file, not both")
-    if file is None:
-        if text is None:
-            raise SimsearchError("no query given; pass TEXT, or --file FILE (- for stdin)")
-        return [text]
-    if file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise SimsearchError(f"query file not found: {file}")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise SimsearchError(f"{file} is not UTF-8 text; save it as UTF-8") from None
-    queries = [line.strip() for line in lines if line.strip()]
-    if not queries:
-        raise SimsearchError(f"{file if file != '-' else 'stdin'} holds no query lines")
-    return queries
+    commands.query(**opts)
 
 
 _COMMANDS: dict[str, Callable[[dict[str, Any]], None]] = {"similar": similar, "query": query}
@@ -226,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args and args[0] in _COMMANDS:
         opts = parse(args[0], args[1:])
         if opts is not None:
-            code = _run(lambda: _COMMANDS[args[0]](opts))
+            from simsearch.commands import run
+
+            code = run(lambda: _COMMANDS[args[0]](opts))
             sys.stdout.flush()
             raise SystemExit(code)
     from simsearch.cli import app
