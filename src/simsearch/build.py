@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from simsearch import index as store
-from simsearch.corpus import Corpus, cell_text, file_sha256, read_corpus
+from simsearch.corpus import Corpus, cell_text, read_corpus
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import SimsearchError
 
@@ -129,7 +129,7 @@ def build_index(
     corpus = read_corpus(source, column, sheet)
     source = Path(source).resolve()
     wanted = {
-        "sha256": file_sha256(source),
+        "sha256": store.file_digest(source),
         "sheet": corpus.sheet,
         "column": column,
         "model": model_id(model),

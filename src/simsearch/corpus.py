@@ -6,7 +6,6 @@ cells stay in place as empty documents so that positions never shift.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import zipfile
 from dataclasses import dataclass
@@ -48,15 +47,6 @@ class Corpus:
     texts: list[str]
     n_empty: int
     sheet: str | None
-
-
-def file_sha256(path: str | Path, block_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in blocks of ``block_bytes`` bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(block_bytes):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_source(path: str | Path) -> Path:
