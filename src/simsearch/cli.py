@@ -6,10 +6,8 @@ and exit code 2. Messages go to stderr so stdout carries only results (safe to p
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +22,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 IndexRoot = Annotated[
     Path,
@@ -42,17 +39,7 @@ K = Annotated[int, typer.Option("--k", "-k", help="Number of results.")]
 say = commands.say
 
 
-def handle_errors(func: F) -> F:
-    """Run a command under the error contract of :func:`simsearch.commands.run`
-    (a SimsearchError becomes one line on stderr and exit code 2, no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        code = commands.run(lambda: func(*args, **kwargs))
-        if code:
-            raise typer.Exit(code=code)
-
-    return wrapper  # type: ignore[return-value]
+handle_errors = commands.handle_errors
 
 
 ModelCheck = Annotated[

@@ -6,30 +6,15 @@ Heavy libraries are imported inside the commands, so ``simsearch --help`` stays 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from simsearch.commands import handle_errors
 from simsearch.errors import SimsearchError
 
 DEFAULT_PLOT = "simsearch-inspect.png"
-
-
-def _user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn SimsearchError into one stderr line and exit code 2 (no traceback)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SimsearchError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _check_format(fmt: str) -> None:
@@ -290,6 +275,6 @@ def train_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``eval``, ``inspect`` and ``train`` commands to ``app``."""
-    app.command("eval")(_user_errors(eval_command))
-    app.command("inspect")(_user_errors(inspect_command))
-    app.command("train")(_user_errors(train_command))
+    app.command("eval")(handle_errors(eval_command))
+    app.command("inspect")(handle_errors(inspect_command))
+    app.command("train")(handle_errors(train_command))

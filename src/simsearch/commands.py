@@ -7,12 +7,16 @@ imports typer, pandas or torch at module level.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from simsearch import index as store
 from simsearch.errors import SimsearchError
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def say(message: str) -> None:
@@ -35,6 +39,21 @@ def run(body: Callable[[], None]) -> int:
         sys.stderr.close()
         return 0
     return 0
+
+
+def handle_errors(func: F) -> F:
+    """Decorate a typer command so it runs under :func:`run`'s error contract (typer is
+    imported only when a command fails, so this module stays light)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = run(lambda: func(*args, **kwargs))
+        if code:
+            import typer
+
+            raise typer.Exit(code=code)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def show_list(show: str | None) -> list[str]:
