@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -83,49 +84,71 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike, sheet: str = "resu
         SimsearchError: unknown suffix, missing parent directory, or the file cannot be
             written (permissions, disk full); the previous file at ``path`` is then intact.
     """
+    return write_sheets({sheet: frame}, path)[0]
+
+
+def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike) -> list[Path]:
+    """Write several tables: one ``.xlsx`` with a worksheet each, or for ``.csv`` and
+    ``.parquet`` the first table at ``path`` and each other one beside it as
+    ``<stem>-<sheet><suffix>``. Each file is written atomically.
+
+    Returns:
+        The paths written, in the order of ``sheets``.
+
+    Raises:
+        SimsearchError: as :func:`write_frame`.
+    """
     path = check_suffix(path)
     if not path.parent.is_dir():
         raise SimsearchError(f"cannot write {path}: the folder {path.parent} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        _atomic(path, lambda tmp: write_xlsx(sheets, tmp))
+        return [path]
+    written = []
+    for i, (name, frame) in enumerate(sheets.items()):
+        target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
+        if suffix == ".csv":
+            _atomic(target, lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8-sig"))
+        else:
+            _atomic(target, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        written.append(target)
+    return written
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _write(frame, tmp, path.suffix.lower(), sheet)
+        write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
-def _write(frame: pd.DataFrame, path: Path, suffix: str, sheet: str) -> None:
-    if suffix == ".csv":
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
-    elif suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        write_xlsx(frame, path, sheet)
-
-
-def write_xlsx(frame: pd.DataFrame, path: Path, sheet: str = "results") -> None:
-    """``frame`` as one formatted worksheet: bold header frozen in row 1, an autofilter,
-    fitted column widths, similarities shown with 4 decimals (stored in full)."""
+def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> None:
+    """Each table as one formatted worksheet: bold header frozen in row 1, an
+    autofilter, fitted column widths, floats shown with 4 decimals (stored in full)."""
     import pandas as pd
 
-    sheet = sheet[:31]
     # xlsxwriter turns strings that look like numbers or URLs into other cell types
     # unless told not to; analysts' text must come back exactly as it went in.
     options = {"strings_to_numbers": False, "strings_to_urls": False, "strings_to_formulas": False}
     with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
-        frame.to_excel(xl, sheet_name=sheet, index=False)
-        book, ws = xl.book, xl.sheets[sheet]
-        header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
-        decimals = book.add_format({"num_format": "0.0000"})
-        for col, (name, width) in enumerate(zip(frame.columns, column_widths(frame))):
-            is_float = pd.api.types.is_float_dtype(frame[name])
-            ws.set_column(col, col, width, decimals if is_float else None)
-            ws.write(0, col, str(name), header)
-        ws.freeze_panes(1, 0)
-        if len(frame.columns):
-            ws.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
+        header = xl.book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        decimals = xl.book.add_format({"num_format": "0.0000"})
+        for name, frame in sheets.items():
+            sheet = name[:31]
+            frame.to_excel(xl, sheet_name=sheet, index=False)
+            ws = xl.sheets[sheet]
+            for col, (title, width) in enumerate(zip(frame.columns, column_widths(frame))):
+                is_float = pd.api.types.is_float_dtype(frame[title])
+                ws.set_column(col, col, width, decimals if is_float else None)
+                ws.write(0, col, str(title), header)
+            ws.freeze_panes(1, 0)
+            if len(frame.columns):
+                ws.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
