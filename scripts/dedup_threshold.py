@@ -146,11 +146,8 @@ def main() -> None:
     true_pairs = set(truth)
     kind_of = dict(zip(truth, kinds))
     sims_true = np.array([float(emb[a] @ emb[b]) for a, b in truth])
-    print(
-        "similarity of planted pairs: min {:.3f}, 5th pct {:.3f}, median {:.3f}".format(
-            sims_true.min(), np.percentile(sims_true, 5), np.median(sims_true)
-        )
-    )
+    low, p5, mid = sims_true.min(), np.percentile(sims_true, 5), np.median(sims_true)
+    print(f"similarity of planted pairs: min {low:.3f}, 5th pct {p5:.3f}, median {mid:.3f}")
     print(f"{'threshold':>9} {'found':>6} {'precision':>9} {'recall':>6} {'F1':>6}  recall by kind")
     best = (0.0, 0.0)
     grid = [float(t) for t in args.thresholds.split(",") if t.strip()]
@@ -165,9 +162,8 @@ def main() -> None:
             k: sum(1 for p in hit if kind_of[p] == k) / kinds.count(k) for k in sorted(set(kinds))
         }
         kinds_text = " ".join(f"{k} {v:.2f}" for k, v in by_kind.items())
-        print(
-            f"{threshold:9.4f} {len(found):6d} {precision:9.3f} {recall:6.3f} {f1:6.3f}  {kinds_text}"
-        )
+        scores = f"{precision:9.3f} {recall:6.3f} {f1:6.3f}"
+        print(f"{threshold:9.4f} {len(found):6d} {scores}  {kinds_text}")
         best = max(best, (f1, float(threshold)))
     print(f"best F1 {best[0]:.3f} at threshold {best[1]:.4f}")
 
