@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=2 nice -n 10 python scripts/bench_workflows.py --n 100000 --dim 768 --k 10
 
 Compares, on the same random unit vectors (float32, seed 0):
-- simsearch.neighbors.neighbor_arrays: blocked matrix products + partial selection;
+- simsearch.knn.neighbor_arrays: blocked matrix products + partial selection;
 - faiss ``IndexFlatIP.search`` with k+1 (exact inner product, then the row itself dropped);
 - a Python loop calling ``top_k`` once per row, as ``similar`` would be called per row
   (timed on ``--loop-rows`` rows and extrapolated to all rows).
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--no-faiss", action="store_true")
     args = parser.parse_args()
 
-    from simsearch.neighbors import neighbor_arrays
+    from simsearch.knn import neighbor_arrays
     from simsearch.ranking import BLOCK_BYTES, top_k
 
     emb = unit_vectors(args.n, args.dim)

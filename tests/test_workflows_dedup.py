@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import simsearch
-from simsearch.dedup import DedupOptions, duplicate_pairs, find_duplicates, group_labels
+from simsearch.duplicates import DedupOptions, duplicate_pairs, find_duplicates, group_labels
 from simsearch.errors import SimsearchError
 from simsearch.table_writer import write_sheets
 

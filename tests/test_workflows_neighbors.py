@@ -9,7 +9,7 @@ import pytest
 
 import simsearch
 from simsearch.errors import SimsearchError
-from simsearch.neighbors import NeighborsOptions, neighbor_arrays, neighbors_frame
+from simsearch.knn import NeighborsOptions, neighbor_arrays, neighbors_frame
 from simsearch.table_writer import display_width, write_frame
 
 N_DOCS, DIM = 61, 16
@@ -57,7 +57,7 @@ def test_every_row_equals_similar(random_index):
 
 
 def simsearch_neighbors(**kwargs):
-    from simsearch.neighbors import neighbors
+    from simsearch.knn import neighbors
 
     return neighbors(**kwargs)
 

@@ -12,7 +12,7 @@ import typer
 from simsearch import index as store
 from simsearch import workflow_commands as body
 from simsearch.commands import handle_errors
-from simsearch.dedup import DEFAULT_THRESHOLD
+from simsearch.duplicates import DEFAULT_THRESHOLD
 
 IndexRoot = Annotated[Path, typer.Option("--index", help="Directory holding the indexes.")]
 IndexName = Annotated[str, typer.Option("--name", help="Which index under --index.")]

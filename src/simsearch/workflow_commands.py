@@ -94,7 +94,7 @@ def neighbors(
 ) -> None:
     """``simsearch neighbors``: write every row's top-k neighbours to ``out``."""
     from simsearch.commands import open_index
-    from simsearch.neighbors import NeighborsOptions, neighbors_frame
+    from simsearch.knn import NeighborsOptions, neighbors_frame
     from simsearch.table_writer import SUFFIXES, write_frame
 
     index = open_index(root, name)
@@ -121,7 +121,7 @@ def dedup(
 ) -> None:
     """``simsearch dedup``: near-duplicate groups and pairs, to ``out`` or as a table."""
     from simsearch.commands import open_index
-    from simsearch.dedup import DedupOptions, find_duplicates
+    from simsearch.duplicates import DedupOptions, find_duplicates
     from simsearch.table_writer import SUFFIXES, write_sheets
 
     index = open_index(root, name)

@@ -250,7 +250,7 @@ def dedup(
     ``>= threshold``).
 
     Example:
-        >>> d = simsearch.dedup(0.9, show="title")  # doctest: +SKIP
+        >>> d = simsearch.dedup(0.96, show="title")  # doctest: +SKIP
         >>> d.groups.head()                          # doctest: +SKIP
 
     Raises:
