@@ -56,7 +56,7 @@ def main() -> None:
         "--disable-sync",
         "--no-first-run",
         f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}",
-        "--window-size=1280,860",
+        "--window-size=1280,1400",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(

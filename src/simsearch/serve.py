@@ -287,9 +287,11 @@ def _source_name(index: store.Index) -> str:
 
 
 def _model_name(model: str) -> str:
+    """A hub id as is; a local directory by its last two parts (``…/minilm/model``)."""
     from pathlib import Path
 
-    return Path(model).name if "/" in model and Path(model).is_absolute() else model
+    path = Path(model)
+    return "…/" + "/".join(path.parts[-2:]) if path.is_absolute() else model
 
 
 def serve(index: store.Index, options: ServeOptions = ServeOptions(), log: Any = print) -> None:

@@ -59,6 +59,7 @@ table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 th, td { border-bottom: 1px solid #dde; padding: .3rem .5rem; text-align: left;
          vertical-align: top; }
 th { background: #eef3fb; position: sticky; top: 0; }
+td.short { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 #results tbody tr { cursor: pointer; }
 #results tbody tr:hover, #results tbody tr.picked { background: #f4f7ff; }
@@ -126,7 +127,8 @@ function render(table, hits, terms, onPick) {
     cell(tr, hit.similarity.toFixed(4), "num");
     for (const name of shown) {
       const v = hit.columns[name];
-      cell(tr, v === null || v === undefined ? "" : String(v));
+      const text = v === null || v === undefined ? "" : String(v);
+      cell(tr, text, text.length <= 20 ? "short" : "");
     }
     cell(tr, highlighted(hit.text, terms));
     if (onPick) tr.addEventListener("click", () => onPick(hit.row, tr));
