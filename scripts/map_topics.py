@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--column", default="abstract")
     parser.add_argument("--out", default="/tmp/simsearch-map")
+    parser.add_argument("--font", help="a .ttf/.otf/.ttc with Hangul for the PNG's labels")
     args = parser.parse_args()
 
     from sklearn.cluster import KMeans
@@ -35,6 +36,10 @@ def main() -> None:
     import simsearch
     from simsearch.corpus_map import MapOptions, corpus_map, write_html, write_png
 
+    if args.font:
+        from matplotlib import font_manager
+
+        font_manager.fontManager.addfont(args.font)
     model = args.model
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
