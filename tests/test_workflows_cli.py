@@ -6,17 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import simsearch
-from simsearch.cli_workflows import register
 
 
 @pytest.fixture
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
+def app():
+    from simsearch.cli.typer_app import app
+
     return app
 
 
@@ -62,11 +60,15 @@ def test_dedup_command_prints_and_writes(app, indexed):
     ("args", "message"),
     [
         (["neighbors", "-o", "src.xlsx"], "is the indexed source file; choose another"),
-        (["neighbors", "-o", "nb.txt"], "-o must end in .xlsx, .csv, .parquet"),
-        (["neighbors", "-o", "nb.xlsx", "--k", "0"], "k must be at least 1"),
-        (["dedup", "-t", "0"], "threshold must be in (0, 1]"),
-        (["map", "-o", "map.png"], "-o must end in .html"),
-        (["map", "--column-out", "src.xlsx"], "is the indexed source file"),
+        (["neighbors", "-o", "nb.txt"], "--out must end in .xlsx, .csv, .parquet"),
+        (["neighbors", "-o", "nb.xlsx", "--k", "0"], "--k must be at least 1"),
+        (["neighbors", "-o", "nb.xlsx", "--show", "claims"], "no column 'claims' to --show"),
+        (["dedup", "-t", "0"], "--threshold must be a cosine similarity in (0, 1]"),
+        (["map", "-o", "map.png"], "--out must end in .html"),
+        (["map", "--png", "m.jpg"], "--png must end in .png"),
+        (["map", "--column-out", "src.xlsx"], "--column-out src.xlsx is the indexed source file"),
+        (["map", "--color", "nope"], "no column 'nope' for --color"),
+        (["map", "--hover", "title,x1"], "no column 'x1' for --hover"),
         (["neighbors", "-o", "nb.xlsx", "--name", "nope"], "nope"),
     ],
 )

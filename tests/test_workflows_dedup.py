@@ -13,7 +13,7 @@ import pytest
 
 import simsearch
 from simsearch.duplicates import DedupOptions, duplicate_pairs, find_duplicates, group_labels
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.table_writer import write_sheets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,7 +112,10 @@ def test_planted_duplicates_are_found(planted, workdir):
 
 def test_dedup_library_errors_name_the_parameter(planted):
     index, _ = planted
-    with pytest.raises(SimsearchError, match="threshold must be in"):
+    with pytest.raises(InvalidParameter, match="threshold must be a cosine similarity in") as exc:
         find_duplicates(index, DedupOptions(threshold=1.5))
+    assert exc.value.param == "threshold"
+    with pytest.raises(InvalidParameter, match="more than 10 pairs reach similarity 0.5"):
+        find_duplicates(index, DedupOptions(threshold=0.5, max_pairs=10))
     with pytest.raises(SimsearchError, match="no column 'nope' to show"):
         find_duplicates(index, DedupOptions(show=("nope",)))

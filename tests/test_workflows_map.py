@@ -59,7 +59,7 @@ def test_map_recovers_planted_topics_and_writes_outputs(three_topics, workdir):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     by_topic = write_html(result, workdir / "t.html", color="topic")
     assert by_topic.stat().st_size > 0
-    with pytest.raises(SimsearchError, match="no column 'nope' in the map"):
+    with pytest.raises(SimsearchError, match="no column 'nope' for color"):
         write_html(result, workdir / "x.html", color="nope")
     out = write_frame(frame.drop(columns=["x", "y", "drawn"]), workdir / "clusters.xlsx")
     assert pd.read_excel(out)["cluster"].tolist() == frame["cluster"].tolist()

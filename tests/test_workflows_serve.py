@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the [serve] extra (fastapi, uvicorn) is not installed")
 
 import simsearch  # noqa: E402
-from simsearch import commands  # noqa: E402
+from simsearch.cli import core  # noqa: E402
 from simsearch.serve import ServeOptions, create_app  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -57,13 +57,13 @@ def test_api_returns_the_cli_json(served, capsys):
     assert got.status_code == 200
     expected = cli_json(
         capsys,
-        lambda: commands.similar(3, k=4, fmt="json", show="number,title", root=root / "idx"),
+        lambda: core.similar_command(3, k=4, fmt="json", show="number,title", root=root / "idx"),
     )
     assert got.json() == expected
     got = client.get("/api/query", params={"q": "콘크리트 균열", "k": 3})
     expected = cli_json(
         capsys,
-        lambda: commands.query(
+        lambda: core.query_command(
             "콘크리트 균열", k=3, fmt="json", show="number,title", root=root / "idx"
         ),
     )
@@ -88,7 +88,7 @@ def test_xlsx_download_holds_the_results(served):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("/api/similar/40", "out of range: the index has 40 documents"),
+        ("/api/similar/40", "row 40 is out of range: the index has 40 documents"),
         ("/api/similar/x", "the row must be a whole number"),
         ("/api/similar/1?k=0", "k must be a whole number from 1 to 200"),
         ("/api/query?k=3", "no query given"),

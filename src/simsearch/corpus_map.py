@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simsearch import index as store
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     texts = [_text(r.get(index.column)) for r in records]
     terms = ctfidf_terms(nouns([texts[i] for i in drawn]), clusters_drawn, options.n_terms)
 
-    frame = pd.DataFrame.from_records(records, columns=index.meta["columns"])
+    frame = pd.DataFrame.from_records(records, columns=index.meta.columns)
     frame["row"] = np.arange(index.n_docs)
     frame["x"] = np.nan
     frame["y"] = np.nan
@@ -224,6 +224,19 @@ def _hover(value: object, width: int = 60, limit: int = 300) -> str:
     return "<br>".join(lines)
 
 
+def check_columns(columns: Sequence[str], color: str, hover: Sequence[str]) -> None:
+    """Raises InvalidParameter (``color`` or ``hover``) for a column not in ``columns``
+    (the map's own ``cluster`` and ``cluster_label`` are always there)."""
+    known = [*columns, *(c for c in ("cluster", "cluster_label") if c not in columns)]
+    for param, names in (("color", [color]), ("hover", hover)):
+        missing = [c for c in names if c not in known]
+        if missing:
+            listed = ", ".join(repr(c) for c in known)
+            raise InvalidParameter(
+                param, f"no column {missing[0]!r} for {{name}}; choose from: {listed}"
+            )
+
+
 def write_html(
     result: CorpusMap,
     path: str | os.PathLike,
@@ -238,15 +251,13 @@ def write_html(
             numeric columns get a colour scale, others one colour per value.
 
     Raises:
-        SimsearchError: ``color`` or a ``hover`` column is not in the frame.
+        InvalidParameter: ``color`` or a ``hover`` column is not in the frame.
+        SimsearchError: the file cannot be written.
     """
     import plotly.express as px
 
     frame = result.frame[result.frame["drawn"]].copy()
-    for col in [color, *hover]:
-        if col not in frame.columns:
-            listed = ", ".join(repr(c) for c in result.frame.columns)
-            raise SimsearchError(f"no column {col!r} in the map; choose from: {listed}")
+    check_columns(list(frame.columns), color, hover)
     shown = {f"{col} ": frame[col].map(_hover) for col in hover}
     frame = frame.assign(**shown)
     if color in ("cluster", "cluster_label"):
@@ -272,8 +283,11 @@ def write_html(
     )
     fig.update_traces(marker={"size": 7 if len(frame) < 2000 else 3, "opacity": 0.8})
     fig.update_layout(xaxis_title="UMAP 1", yaxis_title="UMAP 2", legend_title_text=color)
+    from simsearch.table_writer import atomic_write
+
+    page = fig.to_html(include_plotlyjs=True, full_html=True)
     path = Path(path)
-    _atomic_write(path, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path
 
 
@@ -335,30 +349,14 @@ def write_png(result: CorpusMap, path: str | os.PathLike, log: Any = None) -> Pa
     n_clusters = frame.loc[frame["cluster"] >= 0, "cluster"].nunique()
     ax.set_title(f"{len(frame):,} documents, {n_clusters} clusters")
     fig.tight_layout()
+    from simsearch.table_writer import atomic_write
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    if not path.parent.is_dir():
-        raise SimsearchError(f"cannot write {path}: the folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def map_corpus(

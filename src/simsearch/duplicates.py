@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simsearch import index as store
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter
 from simsearch.ranking import BLOCK_BYTES
 
 if TYPE_CHECKING:
@@ -168,14 +168,18 @@ def find_duplicates(
     """Near-duplicate pairs and groups of an opened index (see :class:`Duplicates`).
 
     Raises:
-        SimsearchError: threshold outside (0, 1], too many pairs, unknown ``show`` column.
+        InvalidParameter: threshold outside (0, 1] or so low that more than
+            ``max_pairs`` pairs pass, or an unknown ``show`` column.
     """
     import pandas as pd
 
-    missing = [c for c in options.show if c not in index.meta["columns"]]
-    if missing:
-        listed = ", ".join(repr(c) for c in index.meta["columns"])
-        raise SimsearchError(f"no column {missing[0]!r} to show; choose from: {listed}")
+    from simsearch.render import check_show
+
+    check_show(options.show, index.meta.columns)
+    if not 0 < options.threshold <= 1:
+        raise InvalidParameter(
+            "threshold", f"{{name}} must be a cosine similarity in (0, 1], got {options.threshold}"
+        )
     try:
         a, b, sims = duplicate_pairs(
             index.embeddings,
@@ -184,8 +188,12 @@ def find_duplicates(
             options.max_pairs,
             on_progress,
         )
-    except ValueError as exc:
-        raise SimsearchError(str(exc)) from None
+    except ValueError:  # too many pairs (the threshold was checked above)
+        raise InvalidParameter(
+            "threshold",
+            f"more than {options.max_pairs:,} pairs reach similarity {options.threshold}; "
+            "that is not near-duplication, raise {name}",
+        ) from None
     labels = group_labels(index.n_docs, a, b)
     members = np.flatnonzero(labels >= 0)
     records = dict(zip(members.tolist(), index.rows(members.tolist())))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simsearch import index as store
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.ranking import BLOCK_BYTES, top_k
 
 if TYPE_CHECKING:
@@ -103,8 +103,9 @@ def neighbors_frame(
     ``neighbor_r_<col>`` for each ``show`` column.
 
     Raises:
-        SimsearchError: ``k < 1``, fewer than 2 documents, a row out of range, or a
-            ``show`` column that is not in the source.
+        InvalidParameter: ``k < 1``, a row out of range, or a ``show`` column that is
+            not in the source (the error names the parameter).
+        SimsearchError: fewer than 2 documents.
     """
     import pandas as pd
 
@@ -124,20 +125,20 @@ def neighbors_frame(
 
 
 def _check(index: store.Index, options: NeighborsOptions) -> tuple[int, np.ndarray]:
+    from simsearch.render import check_show
+
     if options.k < 1:
-        raise SimsearchError(f"k must be at least 1, got {options.k}")
+        raise InvalidParameter("k", f"{{name}} must be at least 1, got {options.k}")
     if index.n_docs < 2:
         raise SimsearchError("the index has fewer than 2 documents; there are no neighbours")
-    missing = [c for c in options.show if c not in index.meta["columns"]]
-    if missing:
-        listed = ", ".join(repr(c) for c in index.meta["columns"])
-        raise SimsearchError(f"no column {missing[0]!r} to show; choose from: {listed}")
+    check_show(options.show, index.meta.columns)
     rows = np.arange(index.n_docs) if options.rows is None else np.asarray(options.rows)
     bad = rows[(rows < 0) | (rows >= index.n_docs)]
     if bad.size:
-        raise SimsearchError(
-            f"row {int(bad[0])} is out of range: the index has {index.n_docs:,} documents "
-            f"(rows 0 to {index.n_docs - 1:,})"
+        raise InvalidParameter(
+            "rows",
+            f"row {int(bad[0])} in {{name}} is out of range: the index has "
+            f"{index.n_docs:,} documents (rows 0 to {index.n_docs - 1:,})",
         )
     return min(options.k, index.n_docs - 1), rows.astype(np.int64)
 

@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simsearch import index as store
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+#: Library parameter -> the name a request uses for it (errors name what the user sent).
+WEB_NAMES = {"doc": "row", "text": "q"}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -81,31 +83,19 @@ class Searcher:
     def encoder(self) -> Any:
         with self._lock:
             if self._encoder is None:
-                from simsearch.backends import query_encoder
+                from simsearch.encoders import query_encoder
 
                 self._encoder = query_encoder(self.index)
             return self._encoder
 
     def query(self, text: str, k: int) -> list[dict[str, Any]]:
         """Results for one query as the JSON objects of ``query --format json``."""
-        from simsearch import search
-        from simsearch.ranking import top_k
+        from simsearch.search import query_hits
 
         if not text.strip():
-            raise SimsearchError("the query is empty; type some text to search for")
+            raise InvalidParameter("q", "the query {name} is empty; type some text to search for")
         k = min(k, self.index.n_docs)
-        vectors = self.encoder().encode([text], 32)
-        if vectors.shape[1] != int(self.index.meta["dim"]):
-            raise SimsearchError(
-                f"model {self.index.model} makes {vectors.shape[1]}-d embeddings but the "
-                f"index holds {self.index.meta['dim']}-d ones; rebuild the index"
-            )
-        if "whitening" in self.index.meta["files"]:
-            from simsearch.whitening import Whitening
-
-            vectors = Whitening.load(self.index.file("whitening")).apply(vectors)
-        indices, sims = top_k(self.index.embeddings, vectors, k)
-        return self._plain(search._hits(self.index, indices, sims, queries=[text]))
+        return self._plain(query_hits(self.index, [text], k, encoder=self.encoder()))
 
     def similar(self, row: int, k: int) -> list[dict[str, Any]]:
         """Results for one row as the JSON objects of ``similar --format json``."""
@@ -114,7 +104,7 @@ class Searcher:
         return self._plain(similar_hits(self.index, row, k))
 
     def _plain(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from simsearch.output import plain
+        from simsearch.render import plain
 
         return [_finite(plain(h, self.show)) for h in hits]
 
@@ -154,19 +144,27 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     Raises:
         SimsearchError: a ``show`` column that is not in the index's source columns.
     """
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI
+
+    from simsearch.render import check_show
+
+    columns = index.meta.columns
+    show = [c for c in columns if c != index.column] if options.show is None else options.show
+    check_show(show, columns)
+    app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_guards(app, options)
+    _add_page(app, index, options)
+    _add_api(app, Searcher(index, show), options)
+    return app
+
+
+def _add_guards(app: FastAPI, options: ServeOptions) -> None:
+    """Host check, security headers, and one-line errors (JSON or an escaped page)."""
+    from fastapi import Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
     from starlette.exceptions import HTTPException
 
-    columns = index.meta["columns"]
-    show = [c for c in columns if c != index.column] if options.show is None else options.show
-    missing = [c for c in show if c not in columns]
-    if missing:
-        listed = ", ".join(repr(c) for c in columns)
-        raise SimsearchError(f"no column {missing[0]!r} to show; choose from: {listed}")
-    searcher = Searcher(index, show)
-    app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
     allowed = options.allowed_hosts
     if allowed is None and options.host in LOOPBACK_HOSTS:
         allowed = LOOPBACK_HOSTS
@@ -191,7 +189,7 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
 
     @app.exception_handler(SimsearchError)
     async def bad_input(request: Request, exc: SimsearchError) -> Response:
-        return error(request, 400, str(exc))
+        return error(request, 400, exc.render(lambda param: WEB_NAMES.get(param, param)))
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
@@ -202,8 +200,10 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
         message = "no such page" if exc.status_code == 404 else str(exc.detail)
         return error(request, exc.status_code, message)
 
-    K = Query(options.k, ge=1, le=options.max_k)  # noqa: N806 - a declared parameter
-    Q = Query(..., min_length=1, max_length=options.max_query_chars)  # noqa: N806
+
+def _add_page(app: FastAPI, index: store.Index, options: ServeOptions) -> None:
+    """The page and its script and style (no file is read: they are strings)."""
+    from fastapi.responses import HTMLResponse, Response
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -227,6 +227,15 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     def style() -> Response:
         return Response(_page_module().CSS, media_type="text/css; charset=utf-8")
 
+
+def _add_api(app: FastAPI, searcher: Searcher, options: ServeOptions) -> None:
+    """The JSON and .xlsx routes (the only parameters: q, k, row)."""
+    from fastapi import Query
+    from fastapi.responses import Response
+
+    K = Query(options.k, ge=1, le=options.max_k)  # noqa: N806 - a declared parameter
+    Q = Query(..., min_length=1, max_length=options.max_query_chars)  # noqa: N806
+
     @app.get("/api/query")
     def api_query(q: str = Q, k: int = K) -> list[dict[str, Any]]:
         return searcher.query(q, k)
@@ -244,8 +253,6 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     @app.get("/api/similar/{row}")
     def api_similar(row: int, k: int = K) -> list[dict[str, Any]]:
         return searcher.similar(row, k)
-
-    return app
 
 
 def _xlsx(hits: list[dict[str, Any]], stem: str) -> Any:
@@ -283,7 +290,7 @@ def _page_module() -> Any:
 def _source_name(index: store.Index) -> str:
     from pathlib import Path
 
-    return Path(str(index.meta.get("source", {}).get("path", ""))).name or index.path.name
+    return Path(index.meta.source.path).name or index.path.name
 
 
 def _model_name(model: str) -> str:

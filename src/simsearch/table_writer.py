@@ -14,13 +14,12 @@ an interrupted write never leaves a half file where the user's previous one was.
 from __future__ import annotations
 
 import os
-import tempfile
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,16 +31,27 @@ MAX_WIDTH = 60
 WIDTH_SAMPLE = 500
 
 
-def check_suffix(path: str | os.PathLike) -> Path:
-    """``path`` as a Path, if its suffix is one this module writes.
+def check_output(
+    path: str | os.PathLike,
+    suffixes: tuple[str, ...] = SUFFIXES,
+    protect: str | os.PathLike | None = None,
+    param: str = "out",
+) -> Path:
+    """``path`` as a Path when it may be written: its suffix is one of ``suffixes`` and
+    it is not ``protect`` (the indexed source file: writing there would destroy the
+    user's data).
 
     Raises:
-        SimsearchError: another suffix (the message lists the accepted ones).
+        InvalidParameter: (param ``param``) another suffix, or the protected file.
     """
     path = Path(path)
-    if path.suffix.lower() not in SUFFIXES:
-        raise SimsearchError(
-            f"cannot write {path.name!r}: the output file must end in " + ", ".join(SUFFIXES)
+    if path.suffix.lower() not in suffixes:
+        raise InvalidParameter(
+            param, f"cannot write {path.name!r}: {{name}} must end in {', '.join(suffixes)}"
+        )
+    if protect and path.resolve() == Path(protect).resolve():
+        raise InvalidParameter(
+            param, f"{{name}} {path} is the indexed source file; choose another file name"
         )
     return path
 
@@ -98,36 +108,41 @@ def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike) -> li
     Raises:
         SimsearchError: as :func:`write_frame`.
     """
-    path = check_suffix(path)
-    if not path.parent.is_dir():
-        raise SimsearchError(f"cannot write {path}: the folder {path.parent} does not exist")
+    path = check_output(path, param="path")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        _atomic(path, lambda tmp: write_xlsx(sheets, tmp))
+        atomic_write(path, lambda tmp: write_xlsx(sheets, tmp))
         return [path]
     written = []
     for i, (name, frame) in enumerate(sheets.items()):
         target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
         if suffix == ".csv":
-            _atomic(target, lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8-sig"))
+            atomic_write(
+                target, lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8-sig")
+            )
         else:
-            _atomic(target, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            atomic_write(target, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
         written.append(target)
     return written
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place
+    (:func:`simsearch.atomic.atomic_path`); the folder must exist.
+
+    Raises:
+        SimsearchError: the folder is missing or the file cannot be written; a file
+            already at ``path`` is then untouched.
+    """
+    from simsearch.atomic import atomic_path
+
+    if not path.parent.is_dir():
+        raise SimsearchError(f"cannot write {path}: the folder {path.parent} does not exist")
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            write(tmp)
     except OSError as exc:
         raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> None:
