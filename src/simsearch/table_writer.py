@@ -141,8 +141,16 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         with atomic_path(path) as tmp:
             write(tmp)
+            # mkstemp makes the file private (0600); an output file gets the usual mode.
+            os.chmod(tmp, 0o666 & ~_umask())
     except OSError as exc:
         raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> None:
