@@ -79,3 +79,10 @@ def test_bad_input_is_one_line_exit_2_and_source_intact(app, indexed, args, mess
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
     assert (indexed / "src.xlsx").read_bytes() == before
+
+
+def test_dedup_help_states_the_library_default(app):
+    from simsearch.duplicates import DEFAULT_THRESHOLD
+
+    result = CliRunner().invoke(app, ["dedup", "--help"], env={"COLUMNS": "200"})
+    assert f"(default {DEFAULT_THRESHOLD})" in result.output

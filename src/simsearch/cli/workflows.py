@@ -49,7 +49,7 @@ def dedup_command(
     ] = None,
     threshold: Annotated[
         float | None,
-        Opt("--threshold", "-t", help="Minimum cosine similarity of a pair [default: 0.96]."),
+        Opt("--threshold", "-t", help="Minimum cosine similarity of a pair (default 0.96)."),
     ] = None,
     show: Show = None,
     quiet: Quiet = False,
@@ -85,12 +85,14 @@ def map_command(
     out: Annotated[Path, Opt("--out", "-o", help="The interactive page (.html).")] = Path(
         "map.html"
     ),
-    png: Annotated[Path | None, Opt("--png", help="Static picture [default: beside -o].")] = None,
+    png: Annotated[
+        Path | None, Opt("--png", help="Static picture (default: -o with .png).")
+    ] = None,
     color: Annotated[
         str, Opt("--color", help="Colour by 'cluster' or by any source column.")
     ] = "cluster",
     hover: Annotated[
-        str | None, Opt("--hover", help="Columns shown on hover [default: all].")
+        str | None, Opt("--hover", help="Columns shown on hover (default: all).")
     ] = None,
     column_out: Annotated[
         Path | None, Opt("--column-out", help="Write every row with its cluster to this file.")
