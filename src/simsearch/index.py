@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.atomic import atomic_path, file_digest, write_npy_atomic
+from simsearch.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
@@ -233,10 +233,9 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         file_path = path / entry.name
         if not file_path.exists():
             raise damaged(path, f"{entry.name} is missing")
-        if entry.size >= 0 and file_path.stat().st_size != entry.size:
-            raise damaged(
-                path, f"{entry.name} has {file_path.stat().st_size} bytes, not {entry.size}"
-            )
+        size = path_size(file_path)
+        if entry.size >= 0 and size != entry.size:
+            raise damaged(path, f"{entry.name} has {size} bytes, not {entry.size}")
     matrix_path = meta.file(path, "search" if "search" in meta.files else "embeddings")
     try:
         matrix = np.load(matrix_path, mmap_mode="r")
