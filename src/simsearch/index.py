@@ -146,12 +146,11 @@ class Index:
 
     @property
     def texts(self) -> list[str]:
-        """All document texts in row order (reads the whole rows file)."""
-        from simsearch.tables import cell_text
-
+        """All document texts in row order (reads the whole rows file). A build stores
+        the encoded text itself in the text column (``""`` for an empty document)."""
         column = self.column
         with open(self.file("rows"), encoding="utf-8") as handle:
-            return [cell_text(json.loads(line).get(column)) for line in handle]
+            return [str(json.loads(line).get(column) or "") for line in handle]
 
     def hashes(self) -> np.ndarray:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
