@@ -92,7 +92,7 @@ def test_xlsx_download_holds_the_results(served):
         ("/api/similar/x", "the row must be a whole number"),
         ("/api/similar/1?k=0", "k must be a whole number from 1 to 200"),
         ("/api/query?k=3", "no query given"),
-        ("/api/query?q=%20%20", "the query is empty"),
+        ("/api/query?q=%20%20", "the query (q) is empty"),
         ("/api/query?q=" + "가" * 1001, "the query must be 1 to 1000 characters long"),
         ("/api/nothing", "no such page"),
     ],

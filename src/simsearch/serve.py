@@ -93,7 +93,7 @@ class Searcher:
         from simsearch.search import query_hits
 
         if not text.strip():
-            raise InvalidParameter("q", "the query {name} is empty; type some text to search for")
+            raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
         k = min(k, self.index.n_docs)
         return self._plain(query_hits(self.index, [text], k, encoder=self.encoder()))
 
