@@ -50,32 +50,36 @@ def right(data: bytes, guess: str | None, text: str) -> bool:
         return False
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="../shared/data/korsts/sts-dev.tsv")
-    args = parser.parse_args()
-    pool = sentences(Path(args.data))
+def measure(pool: list[str]) -> tuple[Counter, Counter, Counter]:
+    """Right guesses and totals per (method, encoding, lines), wrong guesses by kind."""
     score: Counter = Counter()
     total: Counter = Counter()
     wrong: Counter = Counter()
+    methods = (("ordered", detect_encoding), ("normalizer", normalizer))
     for start in range(0, 30 * 37, 37):
         for lines in (1, 3, 10, 100):
-            text = "\r\n".join(
-                ["번호,문장"] + [f"{i},{s}" for i, s in enumerate(pool[start : start + lines])]
-            )
+            rows = [f"{i},{s}" for i, s in enumerate(pool[start : start + lines])]
+            text = "\r\n".join(["번호,문장", *rows])
             for name in ENCODINGS:
                 try:
                     data = encode(text, name)
                 except UnicodeEncodeError:  # a character outside EUC-KR
                     continue
-                for method, guess_fn in (("ordered", detect_encoding), ("normalizer", normalizer)):
+                for method, guess_fn in methods:
                     guess = guess_fn(data)
-                    key = (method, name, lines)
-                    total[key] += 1
+                    total[(method, name, lines)] += 1
                     if right(data, guess, text):
-                        score[key] += 1
+                        score[(method, name, lines)] += 1
                     else:
                         wrong[(method, name, guess)] += 1
+    return score, total, wrong
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="../shared/data/korsts/sts-dev.tsv")
+    args = parser.parse_args()
+    score, total, wrong = measure(sentences(Path(args.data)))
     print(f"{'encoding':10} {'lines':>5} {'ordered':>9} {'normalizer':>11}")
     for name in ENCODINGS:
         for lines in (1, 3, 10, 100):

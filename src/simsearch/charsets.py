@@ -22,7 +22,7 @@ import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 #: Bytes read to detect the encoding of a large file (the decode itself reads everything).
 SAMPLE_BYTES = 1 << 20
@@ -126,8 +126,9 @@ def read_text(path: str | Path, encoding: str | None = None) -> DecodedText:
         try:
             encoding = codecs.lookup(encoding).name
         except LookupError:
-            raise SimsearchError(
-                f"unknown encoding {encoding!r}; use e.g. utf-8, cp949, euc-kr or utf-16"
+            raise InvalidParameter(
+                "encoding",
+                f"unknown {{name}} {encoding!r}; use e.g. utf-8, cp949, euc-kr or utf-16",
             ) from None
         if encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig"
@@ -135,8 +136,9 @@ def read_text(path: str | Path, encoding: str | None = None) -> DecodedText:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         how = "detected as" if detected else "read as"
-        raise SimsearchError(
+        raise InvalidParameter(
+            "encoding",
             f"{path} does not decode as {encoding} ({how}; byte {exc.start:,} is invalid); "
-            "name the file's encoding (e.g. cp949, utf-8, utf-16)"
+            "name the file's encoding with {name} (e.g. cp949, utf-8, utf-16)",
         ) from None
     return DecodedText(text=text, encoding=encoding, detected=detected)

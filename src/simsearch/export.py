@@ -54,14 +54,15 @@ def check_output(path: str | Path, fmt: str) -> Path:
     return path
 
 
-def write_text_file(path: Path, write: Any) -> None:
-    """Run ``write(stream)`` into ``path`` as UTF-8 with a BOM (``utf-8-sig``), atomically.
+def write_text_file(path: Path, write: Any, encoding: str = "utf-8-sig") -> None:
+    """Run ``write(stream)`` into ``path`` atomically, by default as UTF-8 with a BOM
+    (``utf-8-sig``, for Excel).
 
     ``newline=""`` leaves line endings to the writer (the csv module writes them itself).
     """
     temporary = _temporary(path)
     try:
-        with temporary.open("w", encoding="utf-8-sig", newline="") as stream:
+        with temporary.open("w", encoding=encoding, newline="") as stream:
             write(stream)
         temporary.replace(path)
     finally:

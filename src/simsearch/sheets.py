@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,9 +202,10 @@ def choose_header(rows: list[list[Any]], header_row: int | None, source: Any) ->
     if header_row is None:
         return detect_header_row(rows)
     if not 1 <= header_row <= len(rows):
-        raise SimsearchError(
-            f"header row {header_row} is outside {source}, which has {len(rows):,} rows "
-            "(rows count from 1, as Excel numbers them)"
+        raise InvalidParameter(
+            "header_row",
+            f"{{name}} {header_row} is outside {source}, which has {len(rows):,} rows "
+            "(rows count from 1, as Excel numbers them)",
         )
     return header_row - 1
 
@@ -329,7 +330,7 @@ def choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
     if sheet.isdigit() and int(sheet) < len(names):
         return names[int(sheet)]
     listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
-    raise SimsearchError(f"no sheet {sheet!r} in {path}; choose a sheet from: {listed}")
+    raise InvalidParameter("sheet", f"no sheet {sheet!r} in {path}; choose {{name}} from: {listed}")
 
 
 def read_sheet(
@@ -414,9 +415,9 @@ def read_workbook(
             notes.sheet_chosen_for = ", ".join(columns)
             return frame, notes
         if others:
-            where = " and ".join(f"sheet {n!r} (--sheet {i})" for i, n in others)
-            raise SimsearchError(
-                f"no column {missing[0]!r} on sheet {chosen!r} of {path}; it is on {where}"
+            where = " and ".join(f"sheet {n!r} ({{name}} {i})" for i, n in others)
+            raise InvalidParameter(
+                "sheet", f"no column {missing[0]!r} on sheet {chosen!r} of {path}; it is on {where}"
             )
         return frame, notes
     finally:
@@ -458,7 +459,7 @@ def join_columns(
     Returns:
         ``len(frame)`` strings (``""`` where every named cell is empty).
     """
-    from simsearch.corpus import cell_text
+    from simsearch.tables import cell_text
 
     parts = [[cell_text(v).strip() for v in frame[c].tolist()] for c in columns]
     return [separator.join(p for p in row if p) for row in zip(*parts)]
