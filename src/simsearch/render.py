@@ -94,14 +94,18 @@ def plain(hit: Hit, show: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO = sys.stdout) -> None:
-    """Write results as a JSON array (UTF-8, non-ASCII kept as is)."""
+def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
+    """Write results as a JSON array (UTF-8, non-ASCII kept as is) to ``stream``
+    (default: the current ``sys.stdout``, looked up at call time, not import time)."""
+    stream = stream or sys.stdout
     json.dump([plain(h, show) for h in hits], stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
 
-def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO = sys.stdout) -> None:
-    """Write results as CSV with a header row; shown columns come before ``text``."""
+def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
+    """Write results as CSV with a header row; shown columns come before ``text``
+    (``stream`` as in :func:`write_json`)."""
+    stream = stream or sys.stdout
     has_query = bool(hits) and "query" in hits[0]
     header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
     header += list(show) + ["text"]

@@ -249,8 +249,9 @@ def query_hits(
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    check_min_similarity(min_similarity)
+    vectors = encode_queries(index, texts, device, batch_size)  # model problems first
     k = _limit(k, min_similarity, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size)
     indices, sims = rank(index, vectors, k, min_similarity)
     return _hits(index, indices, sims, queries=texts)
 

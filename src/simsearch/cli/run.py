@@ -149,3 +149,19 @@ def _read_text(path: Path) -> str:
     if not path.is_file():
         raise SimsearchError(f"query file not found: {path}")
     return read_text(path).text
+
+
+def index_path(root: Path, name: str) -> Path:
+    """The index ``name`` under ``root``: ``--index`` is the folder holding the indexes
+    for every command, ``--name`` picks one.
+
+    Raises:
+        SimsearchError: ``root`` is itself an index directory (a one-line fix names both).
+    """
+    root = Path(root)
+    if (root / "meta.json").is_file():
+        raise SimsearchError(
+            f"--index is the folder holding the indexes (for every command), and {root} is "
+            f"one index; use --index {root.parent} --name {root.name}"
+        )
+    return root / name
