@@ -95,17 +95,17 @@ def plain(hit: Hit, show: Sequence[str]) -> dict[str, Any]:
 
 
 def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
-    """Write results as a JSON array (UTF-8, non-ASCII kept as is) to ``stream``
-    (default: the current ``sys.stdout``, looked up at call time, not import time)."""
-    stream = stream or sys.stdout
+    """Write results as a JSON array (UTF-8, non-ASCII kept as is)."""
+    # sys.stdout looked up at call time: a default bound at import time keeps writing to
+    # a stream that redirect_stdout, CliRunner or capsys has since replaced (and closed).
+    stream = sys.stdout if stream is None else stream
     json.dump([plain(h, show) for h in hits], stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
 
 def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
-    """Write results as CSV with a header row; shown columns come before ``text``
-    (``stream`` as in :func:`write_json`)."""
-    stream = stream or sys.stdout
+    """Write results as CSV with a header row; shown columns come before ``text``."""
+    stream = sys.stdout if stream is None else stream
     has_query = bool(hits) and "query" in hits[0]
     header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
     header += list(show) + ["text"]
