@@ -129,6 +129,9 @@ class BuildOptions:
             )
         if self.embeddings is None:
             from simsearch.encoders import check_options, resolve_backend
+            from simsearch.environment import check_hub_model
+
+            check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
 
             check_options(resolve_backend(self.backend, self.device), self.precision, self.device)
 

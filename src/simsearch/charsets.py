@@ -135,7 +135,7 @@ def read_text(path: str | Path, encoding: str | None = None) -> DecodedText:
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        how = "detected as" if detected else "read as"
+        how = "detected" if detected else "as given"
         raise InvalidParameter(
             "encoding",
             f"{path} does not decode as {encoding} ({how}; byte {exc.start:,} is invalid); "

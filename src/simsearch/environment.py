@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -45,11 +46,20 @@ def hub_reachable(timeout: float = CONNECT_TIMEOUT) -> bool:
     """Whether a TCP connection to :func:`hub_address` opens within ``timeout`` seconds
     (DNS failure, refusal and time-out all count as unreachable)."""
     host, port = hub_address()
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    answers: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answers.append(True)
+        except OSError:
+            answers.append(False)
+
+    # A thread bounds the DNS lookup too, which create_connection's timeout does not.
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(answers and answers[0])
 
 
 def is_cached(model: str) -> bool:
