@@ -152,11 +152,15 @@ def _width(row: Sequence[Any]) -> int:
     return 0
 
 
-def frame_from_rows(rows: list[list[Any]], header: int) -> pd.DataFrame:
+def frame_from_rows(
+    rows: list[list[Any]], header: int, drop_trailing_blank: bool = True
+) -> pd.DataFrame:
     """A DataFrame with ``rows[header]`` as column names and the rows below as data.
 
     Blank names become ``Unnamed: i`` and repeated names get ``.1``, ``.2`` (pandas'
-    conventions); trailing all-blank rows and columns past the widest row are dropped.
+    conventions); columns past the widest row are dropped, and with
+    ``drop_trailing_blank`` the all-blank rows after the last data row (a sheet's
+    formatting can reach far below its data).
 
     Returns:
         ``(n_data_rows, n_columns)`` object DataFrame, index ``0..n-1``.
@@ -164,7 +168,7 @@ def frame_from_rows(rows: list[list[Any]], header: int) -> pd.DataFrame:
     import pandas as pd
 
     body = rows[header + 1 :]
-    while body and all(_is_blank(c) for c in body[-1]):
+    while drop_trailing_blank and body and all(_is_blank(c) for c in body[-1]):
         body.pop()
     width = max([_width(rows[header])] + [_width(r) for r in body] or [0])
     names = _column_names(list(rows[header])[:width], width)
@@ -248,10 +252,17 @@ def read_delimited(
         options["quoting"] = quoting
     # header=None: every line is data here; the header is chosen below (dtype=str and
     # keep_default_na=False keep "NA"/"null" as words and empty cells as "").
-    raw = pd.read_csv(io.StringIO(text), header=None, skip_blank_lines=False, **options)
+    # Blank lines are skipped and ",," rows kept, as pandas always read these files.
+    try:
+        raw = pd.read_csv(io.StringIO(text), header=None, **options)
+    except pd.errors.ParserError:
+        # A short title line fixes the field count for the rows below; name every field.
+        options["names"] = range(_max_fields(text, sep, quoting))
+        raw = pd.read_csv(io.StringIO(text), header=None, **options)
     rows = raw.values.tolist()
     header = choose_header(rows, header_row, path)
-    frame = frame_from_rows([["" if c is None else c for c in r] for r in rows], header)
+    rows = [["" if c is None else c for c in r] for r in rows]
+    frame = frame_from_rows(rows, header, drop_trailing_blank=False)
     frame = frame.fillna("")
     notes = TableNotes(
         header_row=header + 1,
@@ -260,6 +271,13 @@ def read_delimited(
         encoding_detected=decoded.detected,
     )
     return frame, notes
+
+
+def _max_fields(text: str, sep: str, quoting: int | None) -> int:
+    import csv
+
+    reader = csv.reader(io.StringIO(text), delimiter=sep, quoting=quoting or csv.QUOTE_MINIMAL)
+    return max((len(row) for row in reader), default=1)
 
 
 # ---------------------------------------------------------------------- workbooks
