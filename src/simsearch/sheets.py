@@ -347,7 +347,7 @@ def choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
         return sheet
     if sheet.isdigit() and int(sheet) < len(names):
         return names[int(sheet)]
-    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    listed = ", ".join(repr(n) for n in names)
     raise InvalidParameter("sheet", f"no sheet {sheet!r} in {path}; choose {{name}} from: {listed}")
 
 
