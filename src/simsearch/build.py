@@ -133,7 +133,8 @@ class BuildOptions:
 
             check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
 
-            check_options(resolve_backend(self.backend, self.device), self.precision, self.device)
+            backend = resolve_backend(self.backend, self.device, self.precision)
+            check_options(backend, self.precision, self.device)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -366,7 +367,7 @@ class _Job:
             options.device,
             options.batch_size,
             chunk,
-            resolve_backend(options.backend, options.device),
+            resolve_backend(options.backend, options.device, options.precision),
             options.precision,
         )
 
