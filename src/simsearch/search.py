@@ -130,6 +130,8 @@ def rank(
     queries = np.atleast_2d(queries)
     n_empty = index.meta.n_empty
     want = index.n_docs if k is None else k
+    if want < 1:  # e.g. a one-document index asked for documents other than itself
+        return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
     indices, sims = top_k(index.embeddings, queries, min(want + n_empty, index.n_docs), exclude)
     kept_ids, kept_sims = [], []
     for row_ids, row_sims in zip(indices, sims):
