@@ -334,13 +334,17 @@ def overwrite(path: Path, offset: int, data: bytes) -> None:
     path.write_bytes(bytes(content))
 
 
+class Hang(BaseException):
+    """Raised by :func:`deadline`; a BaseException so no ``except OSError`` swallows it."""
+
+
 @contextlib.contextmanager
 def deadline(seconds: int) -> Iterator[None]:
     """Raise TimeoutError in this (main) thread after ``seconds``: an in-process call
     that blocks (e.g. opening a FIFO) fails the test instead of hanging the suite."""
 
     def expire(_signum: int, _frame: object) -> None:
-        raise TimeoutError(f"HANG: still running after {seconds} s")
+        raise Hang(f"still running after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
