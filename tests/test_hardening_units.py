@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -200,3 +201,74 @@ def test_fingerprint_notices_new_weights_but_not_a_touch(tmp_path, tiny_model):
     assert model_fingerprint.changed(str(model), recorded)
     assert model_fingerprint.fingerprint("jhgan/ko-sroberta-multitask") is None
     assert stat.S_ISREG(weights.stat().st_mode)
+
+
+# -------------------------------------------------------------------- delimited
+
+
+def test_check_rows_counts_records_and_names_the_ragged_line():
+    from simsearch import delimited
+
+    assert delimited.check_rows('a,b\n1,"x\ny"\n2,z\n', ",", "f.csv") == 2
+    assert delimited.check_rows('a\tb\n1\t"x\n2\ty"\n', "\t", "f.tsv") == 2
+    with pytest.raises(SimsearchError, match="line 3 of f.csv has 3 fields"):
+        delimited.check_rows("a,b\n1,2\n3,4,5\n", ",", "f.csv")
+    with pytest.raises(SimsearchError, match="line 4 of f.tsv has 1 fields"):
+        delimited.check_rows("a\tb\n1\t2\n\n3\n", "\t", "f.tsv")
+
+
+# ---------------------------------------------------------------- generations
+
+
+def test_clean_deletes_only_what_the_records_list(tmp_path):
+    from simsearch import generations
+
+    old, current, failed = GEN, "20261122050000-aaaaaa", "20261122060000-bbbbbb"
+    for gen in (old, current, failed):
+        (tmp_path / f"rows-{gen}.jsonl").write_text("{}\n")
+    (tmp_path / "rows-mine.jsonl").write_text("user\n")
+    (tmp_path / f".rows-{failed}.jsonl.abc123.tmp").write_text("partial")
+    (tmp_path / ".draft.tmp").write_text("user\n")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "pending.npy").write_bytes(b"x")
+    journal = {"generation": failed, "retire": [f"rows-{old}.jsonl", "../outside"]}
+    (tmp_path / "work" / "job.json").write_text(json.dumps(journal))
+    generations.clean(tmp_path, keep={f"rows-{current}.jsonl"})
+    assert sorted(os.listdir(tmp_path)) == [
+        ".draft.tmp",
+        f"rows-{current}.jsonl",
+        "rows-mine.jsonl",
+    ]
+
+
+def test_clean_keeps_a_work_directory_holding_user_files(tmp_path):
+    from simsearch import generations
+
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine")
+    (tmp_path / "work" / "pending.npy").write_bytes(b"x")
+    generations.clean(tmp_path, keep=set())
+    assert os.listdir(tmp_path / "work") == ["notes.txt"]
+
+
+# ------------------------------------------------------------- embeddings_file
+
+
+def test_open_embeddings_refuses_what_cannot_be_embeddings(tmp_path):
+    from simsearch.embeddings_file import open_embeddings
+
+    np.save(tmp_path / "ok.npy", np.eye(3, 4, dtype=np.float32))
+    assert open_embeddings(tmp_path / "ok.npy", 3).shape == (3, 4)
+    np.save(tmp_path / "zero.npy", np.zeros((3, 4), np.float32))
+    np.save(tmp_path / "empty.npy", np.zeros((3, 0), np.float32))
+    np.savez(tmp_path / "x.npz", a=np.eye(3))
+    os.mkfifo(tmp_path / "pipe.npy")
+    for name, words in [
+        ("zero.npy", "every row"),
+        ("empty.npy", "at least 1 column"),
+        ("x.npz", ".npz archive"),
+        ("pipe.npy", "FIFO"),
+        ("none.npy", "not found"),
+    ]:
+        with pytest.raises(SimsearchError, match=words):
+            open_embeddings(tmp_path / name, 3)

@@ -81,3 +81,38 @@ def changed(model: str, recorded: dict[str, Any] | None) -> bool:
         return _digest(directory, files) != recorded.get("sha256")
     except OSError:
         return True
+
+
+def looks_like_path(model: str) -> bool:
+    """Whether ``model`` is meant as a local path rather than a hub id (``org/name``)."""
+    return model.startswith((".", "/", "~")) or os.sep + os.sep in model or Path(model).exists()
+
+
+def check_local_model(model: str) -> None:
+    """Refuse a ``model`` meant as a local path that cannot be a SentenceTransformer
+    directory, before anything slow is imported (torch takes seconds).
+
+    Raises:
+        SimsearchError: the path is missing, is a file, or is a directory without a
+            model configuration.
+    """
+    from simsearch.errors import SimsearchError
+
+    if not looks_like_path(model):
+        return
+    path = Path(model).expanduser()
+    if not path.exists():
+        raise SimsearchError(
+            f"model directory not found: {model}; pass --model a directory saved with "
+            "SentenceTransformer.save (or a hub id such as jhgan/ko-sroberta-multitask)"
+        )
+    if not path.is_dir():
+        raise SimsearchError(
+            f"--model {model} is a file, not a directory; pass the directory that holds the "
+            "model (its config.json and weights)"
+        )
+    if not any((path / name).is_file() for name in ("modules.json", "config.json")):
+        raise SimsearchError(
+            f"{model} is not a SentenceTransformer model directory (no modules.json or "
+            "config.json in it); pass a directory saved with SentenceTransformer.save"
+        )
