@@ -38,9 +38,19 @@ def simsearch_cmd() -> list[str]:
     """The installed console script, or ``python -m simsearch`` (same entry point) when
     the script is not installed: these tests never skip for a missing script."""
     exe = shutil.which("simsearch") or str(Path(sys.executable).parent / "simsearch")
-    if Path(exe).exists():
+    if Path(exe).exists() and _script_target_exists(Path(exe)):
         return [exe]
     return [sys.executable, "-m", "simsearch"]
+
+
+def _script_target_exists(script: Path) -> bool:
+    """Whether the module an installed console script imports exists in the tree under
+    test (an install made before a module was renamed points at the old name)."""
+    import importlib.util
+    import re
+
+    found = re.search(r"^from ([\w.]+) import main", script.read_text(errors="replace"), re.M)
+    return found is None or importlib.util.find_spec(found[1]) is not None
 
 
 @dataclass

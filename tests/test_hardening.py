@@ -169,7 +169,7 @@ def search_args(command: str, index: str = "{idx}", name: str = "default") -> li
     """Arguments of a read-only command on the index ``name`` under ``index``."""
     common = ["--index", index, "--name", name]
     return {
-        "similar": ["similar", "--doc", "0", "--k", "3", "-f", "json", *common],
+        "similar": ["similar", "--doc", "0", "--k", "3", "--include-self", "-f", "json", *common],
         "query": ["query", "배터리", "--k", "3", "-f", "json", *common],
         "info": ["info", *common],
         "verify": ["info", "--verify", *common],
@@ -429,12 +429,12 @@ CASES: list[Case] = [
     Case(
         "index-name-dotdot",
         lambda s: index_args(s, "--index", str(s.idx), "--name", ".."),
-        "invalid index name",
+        "invalid index",
     ),
     Case(
         "index-name-slash",
         lambda s: index_args(s, "--index", str(s.idx), "--name", "../x"),
-        "invalid index name",
+        "invalid index",
     ),
     # 2. Row N is document N, or the file is refused.
     Case(

@@ -298,7 +298,7 @@ def _interrupt(args: list[str], cwd: Path, delay: float, stdin: bool = False) ->
 
 # Not strict: which start-up moment a delay hits depends on the machine's load.
 @pytest.mark.xfail(strict=False, reason="issue 13 defect, not fixed yet")
-@pytest.mark.parametrize("delay", [0.05, 0.12, 0.2, 0.3, 0.45])
+@pytest.mark.parametrize("delay", [0.15, 0.25, 0.4, 0.6])
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, docs, tiny_model, delay):
     code, _out, err = _interrupt(
         ["index", str(docs), "-c", "text", "-m", tiny_model, "--index", str(tmp_path / "i")],
@@ -416,7 +416,7 @@ def test_whiten_dim_above_the_dimension_is_refused_before_encoding(tmp_path, doc
     leftovers = (
         [p.name for p in (root / "default").iterdir()] if (root / "default").exists() else []
     )
-    assert not [n for n in leftovers if n != "work"], leftovers
+    assert not [n for n in leftovers if n != ".simsearch-index"], leftovers  # marker only
 
 
 # ------------------------------------------------------------- 6. repairs
