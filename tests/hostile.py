@@ -78,14 +78,19 @@ def run(
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
     stdin: str | None = None,
-    preexec: Callable[[], None] | None = None,
+    memory_limit: int | None = None,
 ) -> Result:
-    """Run ``simsearch ARGS`` in ``cwd``; kill its whole process group at ``timeout``."""
+    """Run ``simsearch ARGS`` in ``cwd``; kill its whole process group at ``timeout``.
+    ``memory_limit`` (bytes of address space, through the shell's ``ulimit -v``: safe
+    from threads, unlike ``preexec_fn``) turns a runaway read into an error."""
     full_env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200", TOKENIZERS_PARALLELISM="false")
     full_env.update(env or {})
     started = time.monotonic()
+    command = [*simsearch_cmd(), *[str(a) for a in args]]
+    if memory_limit is not None:
+        command = ["sh", "-c", f'ulimit -v {memory_limit // 1024} && exec "$@"', "sh", *command]
     proc = subprocess.Popen(
-        [*simsearch_cmd(), *args],
+        command,
         cwd=cwd,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -93,7 +98,6 @@ def run(
         text=True,
         env=full_env,
         start_new_session=True,
-        preexec_fn=preexec,
     )
     timed_out = False
     try:

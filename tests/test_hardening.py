@@ -17,7 +17,7 @@ Hostile edits of an index go through the helpers in ``hostile.py``.
 from __future__ import annotations
 
 import json
-import resource
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,13 +143,6 @@ def template(tmp_path_factory, tiny_model) -> Path:
     (top / "notamodel" / "readme.txt").write_text("not a model\n")
     (top / "outside" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
     return top
-
-
-@pytest.fixture
-def sandbox(template, tmp_path, tiny_model) -> Sandbox:
-    top = tmp_path / "s"
-    shutil.copytree(template, top, symlinks=True)
-    return Sandbox(top=top, model=tiny_model)
 
 
 # --------------------------------------------------------------------- case setups
@@ -681,73 +674,9 @@ CASES: list[Case] = [
 ]
 
 #: Cases that fail on the code before the fixes of issue 13 (``xfail(strict=True)``: a
-#: case listed here that passes fails the suite, so this list is exact). Emptied as the
-#: fixes land; the commit history shows each case failing first.
-KNOWN_FAILING: set[str] = {
-    "foreign-dir",
-    "foreign-dir-symlinked",
-    "foreign-dir-only-user-npy",
-    "index-root-is-a-file",
-    "index-etc-passwd",
-    "index-name-300-chars",
-    "similar-name-300-chars",
-    "csv-row-with-missing-field",
-    "tsv-row-with-missing-field",
-    "sheet-on-a-csv",
-    "rows-absolute-outside-similar",
-    "rows-dotdot-similar",
-    "rows-absolute-outside-verify",
-    "rows-dotdot-query",
-    "embeddings-dotdot-similar",
-    "offsets-dotdot-similar",
-    "rows-dev-zero-verify",
-    "rows-dev-zero-similar",
-    "rows-dev-zero-eval",
-    "whitening-dotdot-query",
-    "embeddings-symlink-outside",
-    "meta-fifo-similar",
-    "meta-fifo-query",
-    "meta-fifo-info",
-    "meta-fifo-list",
-    "embeddings-fifo-similar",
-    "rows-fifo-similar",
-    "offsets-fifo-similar",
-    "rows-fifo-verify",
-    "rows-dir-similar",
-    "lock-symlink",
-    "flip-model-similar",
-    "flip-model-query",
-    "flip-model-info",
-    "flip-model-list",
-    "flip-source-similar",
-    "flip-columns-similar",
-    "sizes-unknown-key",
-    "files-rows-is-a-number",
-    "source-path-is-a-number",
-    "encode-is-a-string",
-    "checksums-is-a-list",
-    "rows-not-utf8-similar",
-    "rows-not-json-similar",
-    "rows-not-utf8-eval",
-    "embeddings-header-similar",
-    "offsets-header-similar",
-    "offsets-values-similar",
-    "whitening-zip-query",
-    "onnx-config-not-json-query",
-    "typer-unknown-option",
-    "typer-missing-doc",
-    "typer-doc-not-a-number",
-    "typer-unknown-command",
-    "typer-k-not-a-number",
-    "model-missing-local-path",
-    "model-dir-not-a-model",
-    "model-is-a-file",
-    "embeddings-npz",
-    "embeddings-zero-columns",
-    "embeddings-all-zero",
-    "embeddings-fifo",
-    "whiten-dim-above-dim",
-}
+#: case listed here that passes fails the suite, so this list is exact). Empty since the
+#: fixes landed; the commit history shows each case failing first (63 of them).
+KNOWN_FAILING: set[str] = set()
 
 
 def _params():
@@ -758,34 +687,51 @@ def _params():
         yield pytest.param(case, id=case.id, marks=marks)
 
 
-def _limit_memory(limit: int | None):
-    if limit is None:
-        return None
+@dataclass
+class Outcome:
+    """What one case did: its sandbox, the run, and the files changed outside the index."""
 
-    def preexec() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sandbox: Sandbox
+    result: object
+    changes: list[str]
 
-    return preexec
+
+def _play(case: Case, template: Path, top: Path, model: str) -> Outcome:
+    shutil.copytree(template, top, symlinks=True)
+    sandbox = Sandbox(top=top, model=model)
+    args = case.setup(sandbox)
+    skip = tuple(top / w for w in case.writable)
+    before = snapshot(top, skip)
+    result = run(args, cwd=top, timeout=case.timeout, memory_limit=case.memory_limit)
+    return Outcome(sandbox, result, diff(before, snapshot(top, skip)))
+
+
+@pytest.fixture(scope="module")
+def outcomes(template, tmp_path_factory, tiny_model) -> dict[str, Outcome]:
+    """Every case, played once in its own sandbox, several at a time (each is mostly a
+    subprocess starting Python; a hang costs its timeout once, not once per worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = tmp_path_factory.mktemp("matrix")
+    workers = max(2, min(4, os.cpu_count() or 2))
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {c.id: pool.submit(_play, c, template, root / c.id, tiny_model) for c in CASES}
+        return {key: future.result() for key, future in futures.items()}
 
 
 @pytest.mark.parametrize("case", list(_params()))
-def test_matrix(sandbox: Sandbox, case: Case) -> None:
-    args = case.setup(sandbox)
-    skip = tuple(sandbox.top / w for w in case.writable)
-    before = snapshot(sandbox.top, skip)
-    result = run(
-        args, cwd=sandbox.top, timeout=case.timeout, preexec=_limit_memory(case.memory_limit)
-    )
+def test_matrix(outcomes: dict[str, Outcome], case: Case) -> None:
+    outcome = outcomes[case.id]
+    result = outcome.result
     if case.ok:
         assert_clean(result)
         assert result.code == 0, result
     else:
         assert_one_line_error(result, case.expect)
     assert SECRET not in result.stdout, f"printed a file from outside the index\n{result}"
-    changes = diff(before, snapshot(sandbox.top, skip))
-    assert not changes, f"files outside the index touched: {changes}\n{result}"
+    assert not outcome.changes, f"files outside the index touched: {outcome.changes}\n{result}"
     if case.after:
-        case.after(sandbox, result)
+        case.after(outcome.sandbox, result)
 
 
 def test_matrix_is_large_enough() -> None:

@@ -39,9 +39,6 @@ from simsearch.build import build_index
 from simsearch.errors import SimsearchError
 
 N_DOCS = 12
-#: A defect of issue 13 that this test reproduces, not fixed yet (strict: the mark must
-#: go when the fix lands, so the commit history shows each test failing first).
-defect = pytest.mark.xfail(strict=True, reason="issue 13 defect, not fixed yet")
 
 
 def write_docs(path: Path, n: int = N_DOCS, extra: str = "") -> Path:
@@ -100,7 +97,6 @@ def fill(directory: Path, leave: int) -> Path:
 # ------------------------------------------------------------------ 4. disk full
 
 
-@defect
 def test_disk_full_while_importing_a_matrix_is_one_line_and_keeps_the_index(
     tmp_path, docs, tiny_model
 ):
@@ -137,7 +133,6 @@ def test_disk_full_while_importing_a_matrix_is_one_line_and_keeps_the_index(
         assert ok.code == 0, ok
 
 
-@defect
 def test_disk_full_while_encoding_is_one_line_and_cleans_the_checkpoint(tmp_path, docs, tiny_model):
     with tmpfs(tmp_path / "small", "2m") as small:
         root = small / "idx"
@@ -169,7 +164,6 @@ def test_disk_full_while_encoding_is_one_line_and_cleans_the_checkpoint(tmp_path
 # ------------------------------------------------------------ 7. read-only index
 
 
-@defect
 def test_query_on_a_read_only_index_works_and_stdout_is_only_results(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -184,7 +178,6 @@ def test_query_on_a_read_only_index_works_and_stdout_is_only_results(tmp_path, d
         assert [h["rank"] for h in hits] == [1, 2, 3]
 
 
-@defect
 def test_index_on_a_read_only_location_is_one_line(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -209,7 +202,6 @@ def _retrain_in_place(model_dir: Path) -> None:
     save_file({k: (v * 1.5 if v.dtype.kind == "f" else v) for k, v in tensors.items()}, weights)
 
 
-@defect
 def test_model_retrained_in_the_same_directory_is_noticed(tmp_path, docs, tiny_model):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -226,7 +218,6 @@ def test_model_retrained_in_the_same_directory_is_noticed(tmp_path, docs, tiny_m
     assert len(simsearch.query("배터리", k=3, root=root)) == 3
 
 
-@defect
 def test_source_replaced_while_read_records_the_hash_of_what_was_read(
     tmp_path, docs, tiny_model, monkeypatch
 ):
@@ -248,7 +239,6 @@ def test_source_replaced_while_read_records_the_hash_of_what_was_read(
     assert report.status != "up-to-date", "the replaced file was taken as already indexed"
 
 
-@defect
 def test_source_edited_during_encoding_is_reported_stale(tmp_path, docs, tiny_model):
     edited = []
 
@@ -296,8 +286,6 @@ def _interrupt(args: list[str], cwd: Path, delay: float, stdin: bool = False) ->
     return proc.returncode, out, err
 
 
-# Not strict: which start-up moment a delay hits depends on the machine's load.
-@pytest.mark.xfail(strict=False, reason="issue 13 defect, not fixed yet")
 @pytest.mark.parametrize("delay", [0.15, 0.25, 0.4, 0.6])
 def test_ctrl_c_during_start_up_is_one_line(tmp_path, docs, tiny_model, delay):
     code, _out, err = _interrupt(
@@ -312,7 +300,6 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path, docs, tiny_model, delay):
     assert len(err.strip().splitlines()) <= 1, err
 
 
-@defect
 @pytest.mark.parametrize("lane", ["fast", "typer"])
 def test_interrupted_query_does_not_promise_a_resume(tmp_path, docs, tiny_model, lane):
     root = tmp_path / "idx"
@@ -329,7 +316,7 @@ def test_interrupted_query_does_not_promise_a_resume(tmp_path, docs, tiny_model,
 # ------------------------------------------------------------------ 8. file modes
 
 
-@pytest.mark.parametrize("umask", [pytest.param(0o022, marks=defect), 0o077])
+@pytest.mark.parametrize("umask", [0o022, 0o077])
 def test_index_files_follow_the_umask(tmp_path, docs, tiny_model, umask):
     old = os.umask(umask)
     try:
@@ -344,7 +331,6 @@ def test_index_files_follow_the_umask(tmp_path, docs, tiny_model, umask):
 # ------------------------------------------------- 8. leaked generations and locks
 
 
-@defect
 def test_interrupted_commit_leaks_nothing_after_the_next_run(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -377,7 +363,6 @@ def test_interrupted_commit_leaks_nothing_after_the_next_run(tmp_path, docs, tin
     assert not list(index.glob(".*.tmp"))
 
 
-@defect
 def test_no_lock_file_is_left_behind(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -388,7 +373,6 @@ def test_no_lock_file_is_left_behind(tmp_path, docs, tiny_model):
     assert not (root / "default" / ".lock").exists()
 
 
-@defect
 def test_stale_lock_file_does_not_block(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -398,7 +382,6 @@ def test_stale_lock_file_does_not_block(tmp_path, docs, tiny_model):
     assert not (root / "default" / ".lock").exists()
 
 
-@defect
 def test_whiten_dim_above_the_dimension_is_refused_before_encoding(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     calls = []
@@ -425,8 +408,8 @@ def test_whiten_dim_above_the_dimension_is_refused_before_encoding(tmp_path, doc
 @pytest.mark.parametrize(
     "damage",
     [
-        pytest.param("flipped-key", marks=defect),
-        pytest.param("fifo-meta", marks=defect),
+        "flipped-key",
+        "fifo-meta",
         "meta-list",
         "rows-outside",
     ],
@@ -455,7 +438,6 @@ def test_rebuild_always_repairs(tmp_path, docs, tiny_model, damage):
     assert len(simsearch.similar(0, k=3, root=root)) == 3
 
 
-@defect
 def test_damaged_onnx_export_is_re_exported(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -477,9 +459,8 @@ def test_damaged_onnx_export_is_re_exported(tmp_path, docs, tiny_model):
 # ------------------------------------------------------ 2. rows stay rows
 
 
-@defect
 def test_tsv_cells_with_quotes_stay_one_row_each(tmp_path):
-    from simsearch.corpus import read_corpus
+    from simsearch.tables import read_corpus
 
     lines = [
         "id\ttext",
@@ -494,9 +475,8 @@ def test_tsv_cells_with_quotes_stay_one_row_each(tmp_path):
     assert corpus.texts == [line.split("\t")[1] for line in lines[1:]]
 
 
-@defect
 def test_kornli_dev_indexes_one_document_per_line():
-    from simsearch.corpus import read_corpus
+    from simsearch.tables import read_corpus
 
     path = SHARED / "kornli" / "xnli.dev.ko.tsv"
     if not path.exists():
@@ -510,7 +490,6 @@ def test_kornli_dev_indexes_one_document_per_line():
 # ------------------------------------------------------------------- 8. cost
 
 
-@defect
 def test_a_huge_cell_is_not_tokenized_whole(tmp_path, tiny_model):
     """A 5 MB cell: only a bounded prefix of it may reach the tokenizer (the model
     keeps 128 tokens anyway); counted as truncated once."""
@@ -536,3 +515,19 @@ def test_a_huge_cell_is_not_tokenized_whole(tmp_path, tiny_model):
         PreTrainedTokenizerBase.__call__ = real_call
     assert report.truncated == 1
     assert seen and max(seen) < 100_000, f"a {max(seen):,}-character text reached the tokenizer"
+
+
+@pytest.mark.parametrize("model", ["./notamodel", "file.bin", "emptydir"])
+def test_bad_model_paths_are_refused_before_torch_is_imported(tmp_path, docs, model):
+    (tmp_path / "file.bin").write_bytes(b"\0" * 64)
+    (tmp_path / "emptydir").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "simsearch", "index", str(docs), "-c", "text",
+         "-m", model, "--index", str(tmp_path / "idx")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )  # fmt: skip
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error: ")]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert not {"torch", "sentence_transformers", "transformers"} & imported, errors

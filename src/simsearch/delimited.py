@@ -31,6 +31,9 @@ def check_rows(text: str, sep: str, source: str | Path) -> int:
         SimsearchError: the first ragged record, with its line number and the fix.
     """
     kind = "TSV" if sep == "\t" else "CSV"
+    # The csv module refuses cells over 128 KiB by default; pandas reads them (and the
+    # model keeps only their first tokens anyway).
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quoting=quoting_for(sep))
     width = None
     n = 0
@@ -43,10 +46,14 @@ def check_rows(text: str, sep: str, source: str | Path) -> int:
                 continue
             if len(record) != width:
                 # reader.line_num is the line where this record ended.
+                fix = (
+                    "remove the tab inside a cell"
+                    if sep == "\t"
+                    else "quote a cell holding a comma"
+                )
                 raise SimsearchError(
                     f"line {reader.line_num} of {source} has {len(record)} fields but the "
-                    f"header has {width}; fix that row (or quote the cell holding a "
-                    f"{'tab' if sep == chr(9) else 'comma'}) so that row N stays document N"
+                    f"header has {width}; fix that row ({fix}) so that row N stays document N"
                 )
             n += 1
     except csv.Error as exc:

@@ -99,15 +99,28 @@ def clean(index_dir: Path, keep: Iterable[str], retire: Iterable[str] = ()) -> N
     clear_work(index_dir)
 
 
-def clear_work(index_dir: Path) -> None:
-    """Remove the journal, the checkpoint and their temporary files; ``work/`` itself
-    when nothing else is in it."""
+def clear_work(index_dir: Path, keep_journal: bool = False) -> None:
+    """Remove the checkpoint, the journal (unless ``keep_journal``) and their temporary
+    files; ``work/`` itself when nothing else is in it."""
     work = index_dir / WORK
     if not work.is_dir() or work.is_symlink():
         return
-    for name in (JOURNAL, PENDING):
+    names = {PENDING} if keep_journal else {JOURNAL, PENDING}
+    for name in names:
         _unlink(work / name)
-    for tmp in _temporaries(work, {JOURNAL, PENDING}):
+    for tmp in _temporaries(work, names):
         _unlink(tmp)
     with contextlib.suppress(OSError):
         work.rmdir()
+
+
+def discard(index_dir: Path, generation: str) -> None:
+    """Delete the files (and temporary files) of a ``generation`` that never became
+    current: what a failed or interrupted build wrote."""
+    names = generation_names(index_dir, generation)
+    for name in names:
+        _unlink(index_dir / name)
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(index_dir):
+            if entry.startswith(".") and entry.endswith(".tmp") and f"-{generation}." in entry:
+                _unlink(index_dir / entry)

@@ -63,3 +63,19 @@ def hf_counter(tokenizer: object) -> Callable[[str], int]:
         return len(tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])  # type: ignore[operator]
 
     return count
+
+
+def tokenizers_counter(encoder: object) -> Callable[[str], int]:
+    """Token count (with special tokens, no truncation) for an encoder holding a
+    ``tokenizers.Tokenizer`` (the ONNX runtime); counts on a copy, so the encoder's
+    own truncation and padding settings are untouched."""
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(encoder.tokenizer.to_str())  # type: ignore[attr-defined]
+    copy.no_truncation()
+    copy.no_padding()
+
+    def count(text: str) -> int:
+        return len(copy.encode(text).ids)
+
+    return count

@@ -96,23 +96,26 @@ def check_local_model(model: str) -> None:
         SimsearchError: the path is missing, is a file, or is a directory without a
             model configuration.
     """
-    from simsearch.errors import SimsearchError
+    from simsearch.errors import InvalidParameter
 
     if not looks_like_path(model):
         return
     path = Path(model).expanduser()
     if not path.exists():
-        raise SimsearchError(
-            f"model directory not found: {model}; pass --model a directory saved with "
-            "SentenceTransformer.save (or a hub id such as jhgan/ko-sroberta-multitask)"
+        raise InvalidParameter(
+            "model",
+            f"model directory not found: {model}; pass {{name}} a directory saved with "
+            "SentenceTransformer.save (or a hub id such as jhgan/ko-sroberta-multitask)",
         )
     if not path.is_dir():
-        raise SimsearchError(
-            f"--model {model} is a file, not a directory; pass the directory that holds the "
-            "model (its config.json and weights)"
+        raise InvalidParameter(
+            "model",
+            f"{{name}} {model} is a file, not a directory; pass the directory that holds "
+            "the model (its config.json and weights)",
         )
     if not any((path / name).is_file() for name in ("modules.json", "config.json")):
-        raise SimsearchError(
+        raise InvalidParameter(
+            "model",
             f"{model} is not a SentenceTransformer model directory (no modules.json or "
-            "config.json in it); pass a directory saved with SentenceTransformer.save"
+            "config.json in it); pass {name} a directory saved with SentenceTransformer.save",
         )

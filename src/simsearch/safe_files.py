@@ -27,18 +27,18 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 #: The marker file that makes a directory a simsearch index directory.
 MARKER = ".simsearch-index"
 MARKER_TEXT = "This directory is a simsearch index. Delete it with its directory.\n"
 #: Names of the files of a generation ``G``: ``kind-G.ext``.
 GENERATION_NAME = re.compile(
-    r"^(?P<kind>[a-z][a-z0-9_]*)-(?P<gen>[0-9]{14}-[0-9a-f]{6})\.(?P<ext>npy|npz|jsonl|json|parquet|bin)$"
+    r"^(?P<kind>[a-z][a-z0-9_]*)-(?P<gen>[0-9]{14}-[0-9a-f]{6})\.(?P<ext>[A-Za-z0-9]+)$"
 )
 #: Files an index directory may hold besides its generations; all are ours.
 OWN_NAMES = {MARKER, "meta.json", ".lock", "work"}
@@ -58,13 +58,13 @@ def os_error(exc: OSError, doing: str) -> SimsearchError:
     code = exc.errno
     where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in doing else ""
     if code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        why = "no space left on the device; free some space or use --index on another disk"
+        why = "no space left on the device; free some space or use a location on another disk"
     elif code == errno.EROFS:
-        why = "the location is on a read-only file system; use --index on a writable location"
+        why = "the location is on a read-only file system; use a writable location"
     elif code in (errno.EACCES, errno.EPERM):
-        why = "permission denied; use --index on a location you can write"
+        why = "permission denied; use a location you can write to"
     elif code == errno.ENAMETOOLONG:
-        why = "a file name is too long; use a shorter --index or --name"
+        why = "a file name is too long; use a shorter path or index name"
     elif code == errno.ENOTDIR:
         why = "a part of the path is a file, not a directory"
     elif code == errno.ELOOP:
@@ -128,6 +128,18 @@ def foreign_entries(path: Path) -> list[str]:
     return [n for n in names if n not in OWN_NAMES and not GENERATION_NAME.match(n)]
 
 
+def _own_leftover(path: Path, name: str) -> bool:
+    """What an interrupted or earlier simsearch leaves in a directory before its first
+    commit: a ``.lock`` (earlier versions never removed it), a ``work/`` holding only
+    the checkpoint and journal, a temporary file of a generation."""
+    if name == ".lock":
+        return True
+    if name == "work" and (path / name).is_dir() and not (path / name).is_symlink():
+        own = {"job.json", "pending.npy"}
+        return all(n in own or n.endswith(".tmp") for n in os.listdir(path / name))
+    return name.startswith(".") and name.endswith(".tmp") and "-" in name
+
+
 def claim_index_dir(path: Path) -> None:
     """Make ``path`` an index directory of ours, or refuse it.
 
@@ -140,23 +152,33 @@ def claim_index_dir(path: Path) -> None:
     """
     try:
         if path.exists() and not path.is_dir():
-            raise SimsearchError(f"{path} is a file, not an index directory")
+            raise InvalidParameter("root", f"{path} is a file, not an index directory")
         if is_marked(path):
             return
         if path.is_dir():
-            names = os.listdir(path)
+            names = [n for n in os.listdir(path) if not _own_leftover(path, n)]
             if names and not _looks_like_old_index(path):
                 shown = ", ".join(sorted(names)[:4]) + (", ..." if len(names) > 4 else "")
-                raise SimsearchError(
+                raise InvalidParameter(
+                    "name",
                     f"{path} is not a simsearch index (it holds {shown}); simsearch only "
                     "writes into an empty directory or one of its own indexes: choose "
-                    "another --index or --name"
+                    "another index location or {name}",
                 )
         else:
             path.mkdir(parents=True, mode=umask_mode(executable=True) | 0o700)
         write_marker(path)
     except OSError as exc:
         raise os_error(exc, f"preparing the index directory {path}") from None
+
+
+def release_new_index_dir(path: Path) -> None:
+    """Remove an index directory made by a build that committed nothing: only when it
+    holds nothing but the marker (a failed first build leaves no empty index)."""
+    with contextlib.suppress(OSError):
+        if sorted(os.listdir(path)) == [MARKER]:
+            (path / MARKER).unlink()
+            path.rmdir()
 
 
 def write_marker(path: Path) -> None:
@@ -178,11 +200,11 @@ def check_index_dir_path(root: Path, name: str) -> Path:
         SimsearchError: ``root`` is a file, or ``name`` is too long.
     """
     if len(name.encode("utf-8")) > 100:
-        raise SimsearchError(
-            f"the index name is {len(name)} characters long; use a --name of at most 100"
+        raise InvalidParameter(
+            "name", f"the index {{name}} is {len(name)} characters long; use at most 100"
         )
     if root.exists() and not root.is_dir():
-        raise SimsearchError(f"--index {root} is a file, not a directory of indexes")
+        raise InvalidParameter("root", f"{{name}} {root} is not a directory of indexes")
     return root / name
 
 
@@ -202,7 +224,7 @@ def member(index_dir: Path, name: object, what: str = "file") -> Path:
 
 
 def _damaged(path: Path, why: str) -> SimsearchError:
-    from simsearch.index import damaged
+    from simsearch.meta import damaged
 
     return damaged(path, why)
 
@@ -309,10 +331,12 @@ def check_free_space(directory: Path, needed: int, what: str) -> None:
     except OSError:
         return  # cannot tell; the write itself reports ENOSPC
     if free < needed + SPACE_MARGIN:
-        raise SimsearchError(
+        error = SimsearchError(
             f"not enough space for {what} in {directory}: it needs {_mb(needed)} and "
-            f"{_mb(free)} is free; free some space or use --index on another disk"
+            f"{_mb(free)} is free; free some space or use a location on another disk"
         )
+        error.no_space = True  # type: ignore[attr-defined] - the build drops its checkpoint
+        raise error
 
 
 def _mb(n: int) -> str:
@@ -352,8 +376,41 @@ def cleanup_on_error(*paths: Path) -> Iterator[None]:
 # --------------------------------------------------------------------- locking
 
 
+def _open_lock_file(lock_file: Path, path: Path) -> int:
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(lock_file, flags, umask_mode())
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SimsearchError(
+                f"{lock_file} is a symbolic link; simsearch never follows it: remove it"
+            ) from None
+        raise os_error(exc, f"locking the index at {path}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SimsearchError(f"{lock_file} is not a regular file: remove it")
+    return fd
+
+
+def _flock(fd: int, lock_file: Path, on_wait: Callable[[], None] | None) -> bool:
+    """Lock ``fd`` (waiting, after ``on_wait()``, if another run holds it); True when
+    ``fd`` is still the file at ``lock_file`` (the holder may have removed it)."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if on_wait is not None:
+            on_wait()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(lock_file))
+    except FileNotFoundError:
+        return False
+
+
 @contextlib.contextmanager
-def index_lock(path: Path, on_wait: object = None) -> Iterator[None]:
+def index_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on the index directory ``path`` (which must exist).
 
     The lock file ``.lock`` is opened without following a symlink (a planted link
@@ -365,43 +422,20 @@ def index_lock(path: Path, on_wait: object = None) -> Iterator[None]:
     Raises:
         SimsearchError: ``.lock`` is a symlink or not a regular file, or an OS error.
     """
-    lock_file = path / ".lock"
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no locking
+    if os.name == "nt":  # pragma: no cover - Windows: no locking
         yield
         return
-    waited = False
+    lock_file = path / ".lock"
     while True:
+        fd = _open_lock_file(lock_file, path)
         try:
-            fd = os.open(lock_file, flags, umask_mode())
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise SimsearchError(
-                    f"{lock_file} is a symbolic link; simsearch never follows it: remove it"
-                ) from None
-            raise os_error(exc, f"locking the index at {path}") from None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise SimsearchError(f"{lock_file} is not a regular file: remove it")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if callable(on_wait) and not waited:
-                    on_wait()
-                    waited = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.path.samestat(os.fstat(fd), os.lstat(lock_file))
-            except FileNotFoundError:
-                same = False
+            if _flock(fd, lock_file, on_wait):
+                break
         except BaseException:
             os.close(fd)
             raise
-        if same:
-            break
         os.close(fd)  # the holder removed the file we locked: lock the new one
+        on_wait = None
     try:
         yield
     finally:

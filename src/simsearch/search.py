@@ -125,7 +125,11 @@ def similar_hits(
 
 
 def encode_queries(
-    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+    index: store.Index,
+    texts: Sequence[str],
+    device: str | None = None,
+    batch_size: int = 32,
+    log: LogFn | None = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -144,7 +148,7 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    vectors = query_encoder(index, device).encode(texts, batch_size)
+    vectors = query_encoder(index, device, log).encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
@@ -178,7 +182,7 @@ def query_hits(
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     k = check_k(k, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size)
+    vectors = encode_queries(index, texts, device, batch_size, log)
     indices, sims = top_k(index.embeddings, vectors, k)
     return _hits(index, indices, sims, queries=texts)
 

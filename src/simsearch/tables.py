@@ -8,7 +8,6 @@ cells stay in place as empty documents so that positions never shift. Every prob
 
 from __future__ import annotations
 
-import csv
 import math
 import zipfile
 from dataclasses import dataclass
@@ -51,6 +50,43 @@ class Corpus:
     texts: list[str]
     n_empty: int
     sheet: str | None
+    sha256: str = ""
+    size_bytes: int = -1
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceBytes:
+    """The bytes of a source file as read once, with their sha256 and the file's size
+    and modification time taken at the same moment (so a file replaced or edited while
+    simsearch reads it is never recorded with another version's hash)."""
+
+    data: bytes
+    sha256: str
+    size_bytes: int
+    mtime: float
+
+
+def read_source_bytes(path: Path) -> SourceBytes:
+    """Read ``path`` (a regular file only: a FIFO or device is refused, never waited on).
+
+    Raises:
+        SimsearchError: not a regular file, or unreadable.
+    """
+    import hashlib
+    import os
+
+    from simsearch.safe_files import open_regular
+
+    try:
+        with open_regular(path) as handle:
+            before = os.fstat(handle.fileno())
+            data = handle.read()
+    except SimsearchError:
+        raise
+    except OSError as exc:
+        raise SimsearchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return SourceBytes(data, hashlib.sha256(data).hexdigest(), len(data), before.st_mtime)
 
 
 def check_source(path: str | Path) -> Path:
@@ -84,9 +120,10 @@ def read_table(
             ``.jsonl`` or ``.json`` (records) file.
         sheet: the Excel sheet name (or 0-based index as a string); default the first sheet.
             Ignored for other formats.
-        raw_quotes: read ``.tsv``/``.txt`` with ``quoting=csv.QUOTE_NONE``: quote
-            characters are text (the KorNLU files hold stray quotes inside sentences,
-            which a quoted parse would merge into one row).
+        raw_quotes: kept for callers of the earlier API: ``.tsv``/``.txt`` files are
+            always read with ``quoting=csv.QUOTE_NONE`` (quote characters are text; a
+            quoted parse merged the KorNLU files' rows), and a row with another number of
+            fields than the header is refused with its line number.
 
     Returns:
         ``(frame, sheet_name)``: the table in file order with a fresh 0..n-1 index, and the
@@ -96,31 +133,36 @@ def read_table(
         SimsearchError: missing/unsupported/empty/corrupt file, or an unknown sheet
             (the message lists the sheets).
     """
+    del raw_quotes
+    frame, sheet, _ = _read_table(path, sheet)
+    return frame, sheet
+
+
+def _read_table(
+    path: str | Path, sheet: str | None
+) -> tuple[pd.DataFrame, str | None, SourceBytes]:
+    """:func:`read_table` from the bytes read once, which it returns too."""
+    import io
+
     import pandas as pd
 
     path = check_source(path)
     kind = SUPPORTED[path.suffix.lower()]
+    if sheet is not None and kind != "excel":
+        raise InvalidParameter(
+            "sheet", f"{{name}} applies to Excel workbooks; {path.name} is {kind}, which has none"
+        )
+    source = read_source_bytes(path)
+    buffer = io.BytesIO(source.data)
     try:
         if kind == "excel":
-            frame, sheet = _read_excel(path, sheet)
+            frame, sheet = _read_excel(path, sheet, buffer)
         elif kind in ("csv", "tsv"):
-            sep = "," if kind == "csv" else "\t"
-            quoting = csv.QUOTE_NONE if raw_quotes and kind == "tsv" else csv.QUOTE_MINIMAL
-            # dtype=str + keep_default_na=False keeps cells exactly as written
-            # ("NA", "null" are real words in some corpora); empty cells become "".
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8-sig",
-                quoting=quoting,
-            )
-            sheet = None
+            frame, sheet = _read_delimited(path, kind, source.data), None
         elif kind == "parquet":
-            frame, sheet = pd.read_parquet(path), None
+            frame, sheet = pd.read_parquet(buffer), None
         else:
-            frame, sheet = pd.read_json(path, lines=(kind == "jsonl"), dtype=False), None
+            frame, sheet = pd.read_json(buffer, lines=(kind == "jsonl"), dtype=False), None
     except SimsearchError:
         raise
     except UnicodeDecodeError:
@@ -133,20 +175,48 @@ def read_table(
             f"cannot read {path} as {kind}: {reason} (is the file damaged or of another type?)"
         ) from None
     frame.columns = [str(c) for c in frame.columns]
-    return frame.reset_index(drop=True), sheet
+    return frame.reset_index(drop=True), sheet, source
 
 
-def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str]:
+def _read_delimited(path: Path, kind: str, data: bytes) -> pd.DataFrame:
+    """CSV (standard quoting) or TSV (no quote processing: a quote is text), after
+    checking every row has the header's number of fields (see :mod:`simsearch.delimited`)."""
+    import io
+
+    import pandas as pd
+
+    from simsearch.delimited import check_rows, quoting_for
+
+    sep = "," if kind == "csv" else "\t"
+    text = data.decode("utf-8-sig")
+    n_rows = check_rows(text, sep, path)
+    # dtype=str + keep_default_na=False keeps cells exactly as written
+    # ("NA", "null" are real words in some corpora); empty cells become "".
+    frame = pd.read_csv(
+        io.StringIO(text),
+        sep=sep,
+        dtype=str,
+        keep_default_na=False,
+        quoting=quoting_for(sep),
+    )
+    if len(frame) != n_rows:  # pragma: no cover - the two parsers agree by construction
+        raise SimsearchError(f"{path} holds {n_rows} rows but {len(frame)} were read")
+    return frame
+
+
+def _read_excel(path: Path, sheet: str | None, buffer: Any = None) -> tuple[pd.DataFrame, str]:
     import pandas as pd
 
     legacy = path.suffix.lower() == ".xls"  # the old binary format: pandas uses xlrd
-    if not legacy and not zipfile.is_zipfile(path):
+    if buffer is None:
+        buffer = path
+    if not legacy and not zipfile.is_zipfile(buffer):
         # Encrypted (password-protected) workbooks are OLE files, not zip archives.
         raise SimsearchError(
             f"{path} is not a readable .xlsx workbook (password-protected, or another format "
             "renamed to .xlsx?); save it unprotected as .xlsx or export it to CSV"
         )
-    with pd.ExcelFile(path, engine=None if legacy else "openpyxl") as book:
+    with pd.ExcelFile(buffer, engine=None if legacy else "openpyxl") as book:
         names = [str(n) for n in book.sheet_names]
         chosen = _choose_sheet(names, sheet, path)
         frame = pd.read_excel(book, sheet_name=chosen, dtype=object)
@@ -217,9 +287,18 @@ def read_corpus(path: str | Path, column: str, sheet: str | None = None) -> Corp
         SimsearchError: see :func:`read_table` and :func:`select_column`; also when the
             file has a header but no data rows.
     """
-    frame, sheet_name = read_table(path, sheet)
+    frame, sheet_name, source = _read_table(path, sheet)
     if len(frame) == 0:
         raise SimsearchError(f"{path} has no data rows; add rows below the header")
     texts = select_column(frame, column, path)
     n_empty = sum(1 for t in texts if not t.strip())
-    return Corpus(frame=frame, column=column, texts=texts, n_empty=n_empty, sheet=sheet_name)
+    return Corpus(
+        frame=frame,
+        column=column,
+        texts=texts,
+        n_empty=n_empty,
+        sheet=sheet_name,
+        sha256=source.sha256,
+        size_bytes=source.size_bytes,
+        mtime=source.mtime,
+    )
