@@ -436,9 +436,10 @@ class _Job:
 
     def _is_committed(self) -> bool:
         try:
-            return f"embeddings-{self.generation}.npy" in (self.path / META).read_text("utf-8")
-        except OSError:
+            text = safe_files.read_bounded(self.path / META, self.path, 64 << 20)
+        except (OSError, SimsearchError):
             return False
+        return f"embeddings-{self.generation}.npy".encode() in text
 
     def _resumable(self) -> bool:
         return (self._work() / "pending.npy").is_file()

@@ -169,4 +169,3 @@ def run_app(app: Any, args: list[str]) -> int:
             say(f"Error: {text} (see '{where} --help')")
         return int(exc.exit_code)
     return code if isinstance(code, int) else 0
-
