@@ -692,7 +692,7 @@ class _Job:
 
     def _entry(self, name: str) -> FileEntry:
         path = self.path / name
-        return FileEntry(name=name, size=path.stat().st_size, sha256=atomic.file_digest(path))
+        return FileEntry(name=name, size=atomic.path_size(path), sha256=atomic.file_digest(path))
 
     def _whiten(self, files: dict[str, str]) -> WhiteningInfo | None:
         """Fit BERT-whitening on the non-empty rows and write the whitened search matrix

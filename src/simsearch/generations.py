@@ -48,9 +48,15 @@ def read_journal(index_dir: Path) -> dict[str, Any]:
 
 
 def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    """Remove a file, a symlink (never what it points to) or, for a generation's
+    directory (a feature's index, e.g. a lexical index), the whole directory."""
+    import shutil
+
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         if path.is_symlink() or path.is_file():
             path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _temporaries(directory: Path, names: set[str]) -> list[Path]:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.atomic import atomic_path, file_digest, write_npy_atomic
-from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.atomic import atomic_path, file_digest, path_size, write_npy_atomic
+from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
 if TYPE_CHECKING:
@@ -150,8 +150,10 @@ class Index:
         rebuild" error (a file can be damaged in ways that keep its size)."""
         try:
             yield
-        except SimsearchError:
+        except DamagedIndex:
             raise
+        except SimsearchError as exc:  # e.g. a directory or FIFO where a file belongs
+            raise damaged(self.path, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - numpy's header parser alone raises
             # ValueError, SyntaxError or tokenize.TokenError for the same damage
             name = self.meta.files[role].name if role in self.meta.files else role
@@ -180,13 +182,13 @@ class Index:
 
     @property
     def texts(self) -> list[str]:
-        """All document texts in row order (reads the whole rows file)."""
+        """All document texts in row order (reads the whole rows file). A build stores
+        the encoded text itself in the text column (``""`` for an empty document)."""
         from simsearch.safe_files import open_regular
-        from simsearch.tables import cell_text
 
         column = self.column
         with self._reading("rows"), open_regular(self.file("rows"), self.path) as handle:
-            texts = [cell_text(json.loads(line).get(column)) for line in handle]
+            texts = [str(json.loads(line).get(column) or "") for line in handle]
         if len(texts) != self.n_docs:
             raise damaged(self.path, f"the rows file holds {len(texts)} rows, not {self.n_docs}")
         return texts
@@ -219,9 +221,9 @@ class Index:
         Raises:
             DamagedIndex: a file's checksum differs (the index is damaged).
         """
-        for entry in self.meta.files.values():
+        for role, entry in self.meta.files.items():
             try:
-                digest = file_digest(_member_file(self.path, entry.name))
+                digest = file_digest(_member_file(self.path, entry.name, role not in FILE_ROLES))
             except OSError as exc:
                 raise damaged(self.path, f"{entry.name} is unreadable: {exc}") from None
             if entry.sha256 and digest != entry.sha256:
@@ -281,9 +283,9 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
     meta = IndexMeta.read(path)
     if "embeddings" not in meta.files or "rows" not in meta.files or "offsets" not in meta.files:
         raise damaged(path, "meta.json does not name the embeddings, rows and offsets files")
-    for entry in meta.files.values():
-        file_path = _member_file(path, entry.name)
-        size = file_path.stat().st_size
+    for role, entry in meta.files.items():
+        file_path = _member_file(path, entry.name, role not in FILE_ROLES)
+        size = path_size(file_path)
         if entry.size >= 0 and size != entry.size:
             raise damaged(path, f"{entry.name} has {size} bytes, not {entry.size}")
     matrix_path = meta.file(path, "search" if "search" in meta.files else "embeddings")
@@ -305,7 +307,11 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
     return Index(path=path, meta=meta, embeddings=matrix)
 
 
-def _member_file(path: Path, name: str) -> Path:
+#: Roles that are always single regular files (a feature's role may be a directory).
+FILE_ROLES = {"embeddings", "rows", "offsets", "hashes", "search", "whitening"}
+
+
+def _member_file(path: Path, name: str, role_may_be_directory: bool = False) -> Path:
     """A file the metadata names, checked to be a regular file of this index (not a
     link, a FIFO, a device or a directory; inside the index directory).
 
@@ -316,12 +322,22 @@ def _member_file(path: Path, name: str) -> Path:
 
     file_path = member(path, name)
     try:
-        check_regular(file_path, within=path)
+        if not (role_may_be_directory and _is_real_directory(file_path)):
+            check_regular(file_path, within=path)
     except FileNotFoundError:
         raise damaged(path, f"{name} is missing") from None
     except (SimsearchError, OSError) as exc:
         raise damaged(path, str(exc)) from None
     return file_path
+
+
+def _is_real_directory(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def open_path(path: str | Path) -> Index:

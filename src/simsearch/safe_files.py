@@ -38,7 +38,7 @@ MARKER = ".simsearch-index"
 MARKER_TEXT = "This directory is a simsearch index. Delete it with its directory.\n"
 #: Names of the files of a generation ``G``: ``kind-G.ext``.
 GENERATION_NAME = re.compile(
-    r"^(?P<kind>[a-z][a-z0-9_]*)-(?P<gen>[0-9]{14}-[0-9a-f]{6})\.(?P<ext>[A-Za-z0-9]+)$"
+    r"^(?P<kind>[a-z][a-z0-9_]*)-(?P<gen>[0-9]{14}-[0-9a-f]{6})(?P<ext>\.[A-Za-z0-9.]+)?$"
 )
 #: Files an index directory may hold besides its generations; all are ours.
 OWN_NAMES = {MARKER, "meta.json", ".lock", "work"}

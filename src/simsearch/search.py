@@ -116,6 +116,8 @@ def similar_hits(
     """
     check_doc(doc, index)
     k = check_k(k, index, exclude_self=not include_self, log=log)
+    if k == 0:  # a one-document index has no other document to return
+        return []
     query = np.asarray(index.embeddings[doc], dtype=np.float32)
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
