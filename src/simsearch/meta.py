@@ -45,6 +45,8 @@ FORMAT_VERSION = 2
 #: ``similar`` works, ``query`` cannot encode text for it.
 IMPORTED = "imported"
 META = "meta.json"
+#: meta.json is a few kilobytes; anything far larger is not ours.
+MAX_META_BYTES = 64 << 20
 REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
 
 S = TypeVar("S", bound="Section")
@@ -135,6 +137,32 @@ class TableInfo(Section):
     encoding: str | None = None
     header_row: int = 1
     merged_cells_filled: int = 0
+
+
+@section
+@dataclass(frozen=True)
+class Generations(Section):
+    """Housekeeping: the files of the previous generation, kept one build longer for
+    readers that opened it a moment before the commit; the next build deletes them
+    (:mod:`simsearch.generations`: only names listed here or in its journal)."""
+
+    KEY: ClassVar[str] = "generations"
+    previous: list[str]
+
+
+@section
+@dataclass(frozen=True)
+class ModelFiles(Section):
+    """Fingerprint of a local model directory (:mod:`simsearch.model_fingerprint`):
+    each file's ``[size, mtime_ns]`` and one sha256 over their contents, so a model
+    retrained into the same directory is noticed by ``index`` and ``query``."""
+
+    KEY: ClassVar[str] = "model_files"
+    files: dict[str, list[int]]
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "sha256": self.sha256}
 
 
 # --------------------------------------------------------------------------- the whole
@@ -252,11 +280,15 @@ class IndexMeta:
             raise SimsearchError(
                 f"no index found at {path}; run 'simsearch index FILE --column COL' first"
             )
+        from simsearch.safe_files import read_bounded
+
         try:
-            data = json.loads(meta_path.read_text(encoding="utf-8"))
+            # A regular file of bounded size only: a FIFO must not block, a device or a
+            # huge file must not be read forever.
+            data = json.loads(read_bounded(meta_path, path, MAX_META_BYTES).decode("utf-8"))
         except PermissionError:
             raise SimsearchError(f"cannot read {meta_path}: permission denied") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SimsearchError) as exc:
             raise damaged(path, f"meta.json is unreadable: {exc}") from None
         return cls.from_dict(data, path)
 

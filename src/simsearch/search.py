@@ -178,6 +178,8 @@ def similar_hits(
     """
     check_doc(doc, index)
     k = _limit(k, min_similarity, index, exclude_self=not include_self, log=log)
+    if k == 0:  # a one-document index has no other document to return
+        return []
     query = np.asarray(index.embeddings[doc], dtype=np.float32)
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
@@ -202,6 +204,7 @@ def encode_queries(
     device: str | None = None,
     batch_size: int = 32,
     encoder: Any = None,
+    log: LogFn | None = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -222,7 +225,7 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    encoder = encoder if encoder is not None else query_encoder(index, device)
+    encoder = encoder if encoder is not None else query_encoder(index, device, log)
     vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
@@ -261,7 +264,7 @@ def query_hits(
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     check_min_similarity(min_similarity)
-    vectors = encode_queries(index, texts, device, batch_size, encoder)  # model problems first
+    vectors = encode_queries(index, texts, device, batch_size, encoder, log)  # model problems first
     k = _limit(k, min_similarity, index, exclude_self=False, log=log)
     indices, sims = rank(index, vectors, k, min_similarity)
     return _hits(index, indices, sims, queries=texts)
