@@ -106,16 +106,21 @@ def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = Non
 def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
     """Write results as CSV with a header row; shown columns come before ``text``."""
     stream = sys.stdout if stream is None else stream
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerows(csv_rows(hits, show))
+
+
+def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
+    """The header row, then one row per result, of the CSV of results."""
     has_query = bool(hits) and "query" in hits[0]
     header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
-    header += list(show) + ["text"]
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+    rows: list[list[Any]] = [header + list(show) + ["text"]]
     for hit in hits:
         lead = [hit["query_index"], hit["query"]] if has_query else []
         values = [hit[k] for k in CORE_KEYS[:4]]
         shown = [_cell(hit["columns"].get(c)) for c in show]
-        writer.writerow(lead + values + shown + [hit["text"]])
+        rows.append(lead + values + shown + [hit["text"]])
+    return rows
 
 
 def _cell(value: Any) -> str:
@@ -208,9 +213,9 @@ def check_output(fmt: str, output: Path | None) -> str:
                 "output",
                 f"{{name}} {output.name}: name a .csv, .json or .xlsx file (or set the format)",
             )
-    from simsearch.export import check_output as check_file
+    from simsearch.table_writer import check_output as check_file
 
-    check_file(output, fmt)
+    check_file(output, (".xlsx",) if fmt == "xlsx" else None, param="output")
     return fmt
 
 
@@ -223,16 +228,16 @@ def write(
 ) -> None:
     """Write results to stdout in ``fmt`` (``table``, ``json`` or ``csv``), or to the
     file ``output``: CSV in UTF-8 with a BOM (Korean Excel reads it as UTF-8), JSON in
-    UTF-8, ``xlsx`` with every source column (:mod:`simsearch.export`)."""
+    UTF-8, ``xlsx`` with every source column (all by :mod:`simsearch.table_writer`)."""
     if output is not None:
-        from simsearch import export
+        from simsearch import table_writer
 
         if fmt == "xlsx":
-            export.write_xlsx(hits, output, title="results")
+            table_writer.write_hits(hits, output, sheet="results")
         elif fmt == "csv":
-            export.write_text_file(output, lambda stream: write_csv(hits, show, stream))
+            table_writer.write_text(output, lambda stream: write_csv(hits, show, stream))
         else:
-            export.write_text_file(
+            table_writer.write_text(
                 output, lambda stream: write_json(hits, show, stream), encoding="utf-8"
             )
         return
