@@ -481,3 +481,64 @@ def exact_top_k(
     )
     rows, scores = _rescore(embeddings, query, ids, plan.groups, exclude)
     return _take(rows, scores, k)
+
+
+# --------------------------------------------------------------------------- index glue
+
+
+def open_for(index: Any) -> AnnIndex | None:
+    """The ANN index of an opened simsearch index, or ``None`` when it has none.
+
+    Args:
+        index: an opened index whose metadata may hold an ``ann`` section naming the file
+            under ``files['ann']``.
+    """
+    section = index.meta.get("ann")
+    if not section:
+        return None
+    return AnnIndex.open(index.file("ann"), section)
+
+
+def rank(
+    index: Any,
+    queries: np.ndarray,
+    k: int,
+    *,
+    exclude: np.ndarray | None = None,
+    exact: bool = False,
+    allowed: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    n_rows: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` rows of ``index`` for each query: through its ANN index when it has one
+    (and ``exact`` is false), else by the exact scan; same contract as
+    :meth:`AnnIndex.search` and :func:`simsearch.ranking.top_k`.
+
+    Args:
+        index: an opened index (``embeddings``: the search matrix, memory-mapped).
+        queries: ``(m, dim)`` float32, L2-normalised.
+        exact: force the exact scan even when an ANN index exists.
+        exclude, allowed, groups, n_rows: see :meth:`AnnIndex.search`.
+    """
+    ann = None if exact else open_for(index)
+    if ann is not None:
+        return ann.search(
+            index.embeddings, queries, k,
+            exclude=exclude, allowed=allowed, groups=groups, n_rows=n_rows,
+        )  # fmt: skip
+    if allowed is None and groups is None:
+        from simsearch.ranking import top_k
+
+        return top_k(index.embeddings, queries, k, exclude=exclude)
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+    plan = _Plan.make(index.embeddings.shape[0], allowed, groups, n_rows)
+    drop = np.full(len(queries), -1) if exclude is None else np.asarray(exclude)
+    results = [
+        exact_top_k(index.embeddings, q, k, exclude=int(e), plan=plan)
+        for q, e in zip(queries, drop)
+    ]
+    width = min(len(r[0]) for r in results) if results else 0
+    return (
+        np.stack([r[0][:width] for r in results]).astype(np.int64),
+        np.stack([r[1][:width] for r in results]).astype(np.float32),
+    )

@@ -167,6 +167,8 @@ def connect(options: RayOptions) -> Any:
     if ray.is_initialized():
         return ray
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray waits ~20 s for a new local head's GCS by default; a loaded machine needs more.
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     try:
         if options.address == "local":
