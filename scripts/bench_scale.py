@@ -274,8 +274,8 @@ def bench_ann_size(
         if name.startswith("exact"):
             build, size, per_vector, opened = "-", matrix_bytes, matrix_bytes / n, "-"
         elif usearch_row:
-            build, size = f"{section['build_seconds']:.0f}", section["bytes"]
-            per_vector, opened = section["bytes_per_vector"], f"{open_ms:.1f}"
+            build, size = f"{section.build_seconds:.0f}", section.bytes
+            per_vector, opened = section.bytes_per_vector, f"{open_ms:.1f}"
         else:
             build, size = f"{ivf_seconds:.0f}", faiss_file.stat().st_size
             per_vector, opened = size / n, f"{ivf_open_ms:.1f}"

@@ -49,11 +49,11 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def test_section_describes_the_index(corpus):
     emb, ann, section, _ = corpus
     n_empty = int((np.abs(np.asarray(emb)).max(axis=1) == 0).sum())
-    assert section["n_vectors"] == len(emb) - n_empty == ann.n_vectors
-    assert section["n_skipped"] == n_empty
-    assert section["dtype"] == "i8" and section["library"] == "usearch"
+    assert section.n_vectors == len(emb) - n_empty == ann.n_vectors
+    assert section.n_skipped == n_empty
+    assert section.dtype == "i8" and section.library == "usearch"
     # int8 storage: 1 byte per dimension plus the graph, far below float32's 4 per dimension.
-    assert section["bytes_per_vector"] < 4 * emb.shape[1] + 8 * 16 * 2
+    assert section.bytes_per_vector < 4 * emb.shape[1] + 8 * 16 * 2
 
 
 def test_matches_the_exact_scan_with_exact_similarities(corpus):
@@ -107,7 +107,7 @@ def test_k_beyond_the_non_empty_rows_falls_back_to_the_exact_scan(tmp_path):
     matrix = clustered(60, seed=4)
     matrix[10:30] = 0.0  # 20 empty documents: the graph holds 40 vectors
     section = build_ann(matrix, tmp_path / "a.usearch", AnnOptions(threads=1))
-    assert section["n_vectors"] == 40
+    assert section.n_vectors == 40
     ann = AnnIndex.open(tmp_path / "a.usearch", section)
     found, sims = ann.search(matrix, matrix[0], 50)
     truth, truth_sims = top_k(matrix, matrix[0], 50)
@@ -159,7 +159,7 @@ def test_binary_vectors_search_with_heavier_rescoring(tmp_path):
     matrix = clustered(3000, seed=8)
     options = AnnOptions(dtype="b1", oversample=20, threads=1)
     section = build_ann(matrix, tmp_path / "b.usearch", options)
-    assert section["metric"] == "hamming" and section["bytes_per_vector"] < matrix.shape[1] * 4
+    assert section.metric == "hamming" and section.bytes_per_vector < matrix.shape[1] * 4
     ann = AnnIndex.open(tmp_path / "b.usearch", section)
     queries = clustered(20, seed=9)
     found, _ = ann.search(matrix, queries, K)

@@ -1,11 +1,10 @@
-"""Encoding past one process (simsearch.distributed): Ray Data on a local instance and
-sentence-transformers' multi-process pool give the embeddings of a single-process
-encode (same top-10 rows), and a missing Ray says how to install it."""
+"""Encoding past one process (simsearch.distributed): sentence-transformers'
+multi-process pool gives the embeddings of a single-process encode (same top-10 rows),
+Ray's batches are put back in order, and a missing Ray says how to install it. The
+Ray build itself (``index --ray local`` equals a plain build) is in test_scale_index."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 
 import numpy as np
@@ -35,34 +34,6 @@ def local_chunks(model: str, texts: list[str], batch: int) -> np.ndarray:
 def same_top10(a: np.ndarray, b: np.ndarray) -> None:
     queries = a[:20]
     assert top_k(a, queries, 10)[0].tolist() == top_k(b, queries, 10)[0].tolist()
-
-
-RAY_SCRIPT = """
-import json, sys
-import numpy as np
-from simsearch.distributed import RayOptions, ray_encode
-texts = json.load(open(sys.argv[1], encoding="utf-8"))
-options = RayOptions(address="local", num_cpus=2, cpus_per_actor=1)
-np.save(sys.argv[2], ray_encode(texts, sys.argv[3], options, batch_size=8))
-"""
-
-
-def test_ray_local_encoding_equals_a_single_process_encode(tiny_model, tmp_path):
-    """Ray runs in a child process: a local Ray instance starts its own daemons, which
-    must not outlive the test nor share the test process's captured file descriptors."""
-    pytest.importorskip("ray.data")
-    (tmp_path / "texts.json").write_text(json.dumps(TEXTS), encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-c", RAY_SCRIPT, "texts.json", "ray.npy", tiny_model],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    via_ray = np.load(tmp_path / "ray.npy")
-    local = local_chunks(tiny_model, TEXTS, 8)
-    assert via_ray.shape == local.shape and via_ray.dtype == np.float32
-    assert not via_ray[-2:].any()  # empty texts: zero rows, as locally
-    np.testing.assert_allclose(via_ray, local, atol=1e-5)
-    same_top10(via_ray, local)
 
 
 def test_stream_reassembles_out_of_order_batches_into_chunks():

@@ -37,13 +37,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.meta import AnnInfo
 
 ProgressFn = Callable[[int, int], None]
 
@@ -140,7 +141,7 @@ def build_ann(
     *,
     skip: np.ndarray | None = None,
     on_progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> AnnInfo:
     """Build the ANN index of ``matrix`` and save it to ``target``, streaming.
 
     The float32 matrix is read ``BUILD_ROWS`` rows at a time (pass the memory-mapped
@@ -158,13 +159,14 @@ def build_ann(
         on_progress: called as ``on_progress(done_rows, n)``.
 
     Returns:
-        The metadata section describing the index (library, version, parameters,
-        ``n_vectors``, ``bytes``, ``bytes_per_vector``, ``build_seconds``).
+        The metadata section describing the index (:class:`~simsearch.meta.AnnInfo`:
+        library, version, parameters, ``n_vectors``, ``bytes``, ``bytes_per_vector``,
+        ``build_seconds``).
 
     Raises:
         SimsearchError: usearch missing, invalid options, a matrix that is not 2-d.
     """
-    from simsearch.index import atomic_path
+    from simsearch.atomic import atomic_path
 
     options = options or AnnOptions()
     options.check()
@@ -198,20 +200,23 @@ def build_ann(
     with atomic_path(target) as tmp:
         index.save(str(tmp))
     size = target.stat().st_size
-    return {
-        "library": LIBRARY,
-        "version": _usearch_version(),
-        "kind": "hnsw",
-        "metric": _metric(options.dtype),
-        **asdict(options),
-        "file": target.name,
-        "n_vectors": int(added),
-        "n_skipped": int(n - added),
-        "dim": int(dim),
-        "bytes": int(size),
-        "bytes_per_vector": round(size / max(added, 1), 1),
-        "build_seconds": round(time.perf_counter() - started, 2),
-    }
+    return AnnInfo(
+        library=LIBRARY,
+        version=_usearch_version(),
+        kind="hnsw",
+        metric=_metric(options.dtype),
+        dtype=options.dtype,
+        connectivity=options.connectivity,
+        expansion_add=options.expansion_add,
+        expansion_search=options.expansion_search,
+        oversample=options.oversample,
+        n_vectors=int(added),
+        n_skipped=int(n - added),
+        dim=int(dim),
+        bytes=int(size),
+        bytes_per_vector=round(size / max(added, 1), 1),
+        build_seconds=round(time.perf_counter() - started, 2),
+    )
 
 
 def _usearch_version() -> str:
@@ -242,7 +247,7 @@ class AnnIndex:
     n_vectors: int
 
     @classmethod
-    def open(cls, path: Path, section: dict[str, Any] | None = None, view: bool = True) -> AnnIndex:
+    def open(cls, path: Path, section: AnnInfo | None = None, view: bool = True) -> AnnIndex:
         """Open the index file ``path`` (``view=True``: memory-mapped, opens in
         milliseconds whatever its size; pages are read as the search touches them).
 
@@ -263,8 +268,9 @@ class AnnIndex:
             raise SimsearchError(f"cannot open the ANN index {path}: {exc}") from None
         if index is None:
             raise SimsearchError(f"{path} is not a usearch index; rebuild the index")
-        known = {f for f in AnnOptions.__dataclass_fields__}
-        options = AnnOptions(**{k: v for k, v in (section or {}).items() if k in known})
+        known = {f.name for f in fields(AnnOptions)}
+        values = asdict(section) if section is not None else {}
+        options = AnnOptions(**{k: v for k, v in values.items() if k in known})
         index.expansion_search = options.expansion_search
         return cls(index=index, options=options, n_vectors=len(index))
 
@@ -324,7 +330,7 @@ class AnnIndex:
         """
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
         if k < 1:
-            raise SimsearchError(f"k must be at least 1, got {k}")
+            raise InvalidParameter("k", f"{{name}} must be at least 1, got {k}")
         if queries.shape[1] != embeddings.shape[1]:
             raise SimsearchError(
                 f"query dimension {queries.shape[1]} != embedding dimension {embeddings.shape[1]}"
@@ -490,11 +496,11 @@ def open_for(index: Any) -> AnnIndex | None:
     """The ANN index of an opened simsearch index, or ``None`` when it has none.
 
     Args:
-        index: an opened index whose metadata may hold an ``ann`` section naming the file
-            under ``files['ann']``.
+        index: an opened :class:`simsearch.index.Index`; its metadata holds an
+            :class:`~simsearch.meta.AnnInfo` section when ``index --ann`` built one.
     """
-    section = index.meta.get("ann")
-    if not section:
+    section = index.meta.get(AnnInfo)
+    if section is None:
         return None
     return AnnIndex.open(index.file("ann"), section)
 

@@ -29,7 +29,15 @@ from simsearch import atomic
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.meta import META, EncodeInfo, FileEntry, IndexMeta, SourceInfo, WhiteningInfo
+from simsearch.meta import (
+    META,
+    AnnInfo,
+    EncodeInfo,
+    FileEntry,
+    IndexMeta,
+    SourceInfo,
+    WhiteningInfo,
+)
 from simsearch.tables import Corpus, cell_text, read_corpus
 
 ProgressFn = Callable[[int, int], None]
@@ -86,6 +94,8 @@ class BuildOptions:
     precision: str = "fp32"
     whiten: bool = False
     whiten_dim: int | None = None
+    ann: bool = False
+    ray: str | None = None
 
     def check(self) -> None:
         """Refuse options that cannot work, before anything is read or loaded.
@@ -106,7 +116,7 @@ class BuildOptions:
         if self.embeddings is None:
             from simsearch.encoders import check_options
 
-            check_options(self.backend, self.precision, self.device)
+            check_options(self.backend, self.precision, self.device, self.ray)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -128,6 +138,8 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     precision: str = "fp32",
     whiten: bool = False,
     whiten_dim: int | None = None,
+    ann: bool = False,
+    ray: str | None = None,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -153,6 +165,12 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
         whiten_dim: keep this many whitened dimensions (default all).
+        ann: also build an approximate nearest-neighbour index (usearch HNSW over int8
+            vectors, exact rescoring; see :mod:`simsearch.ann`), which ``similar`` and
+            ``query`` then use unless asked for the exact scan.
+        ray: encode on Ray: ``"local"`` (a Ray instance on this machine), ``"auto"``, or
+            a head address (``ray://HOST:10001``); see :mod:`simsearch.distributed`.
+            ``device="cuda:0,cuda:1"`` encodes on several GPUs of this machine instead.
 
     Returns:
         A :class:`BuildReport`.
@@ -188,6 +206,7 @@ def build(
         "model": model_id(options.model),
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
+        "ann": options.ann,
     }
     path = store.index_dir(options.root, options.name)
     on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
@@ -253,6 +272,8 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
+    if (meta.get(AnnInfo) is not None) != wanted["ann"]:
+        reasons.append("ANN index requested" if wanted["ann"] else "ANN index no longer requested")
     return reasons
 
 
@@ -323,6 +344,7 @@ class _Job:
             chunk,
             options.backend,
             options.precision,
+            options.ray,
         )
 
     def encode(
@@ -333,6 +355,7 @@ class _Job:
         chunk: int,
         backend: str = "torch",
         precision: str = "fp32",
+        ray: str | None = None,
     ) -> BuildReport:
         order, cached, dropped = self._plan()
         texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
@@ -349,6 +372,7 @@ class _Job:
                 precision=precision,
                 root=self.path.parent,
                 log=self.log,
+                ray=ray,
             )
             self.encoder = encoder
             self.dim = encoder.dim
@@ -359,13 +383,13 @@ class _Job:
             total = len(order)
             if self.on_progress:
                 self.on_progress(done, total)
-            for start in range(done, total, chunk):
-                texts = [texts_by_hash[h] for h in order[start : start + chunk]]
-                report.truncated += encoder.count_truncated(texts)
-                pending[start : start + len(texts)] = encoder.encode(texts, batch_size)
-                self._checkpoint(pending, start + len(texts))
-                if self.on_progress:
-                    self.on_progress(start + len(texts), total)
+            remaining = [texts_by_hash[h] for h in order[done:]]
+            try:
+                report.truncated += self._encode_chunks(
+                    encoder, remaining, pending, done, batch_size, chunk
+                )
+            finally:
+                getattr(encoder, "close", lambda: None)()
             report.encoded = total - done
         else:
             # Nothing new: every non-empty text is cached (select_column refuses a
@@ -380,6 +404,36 @@ class _Job:
         report.reused = sum(1 for h in self.hashes.tolist() if h in cached and h not in new_rows)
         self._assemble(cached, new_rows, pending)
         return report
+
+    def _encode_chunks(
+        self,
+        encoder: Any,
+        texts: list[str],
+        pending: np.ndarray,
+        done: int,
+        batch_size: int,
+        chunk: int,
+    ) -> int:
+        """Encode ``texts`` into ``pending[done:]`` chunk by chunk, checkpointing after
+        each; returns how many were truncated. Encoders with ``stream`` (Ray, several
+        devices) yield the chunks in order as they finish; others encode one at a time."""
+        if hasattr(encoder, "stream"):
+            blocks = encoder.stream(texts, batch_size, chunk)
+        else:
+            blocks = (
+                encoder.encode(texts[s : s + chunk], batch_size)
+                for s in range(0, len(texts), chunk)
+            )
+        truncated, offset, total = 0, 0, done + len(texts)
+        for block in blocks:
+            truncated += encoder.count_truncated(texts[offset : offset + len(block)])
+            start = done + offset
+            pending[start : start + len(block)] = block
+            offset += len(block)
+            self._checkpoint(pending, done + offset)
+            if self.on_progress:
+                self.on_progress(done + offset, total)
+        return truncated
 
     def _work(self) -> Path:
         return self.path / "work"
@@ -506,6 +560,7 @@ class _Job:
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
         whitening = self._whiten(files)
+        ann = self._ann(files) if options.ann else None
         stat = source.stat()
         meta = IndexMeta(
             name=self.path.name,
@@ -540,6 +595,8 @@ class _Job:
         )
         if whitening is not None:
             meta.with_section(whitening)
+        if ann is not None:
+            meta.with_section(ann)
         previous = set(self.old_files)
         meta.write(self.path)
         # The generation just replaced stays one build longer: a reader that opened its
@@ -579,6 +636,21 @@ class _Job:
             np.savez(fh, mean=transform.mean, matrix=transform.matrix)
         return WhiteningInfo(requested_dim=requested["dim"], dim=transform.dim, fitted_on=len(keep))
 
+    def _ann(self, files: dict[str, str]) -> AnnInfo:
+        """Build the ANN index over the search matrix (whitened when whitening is on),
+        streaming it from disk; names it in ``files``."""
+        from simsearch.ann import build_ann
+
+        matrix = np.load(self.path / files.get("search", files["embeddings"]), mmap_mode="r")
+        files["ann"] = f"ann-{self.generation}.usearch"
+        info = build_ann(matrix, self.path / files["ann"], skip=self.empty)
+        self.log(
+            f"approximate index: {info.library} HNSW over {info.dtype} vectors, "
+            f"{info.n_vectors:,} vectors, {info.bytes_per_vector:,.0f} bytes per vector, "
+            f"built in {info.build_seconds:.1f} s"
+        )
+        return info
+
     def _cleanup(self, keep: set[str]) -> None:
         shutil.rmtree(self._work(), ignore_errors=True)
         patterns = (
@@ -588,6 +660,7 @@ class _Job:
             "hashes-*.npy",
             "search-*.npy",
             "whitening-*.npz",
+            "ann-*.usearch",
         )
         for pattern in patterns:
             for stale in self.path.glob(pattern):

@@ -183,6 +183,12 @@ def connect(options: RayOptions) -> Any:
     return ray
 
 
+def _ray_running() -> bool:
+    import ray
+
+    return bool(ray.is_initialized())
+
+
 def _pool_size(ray: Any, options: RayOptions) -> tuple[int, float, float]:
     """(actors, GPUs per actor, CPUs per actor) for the cluster Ray is connected to."""
     resources = ray.cluster_resources()
@@ -213,7 +219,14 @@ class RayEncoder(_LocalModel):
         super().__init__(model)
         self.model = model
         self.options = options or RayOptions()
+        self._started = not _ray_running()
         self.ray = connect(self.options)
+
+    def close(self) -> None:
+        """Shut Ray down if this encoder started or joined it (the cluster itself stays
+        up; a local instance stops)."""
+        if self._started and self.ray.is_initialized():
+            self.ray.shutdown()
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """``(len(texts), dim)`` float32 embeddings of ``texts``, in order."""
@@ -300,7 +313,10 @@ def ray_encode(
         ``(len(texts), dim)`` float32, non-empty rows L2-normalised.
     """
     encoder = RayEncoder(model, options)
-    blocks = list(encoder.stream(texts, batch_size, chunk or 8 * batch_size))
+    try:
+        blocks = list(encoder.stream(texts, batch_size, chunk or 8 * batch_size))
+    finally:
+        encoder.close()
     return np.concatenate(blocks) if blocks else np.zeros((0, encoder.dim), np.float32)
 
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simsearch import ann
 from simsearch import index as store
 from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
-from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,6 +96,7 @@ def similar_hits(
     k: int = 10,
     include_self: bool = False,
     log: LogFn = _quiet,
+    exact: bool = False,
 ) -> list[Hit]:
     """The ``k`` documents nearest to document ``doc`` by cosine distance.
 
@@ -106,6 +107,8 @@ def similar_hits(
         include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
+        exact: scan the whole matrix even when the index has an approximate (ANN) index;
+            by default an ANN index is used when present (see :mod:`simsearch.ann`).
 
     Returns:
         ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
@@ -120,7 +123,7 @@ def similar_hits(
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
     exclude = None if include_self else np.array([doc])
-    indices, sims = top_k(index.embeddings, query, k, exclude=exclude)
+    indices, sims = ann.rank(index, query, k, exclude=exclude, exact=exact)
     return _hits(index, indices, sims)
 
 
@@ -161,8 +164,10 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    exact: bool = False,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to each query text (the model loads once for all).
+    """The ``k`` documents nearest to each query text (the model loads once for all);
+    through the index's ANN index when it has one, unless ``exact``.
 
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
@@ -179,7 +184,7 @@ def query_hits(
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     k = check_k(k, index, exclude_self=False, log=log)
     vectors = encode_queries(index, texts, device, batch_size)
-    indices, sims = top_k(index.embeddings, vectors, k)
+    indices, sims = ann.rank(index, vectors, k, exact=exact)
     return _hits(index, indices, sims, queries=texts)
 
 
@@ -210,8 +215,10 @@ def similar(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
+    exact: bool = False,
 ) -> pd.DataFrame:
-    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
+    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
+    (through the approximate index when the index has one; ``exact=True`` scans all).
 
     Example:
         >>> simsearch.similar(0, k=5)  # doctest: +SKIP
@@ -223,7 +230,7 @@ def similar(
         SimsearchError: no index, ``doc`` out of range, ``k < 1``.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self))
+    return hits_frame(similar_hits(index, doc, k, include_self, exact=exact))
 
 
 def query(
@@ -233,9 +240,11 @@ def query(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
+    exact: bool = False,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
-    several), encoded with the index's own model.
+    several), encoded with the index's own model (through the approximate index when
+    the index has one; ``exact=True`` scans all).
 
     Returns:
         A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
@@ -245,4 +254,4 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device))
+    return hits_frame(query_hits(index, texts, k, device=device, exact=exact))

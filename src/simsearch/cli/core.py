@@ -17,6 +17,7 @@ from simsearch.cli.spec import (
     Arg,
     BatchSize,
     Device,
+    Exact,
     Format,
     IndexName,
     IndexRoot,
@@ -54,6 +55,14 @@ def index_command(
     whiten_dim: Annotated[
         int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
     ] = None,
+    ann: Annotated[
+        bool,
+        Opt("--ann", help="Also build an approximate index (usearch HNSW, int8) for millions."),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        Opt("--ray", help="Encode on Ray: 'local', 'auto' or the head address (pip: [ray])."),
+    ] = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
@@ -80,6 +89,7 @@ def similar_command(
     show: Show = None,
     fmt: Format = "table",
     model: ModelCheck = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -91,7 +101,7 @@ def similar_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
+    hits = similar_hits(index, doc, k, include_self=include_self, log=say, exact=exact)
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}")
 
 
@@ -103,6 +113,7 @@ def query_command(
     fmt: Format = "table",
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     model: ModelCheck = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -115,7 +126,7 @@ def query_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = query_hits(index, queries, k, device=device, log=say)
+    hits = query_hits(index, queries, k, device=device, log=say, exact=exact)
     render.write(hits, fmt, columns)
 
 

@@ -52,9 +52,15 @@ Show = Annotated[
     str | None, Opt("--show", help="Comma-separated source columns to add to the output.")
 ]
 K = Annotated[int, Opt("--k", "-k", help="Number of results.")]
+Exact = Annotated[
+    bool, Opt("--exact", help="Scan every document even when the index has an ANN index.")
+]
 ModelCheck = Annotated[
     str | None,
     Opt("--model", "-m", help="Refuse to run unless the index was built with this model."),
 ]
-Device = Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1, mps (default: auto).")]
+Device = Annotated[
+    str | None,
+    Opt("--device", help="cpu, cuda, cuda:1, mps, or cuda:0,cuda:1 for several (default: auto)."),
+]
 BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]
