@@ -85,8 +85,8 @@ def test_rebuild_without_ann_drops_it(ann_index, tmp_path):
     report = build_index(
         ann_index / "docs.csv", "text", embeddings=ann_index / "emb.npy", root=tmp_path
     )
-    assert report.meta.get(AnnInfo) is None
-    assert not list((tmp_path / "default").glob("ann-*"))
+    assert report.meta.get(AnnInfo) is None and "ann" not in report.meta.files
+    assert load_index(tmp_path / "default").meta.get(AnnInfo) is None
 
 
 def test_ray_refuses_other_backends_naming_the_parameter():

@@ -78,7 +78,7 @@ class AnnOptions:
     connectivity: int = 16
     expansion_add: int = 128
     expansion_search: int = 128
-    oversample: int = 4
+    oversample: int = 10
     threads: int = 0
 
     def check(self) -> None:
@@ -492,8 +492,15 @@ def exact_top_k(
 # --------------------------------------------------------------------------- index glue
 
 
+#: ANN indexes opened in this process, by file path (a file name carries its build
+#: generation, so a rebuilt index is a new key): a notebook's second query does not map
+#: the file again.
+_OPENED: dict[str, AnnIndex] = {}
+
+
 def open_for(index: Any) -> AnnIndex | None:
-    """The ANN index of an opened simsearch index, or ``None`` when it has none.
+    """The ANN index of an opened simsearch index, or ``None`` when it has none (opened
+    once per process and file).
 
     Args:
         index: an opened :class:`simsearch.index.Index`; its metadata holds an
@@ -502,7 +509,11 @@ def open_for(index: Any) -> AnnIndex | None:
     section = index.meta.get(AnnInfo)
     if section is None:
         return None
-    return AnnIndex.open(index.file("ann"), section)
+    path = str(index.file("ann"))
+    if path not in _OPENED:
+        _OPENED.clear()  # keep one: an older generation's file may be deleted soon
+        _OPENED[path] = AnnIndex.open(index.file("ann"), section)
+    return _OPENED[path]
 
 
 def rank(
