@@ -95,7 +95,15 @@ class AnnOptions:
 
 
 def require_usearch() -> Any:
-    """The ``usearch.index`` module, or a SimsearchError saying how to install it."""
+    """The ``usearch.index`` module, or a SimsearchError saying how to install it.
+
+    onnxruntime (the fast query path) is loaded first when installed: importing it
+    *after* usearch crashes the process (segmentation fault, usearch 2.26 with
+    onnxruntime 1.31 on Linux), e.g. a notebook's ``similar`` then ``query``."""
+    from importlib.util import find_spec
+
+    if find_spec("onnxruntime") is not None:
+        import onnxruntime  # noqa: F401 - load order, see above
     try:
         from usearch import index as usearch_index
     except ImportError:
