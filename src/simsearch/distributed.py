@@ -238,31 +238,27 @@ class RayEncoder(_LocalModel):
         ``(len, dim)`` float32, yielded as soon as it and every chunk before it are done."""
         if not texts:
             return
-        import pyarrow as pa
-
         data = self.ray.data
         context = data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
         actors, gpus, cpus = _pool_size(self.ray, self.options)
-        table = pa.table({"pos": np.arange(len(texts), dtype=np.int64), "text": list(texts)})
-        n_blocks = max(1, min(len(texts) // chunk, 4 * actors) or 1)
-        dataset = (
-            data.from_arrow(table)
-            .repartition(n_blocks)
-            .map_batches(
-                EncodeActor,
-                fn_constructor_kwargs={
-                    "model": self.model,
-                    "batch_size": batch_size,
-                    "threads": int(cpus) or 1,
-                },
-                batch_size=chunk,
-                batch_format="numpy",
-                compute=data.ActorPoolStrategy(size=actors),
-                num_gpus=gpus or None,
-                num_cpus=cpus,
-            )
+        # Blocks built here and put in the object store: no shuffle and no remote task
+        # before the actors start.
+        items = [{"pos": i, "text": t} for i, t in enumerate(texts)]
+        n_blocks = max(1, min(len(texts) // chunk, 4 * actors))
+        dataset = data.from_items(items, override_num_blocks=n_blocks).map_batches(
+            EncodeActor,
+            fn_constructor_kwargs={
+                "model": self.model,
+                "batch_size": batch_size,
+                "threads": int(cpus) or 1,
+            },
+            batch_size=chunk,
+            batch_format="numpy",
+            compute=data.ActorPoolStrategy(size=actors),
+            num_gpus=gpus or None,
+            num_cpus=cpus,
         )
         yield from _in_order(
             dataset.iter_batches(batch_size=None, batch_format="numpy"), len(texts), chunk
