@@ -61,7 +61,7 @@ def index_command(
     ] = False,
     ray: Annotated[
         str | None,
-        Opt("--ray", help="Encode on Ray: 'local', 'auto' or the head address (pip: [ray])."),
+        Opt("--ray", help="Encode on Ray: 'local', 'auto' or the head address (the ray extra)."),
     ] = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
