@@ -8,11 +8,13 @@ L2-normalised embeddings, then **exact rescoring**: the graph proposes
 so the similarities shown are exact and the top-k order among the candidates is the
 exact order.
 
-Why usearch (measured in ``scripts/bench_scale.py``, see ``docs/scaling.md``): at equal
-recall its HNSW over int8 vectors answers faster than faiss' IVF/HNSW with 8-bit scalar
-quantisation on this machine, and its index file can be *memory-mapped*
-(``Index.restore(path, view=True)``), so a cold ``similar``/``query`` process opens a
-multi-gigabyte index in milliseconds instead of reading it.
+Why usearch (measured in ``scripts/bench_scale.py``, see ``docs/scaling.md``): at 1M
+realistic 768-d vectors its int8 HNSW answered in under 1 ms with recall@10 0.997 (100
+candidates rescored), where faiss IVF with 8-bit scalar quantisation took 22-28 ms (the
+exact scan: 764 ms, same run); faiss built 11x faster. Its index file can be
+memory-mapped (``Index.restore(path, view=True)``): a cold ``similar``/``query`` process
+maps the graph instead of reading it into its own memory (opening still walks the node
+table: 8 ms at 100k, a few hundred ms at 1M on a loaded machine).
 
 Compression: ``i8`` (default) stores each vector as int8 after scaling it by its own
 largest absolute component (absmax quantisation). usearch maps floats to int8 as
@@ -256,8 +258,8 @@ class AnnIndex:
 
     @classmethod
     def open(cls, path: Path, section: AnnInfo | None = None, view: bool = True) -> AnnIndex:
-        """Open the index file ``path`` (``view=True``: memory-mapped, opens in
-        milliseconds whatever its size; pages are read as the search touches them).
+        """Open the index file ``path`` (``view=True``: memory-mapped; pages are read
+        as the search touches them, and opening walks the node table, O(n)).
 
         Args:
             path: the file written by :func:`build_ann`.
