@@ -91,7 +91,7 @@ def test_rebuild_without_ann_drops_it(ann_index, tmp_path):
         ann_index / "docs.csv", "text", embeddings=ann_index / "emb.npy", root=tmp_path
     )
     assert report.meta.get(AnnInfo) is None and "ann" not in report.meta.files
-    assert load_index(tmp_path / "default").meta.get(AnnInfo) is None
+    assert load_index(tmp_path).meta.get(AnnInfo) is None
 
 
 def test_ray_refuses_other_backends_naming_the_parameter():
