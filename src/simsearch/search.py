@@ -128,7 +128,11 @@ def similar_hits(
 
 
 def encode_queries(
-    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+    index: store.Index,
+    texts: Sequence[str],
+    device: str | None = None,
+    batch_size: int = 32,
+    encoder: Any = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -137,7 +141,9 @@ def encode_queries(
     :func:`simsearch.encoders.query_encoder`.
 
     A whitened index (``index --whiten``) applies its stored transform to the queries,
-    exactly as to the documents.
+    exactly as to the documents. ``encoder``: one made earlier by
+    :func:`~simsearch.encoders.query_encoder` for this index, so a long-running caller
+    (``simsearch serve``) loads the model once.
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -147,7 +153,8 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    vectors = query_encoder(index, device).encode(texts, batch_size)
+    encoder = encoder if encoder is not None else query_encoder(index, device)
+    vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
@@ -164,10 +171,12 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    encoder: Any = None,
     exact: bool = False,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to each query text (the model loads once for all);
-    through the index's ANN index when it has one, unless ``exact``.
+    """The ``k`` documents nearest to each query text (the model loads once for all;
+    ``encoder`` as in :func:`encode_queries`); through the index's ANN index when it
+    has one, unless ``exact``.
 
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
@@ -183,7 +192,7 @@ def query_hits(
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     k = check_k(k, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size)
+    vectors = encode_queries(index, texts, device, batch_size, encoder)
     indices, sims = ann.rank(index, vectors, k, exact=exact)
     return _hits(index, indices, sims, queries=texts)
 
