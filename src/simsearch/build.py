@@ -34,6 +34,7 @@ from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import (
     IMPORTED,
     META,
+    AnnInfo,
     EncodeInfo,
     FileEntry,
     Generations,
@@ -101,6 +102,8 @@ class BuildOptions:
     whiten_dim: int | None = None
     header_row: int | None = None
     encoding: str | None = None
+    ann: bool = False
+    ray: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -137,7 +140,7 @@ class BuildOptions:
             check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
 
             backend = resolve_backend(self.backend, self.device, self.precision)
-            check_options(backend, self.precision, self.device)
+            check_options(backend, self.precision, self.device, self.ray)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -161,6 +164,8 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     whiten_dim: int | None = None,
     header_row: int | None = None,
     encoding: str | None = None,
+    ann: bool = False,
+    ray: str | None = None,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -194,6 +199,12 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             :func:`simsearch.whitening.safe_dim`).
         header_row: 1-based row of the header as Excel numbers rows (default detected).
         encoding: codec of a CSV/TSV file (default detected: UTF-8, cp949, UTF-16...).
+        ann: also build an approximate nearest-neighbour index (usearch HNSW over int8
+            vectors, exact rescoring; see :mod:`simsearch.ann`), which ``similar`` and
+            ``query`` then use unless asked for the exact scan.
+        ray: encode on Ray: ``"local"`` (a Ray instance on this machine), ``"auto"``, or
+            a head address (``ray://HOST:10001``); see :mod:`simsearch.distributed`.
+            ``device="cuda:0,cuda:1"`` encodes on several GPUs of this machine instead.
 
     Returns:
         A :class:`BuildReport`.
@@ -246,6 +257,7 @@ def build(
         "model": options.model_name,
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
+        "ann": options.ann,
     }
     created = not path.exists()
     try:
@@ -364,6 +376,8 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
+    if (meta.get(AnnInfo) is not None) != wanted["ann"]:
+        reasons.append("ANN index requested" if wanted["ann"] else "ANN index no longer requested")
     return reasons
 
 
@@ -501,6 +515,7 @@ class _Job:
             resolve_backend(options.backend, options.device, options.precision),
             options.precision,
             options.whiten_dim,
+            options.ray,
         )
 
     def encode(
@@ -512,6 +527,7 @@ class _Job:
         backend: str = "torch",
         precision: str = "fp32",
         whiten_dim: int | None = None,
+        ray: str | None = None,
     ) -> BuildReport:
         order, cached, dropped = self._plan()
         texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
@@ -528,6 +544,7 @@ class _Job:
                 precision=precision,
                 root=self.path.parent,
                 log=self.log,
+                ray=ray,
             )
             self.encoder = encoder
             self.dim = encoder.dim
@@ -539,14 +556,13 @@ class _Job:
             total = len(order)
             if self.on_progress:
                 self.on_progress(done, total)
-            for start in range(done, total, chunk):
-                texts = [texts_by_hash[h] for h in order[start : start + chunk]]
-                texts, truncated = _cut_long_texts(encoder, texts)
-                report.truncated += truncated
-                pending[start : start + len(texts)] = encoder.encode(texts, batch_size)
-                self._checkpoint(pending, start + len(texts))
-                if self.on_progress:
-                    self.on_progress(start + len(texts), total)
+            remaining = [texts_by_hash[h] for h in order[done:]]
+            try:
+                report.truncated += self._encode_chunks(
+                    encoder, remaining, pending, done, batch_size, chunk
+                )
+            finally:
+                getattr(encoder, "close", lambda: None)()
             report.encoded = total - done
         else:
             # Nothing new: every non-empty text is cached (select_column refuses a
@@ -561,6 +577,36 @@ class _Job:
         report.reused = sum(1 for h in self.hashes.tolist() if h in cached and h not in new_rows)
         self._assemble(cached, new_rows, pending)
         return report
+
+    def _encode_chunks(
+        self,
+        encoder: Any,
+        texts: list[str],
+        pending: np.ndarray,
+        done: int,
+        batch_size: int,
+        chunk: int,
+    ) -> int:
+        """Encode ``texts`` into ``pending[done:]`` chunk by chunk, checkpointing after
+        each; returns how many were truncated. Encoders with ``stream`` (Ray, several
+        devices) yield the chunks in order as they finish; others encode one at a time."""
+        texts, truncated = _cut_long_texts(encoder, texts)
+        if hasattr(encoder, "stream"):
+            blocks = encoder.stream(texts, batch_size, chunk)
+        else:
+            blocks = (
+                encoder.encode(texts[s : s + chunk], batch_size)
+                for s in range(0, len(texts), chunk)
+            )
+        offset, total = 0, done + len(texts)
+        for block in blocks:
+            start = done + offset
+            pending[start : start + len(block)] = block
+            offset += len(block)
+            self._checkpoint(pending, done + offset)
+            if self.on_progress:
+                self.on_progress(done + offset, total)
+        return truncated
 
     def _work(self) -> Path:
         return self.path / "work"
@@ -675,6 +721,7 @@ class _Job:
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
         whitening = self._whiten(files)
+        ann = self._ann(files) if options.ann else None
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),
@@ -711,6 +758,8 @@ class _Job:
             meta.with_section(whitening)
         meta.with_section(_table_info(self.corpus))
         previous = set(self.old_files) - set(files.values())
+        if ann is not None:
+            meta.with_section(ann)
         # The generation just replaced stays one build longer: a reader that opened its
         # meta.json a moment ago can still read its rows. The one before it goes.
         meta.with_section(Generations(previous=sorted(previous)))
@@ -763,6 +812,21 @@ class _Job:
         with atomic.atomic_path(self.path / files["whitening"]) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, mean=transform.mean, matrix=transform.matrix)
         return WhiteningInfo(requested_dim=requested["dim"], dim=transform.dim, fitted_on=len(keep))
+
+    def _ann(self, files: dict[str, str]) -> AnnInfo:
+        """Build the ANN index over the search matrix (whitened when whitening is on),
+        streaming it from disk; names it in ``files``."""
+        from simsearch.ann import build_ann
+
+        matrix = np.load(self.path / files.get("search", files["embeddings"]), mmap_mode="r")
+        files["ann"] = f"ann-{self.generation}.usearch"
+        info = build_ann(matrix, self.path / files["ann"], skip=self.empty)
+        self.log(
+            f"approximate index: {info.library} HNSW over {info.dtype} vectors, "
+            f"{info.n_vectors:,} vectors, {info.bytes_per_vector:,.0f} bytes per vector, "
+            f"built in {info.build_seconds:.1f} s"
+        )
+        return info
 
     def _cleanup(self, keep: set[str]) -> None:
         """After the commit: delete what the journal retires, and the checkpoint; only

@@ -74,13 +74,18 @@ def resolve_backend(backend: str, device: str | None, precision: str = "fp32") -
     return "onnx"
 
 
-def check_options(backend: str, precision: str, device: str | None) -> None:
+def check_options(
+    backend: str, precision: str, device: str | None, ray: str | None = None
+) -> None:
     """Refuse combinations that cannot run, before anything slow is loaded.
 
     Raises:
         InvalidParameter: unknown backend or precision, int8 on torch, fp16/bf16 on ONNX,
-            the ONNX backend on a GPU device or without onnxruntime.
+            the ONNX backend on a GPU device or without onnxruntime; Ray or a device list
+            with anything but torch fp32, Ray not installed.
     """
+    if ray is not None or (device and "," in device):
+        _check_distributed(backend, precision, device, ray)
     if backend not in BACKENDS:
         raise InvalidParameter(
             "backend", f"unknown {{name}} {backend!r}; use one of: {', '.join(BACKENDS)}"
@@ -108,6 +113,24 @@ def check_options(backend: str, precision: str, device: str | None) -> None:
         raise InvalidParameter(
             "device", f"the onnx backend runs on the CPU, not {{name}} {device!r}; use torch"
         )
+
+
+def _check_distributed(backend: str, precision: str, device: str | None, ray: str | None) -> None:
+    param = "ray" if ray is not None else "device"
+    if backend != "torch" or precision != "fp32":
+        raise InvalidParameter(
+            param, "{name} encodes with sentence-transformers (the torch backend) in fp32"
+        )
+    if ray is not None and device and "," in device:
+        raise InvalidParameter("ray", "{name} places the encoders itself; give no device list")
+    if ray is not None:
+        from simsearch.distributed import require_ray
+
+        require_ray()
+    else:
+        from simsearch.distributed import parse_devices
+
+        parse_devices(device)
 
 
 class TorchEncoder:
@@ -162,10 +185,21 @@ def open_encoder(
     precision: str = "fp32",
     root: str | os.PathLike = ".simsearch",
     log: LogFn | None = None,
+    ray: str | None = None,
 ) -> Encoder:
     """An encoder for ``index`` builds (see the module doc); the ONNX backend exports
-    the model under ``root`` first when no export exists yet."""
-    check_options(backend, precision, device)
+    the model under ``root`` first when no export exists yet. ``ray`` (an address or
+    ``"local"``) encodes on Ray, a device list (``"cuda:0,cuda:1"``) on several devices
+    (see :mod:`simsearch.distributed`)."""
+    check_options(backend, precision, device, ray)
+    if ray is not None:
+        from simsearch.distributed import RayEncoder, RayOptions
+
+        return RayEncoder(model, RayOptions(address=ray))
+    if device and "," in device:
+        from simsearch.distributed import MultiDeviceEncoder, parse_devices
+
+        return MultiDeviceEncoder(model, parse_devices(device) or [device])
     if backend == "torch":
         return TorchEncoder(model, device, precision)
     from simsearch.onnx_encoder import OnnxEncoder, export

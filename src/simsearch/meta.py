@@ -165,6 +165,31 @@ class ModelFiles(Section):
         return {"files": self.files, "sha256": self.sha256}
 
 
+@section
+@dataclass(frozen=True)
+class AnnInfo(Section):
+    """The approximate nearest-neighbour index (file ``ann``; see :mod:`simsearch.ann`):
+    the library and its version, the HNSW and compression parameters it was built with,
+    the vectors it holds (``n_skipped``: empty rows left out), its size and build time."""
+
+    KEY: ClassVar[str] = "ann"
+    library: str
+    version: str
+    kind: str
+    metric: str
+    dtype: str
+    connectivity: int
+    expansion_add: int
+    expansion_search: int
+    oversample: int
+    n_vectors: int
+    n_skipped: int
+    dim: int
+    bytes: int
+    bytes_per_vector: float
+    build_seconds: float
+
+
 # --------------------------------------------------------------------------- the whole
 
 

@@ -322,9 +322,21 @@ def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False)
         ("checksums", "verified" if verified else "not checked (use --verify)"),
         ("versions", ", ".join(f"{k} {v}" for k, v in item["meta"]["versions"].items())),
     ]
+    ann = item["meta"].get("sections", {}).get("ann")
+    if ann:
+        lines.insert(-3, ("approximate", _ann_line(ann)))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         print(f"{key.ljust(width)}  {value}")
+
+
+def _ann_line(ann: dict[str, Any]) -> str:
+    return (
+        f"{ann['library']} {ann['kind'].upper()} over {ann['dtype']} vectors, "
+        f"{ann['n_vectors']:,} vectors, {human_bytes(ann['bytes'])} "
+        f"({ann['bytes_per_vector']:,.0f} bytes per vector); similar/query use it "
+        "unless --exact"
+    )
 
 
 # --------------------------------------------------------------------------- metrics

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simsearch import ann
 from simsearch import index as store
 from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
-from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,6 +106,7 @@ def rank(
     k: int | None,
     min_similarity: float | None = None,
     exclude: np.ndarray | None = None,
+    exact: bool = False,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Exact top-k (:func:`simsearch.ranking.top_k`) with empty documents left out and an
     optional similarity threshold.
@@ -122,6 +123,8 @@ def rank(
             above ``min_similarity``).
         min_similarity: keep only results with cosine similarity ``>=`` this.
         exclude: as in :func:`simsearch.ranking.top_k`.
+        exact: scan the whole matrix even when the index has an ANN index (see
+            :func:`simsearch.ann.rank`); without a limit ``k`` the scan is always exact.
 
     Returns:
         ``(indices, similarities)``: per query, an int64 array of rows and a float32
@@ -132,7 +135,8 @@ def rank(
     want = index.n_docs if k is None else k
     if want < 1:  # e.g. a one-document index asked for documents other than itself
         return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
-    indices, sims = top_k(index.embeddings, queries, min(want + n_empty, index.n_docs), exclude)
+    n = min(want + n_empty, index.n_docs)
+    indices, sims = ann.rank(index, queries, n, exclude=exclude, exact=exact or k is None)
     kept_ids, kept_sims = [], []
     for row_ids, row_sims in zip(indices, sims):
         keep = np.ones(len(row_ids), dtype=bool)
@@ -156,6 +160,7 @@ def similar_hits(
     include_self: bool = False,
     log: LogFn = _quiet,
     min_similarity: float | None = None,
+    exact: bool = False,
 ) -> list[Hit]:
     """The ``k`` documents nearest to document ``doc`` by cosine distance.
 
@@ -168,6 +173,8 @@ def similar_hits(
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
         min_similarity: keep only documents with cosine similarity ``>=`` this.
+        exact: scan the whole matrix even when the index has an approximate (ANN) index;
+            by default an ANN index is used when present (see :mod:`simsearch.ann`).
 
     Returns:
         Up to ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
@@ -184,7 +191,7 @@ def similar_hits(
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
     exclude = None if include_self else np.array([doc])
-    indices, sims = rank(index, query, k, min_similarity, exclude=exclude)
+    indices, sims = rank(index, query, k, min_similarity, exclude=exclude, exact=exact)
     return _hits(index, indices, sims)
 
 
@@ -236,7 +243,7 @@ def encode_queries(
     return vectors if whitening is None else whitening.apply(vectors)
 
 
-def query_hits(
+def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     index: store.Index,
     texts: Sequence[str],
     k: int | None = 10,
@@ -245,10 +252,11 @@ def query_hits(
     log: LogFn = _quiet,
     min_similarity: float | None = None,
     encoder: Any = None,
+    exact: bool = False,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all;
     ``encoder`` as in :func:`encode_queries`); ``k`` and ``min_similarity`` as in
-    :func:`similar_hits`.
+    :func:`similar_hits`; through the index's ANN index when it has one, unless ``exact``.
 
     Returns:
         Up to ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
@@ -266,7 +274,7 @@ def query_hits(
     check_min_similarity(min_similarity)
     vectors = encode_queries(index, texts, device, batch_size, encoder, log)  # model problems first
     k = _limit(k, min_similarity, index, exclude_self=False, log=log)
-    indices, sims = rank(index, vectors, k, min_similarity)
+    indices, sims = rank(index, vectors, k, min_similarity, exact=exact)
     return _hits(index, indices, sims, queries=texts)
 
 
@@ -298,8 +306,10 @@ def similar(
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
     min_similarity: float | None = None,
+    exact: bool = False,
 ) -> pd.DataFrame:
-    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
+    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
+    (through the approximate index when the index has one; ``exact=True`` scans all).
 
     Example:
         >>> simsearch.similar(0, k=5)  # doctest: +SKIP
@@ -316,7 +326,9 @@ def similar(
             ``[-1, 1]``.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self, min_similarity=min_similarity))
+    return hits_frame(
+        similar_hits(index, doc, k, include_self, min_similarity=min_similarity, exact=exact)
+    )
 
 
 def query(
@@ -327,9 +339,11 @@ def query(
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
     min_similarity: float | None = None,
+    exact: bool = False,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
-    several), encoded with the index's own model.
+    several), encoded with the index's own model (through the approximate index when
+    the index has one; ``exact=True`` scans all).
 
     Returns:
         A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
@@ -339,4 +353,6 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device, min_similarity=min_similarity))
+    return hits_frame(
+        query_hits(index, texts, k, device=device, min_similarity=min_similarity, exact=exact)
+    )

@@ -17,6 +17,7 @@ from simsearch.cli.spec import (
     Arg,
     BatchSize,
     Device,
+    Exact,
     IndexName,
     IndexRoot,
     K,
@@ -93,6 +94,14 @@ def index_command(
     whiten_dim: Annotated[
         int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
     ] = None,
+    ann: Annotated[
+        bool,
+        Opt("--ann", help="Also build an approximate index (usearch HNSW, int8) for millions."),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        Opt("--ray", help="Encode on Ray: 'local', 'auto' or the head address (the ray extra)."),
+    ] = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
@@ -121,6 +130,7 @@ def similar_command(
     fmt: ResultFormat = "table",
     output: Output = None,
     model: ModelCheck = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -133,7 +143,8 @@ def similar_command(
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
     hits = similar_hits(
-        index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity
+        index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
+        exact=exact,
     )
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
@@ -159,6 +170,7 @@ def query_command(
     output: Output = None,
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     model: ModelCheck = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -171,7 +183,9 @@ def query_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = query_hits(index, queries, k, device=device, log=say, min_similarity=min_similarity)
+    hits = query_hits(
+        index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact
+    )
     render.write(hits, fmt, columns, output=output)
 
 
