@@ -1,0 +1,272 @@
+"""Korean lexical search: BM25 over Kiwi morphemes (kiwipiepy + bm25s).
+
+Korean attaches particles and endings to words (``전지는``, ``전지를``, ``전지의``), so
+whitespace tokens barely match between a query and a document. Kiwi
+(:class:`kiwipiepy.Kiwi`) splits each eojeol into morphemes; we keep the content-bearing
+ones as index terms:
+
+* nouns (``NNG``, ``NNP``), numerals (``NR``), roots (``XR``) and hanja (``SH``);
+* verb and adjective stems (``VV``, ``VA``), written with ``다`` (``관하`` becomes
+  ``관하다``) so the matched terms read as words; ``포함하다`` is the noun ``포함`` plus a
+  derivational suffix and gives ``포함``;
+* foreign words (``SL``, lower-cased) and numbers (``SN``).
+
+Particles, endings, suffixes, bound nouns (``것``, ``수``) and punctuation are dropped.
+BM25 (Robertson et al.; the "lucene" variant of :class:`bm25s.BM25`, Lù 2024,
+arXiv:2407.03618) ranks the rows; bm25s stores its sparse score matrix as ``.npy`` files.
+
+Kiwi costs about a second to start (measured in ``scripts/retrieval_bench.py``), so it is
+imported lazily, configured without the typo and multi-word dictionaries (which triple the
+start-up), and created once per process (:func:`get_kiwi`).
+
+Incremental builds: :class:`TokenStore` keeps each row's terms keyed by a hash of its
+text, so only new or changed texts are tokenized again; the BM25 matrix itself is rebuilt
+from the stored terms (cheap next to tokenization: see the benchmark).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+#: Kiwi part-of-speech tags kept as index terms (Sejong tag set, as Kiwi names them).
+KEEP_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "SH", "SL", "SN", "VV", "VA"})
+STEM_TAGS = frozenset({"VV", "VA"})
+#: File names inside a lexical index directory.
+TOKENS_FILE = "tokens.jsonl"
+BM25_DIR = "bm25"
+
+
+@lru_cache(maxsize=1)
+def get_kiwi(num_workers: int = 1):
+    """The process's :class:`kiwipiepy.Kiwi` (created on first use, about 0.8 s).
+
+    The typo and multi-word dictionaries are off: they triple the start-up and the index
+    and the query must use the same analyser anyway.
+    """
+    from kiwipiepy import Kiwi
+
+    return Kiwi(num_workers=num_workers, load_typo_dict=False, load_multi_dict=False)
+
+
+def _term(form: str, tag: str) -> str | None:
+    tag = tag.split("-")[0]  # Kiwi marks irregular stems as VV-R / VV-I
+    if tag not in KEEP_TAGS:
+        return None
+    if tag in STEM_TAGS:
+        return form + "다"
+    if tag == "SL":
+        return form.lower()
+    return form
+
+
+def terms_of(tokens) -> list[str]:
+    """Index terms of one analysed text (a list of :class:`kiwipiepy.Token`)."""
+    out = []
+    for token in tokens:
+        term = _term(token.form, token.tag)
+        if term is not None:
+            out.append(term)
+    return out
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Index terms of each text (see the module docstring for which morphemes count).
+
+    Args:
+        texts: ``n`` strings (``""`` gives ``[]``).
+
+    Returns:
+        ``n`` lists of terms, in text order, duplicates kept (BM25 counts them).
+    """
+    kiwi = get_kiwi()
+    out: list[list[str]] = [[] for _ in texts]
+    todo = [i for i, t in enumerate(texts) if t and t.strip()]
+    for i, tokens in zip(todo, kiwi.tokenize([texts[i] for i in todo])):
+        out[i] = terms_of(tokens)
+    return out
+
+
+def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Character spans ``(start, end, term)`` in ``text`` of the morphemes whose term is in
+    ``terms`` (for highlighting why a document matched)."""
+    wanted = set(terms)
+    spans = []
+    if not wanted or not text.strip():
+        return spans
+    for token in get_kiwi().tokenize(text):
+        term = _term(token.form, token.tag)
+        if term in wanted:
+            spans.append((token.start, token.start + token.len, term))
+    return spans
+
+
+def text_key(text: str) -> str:
+    """Stable key of a text for the token cache (sha1, 20 hex digits)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+class TokenStore:
+    """Terms of each row keyed by text hash, stored as JSON lines ``{"key", "terms"}`` in
+    row order. Rows whose text is unchanged keep their terms; only new texts are analysed."""
+
+    def __init__(self, keys: list[str], terms: list[list[str]]):
+        self.keys = keys
+        self.terms = terms
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TokenStore:
+        """Read a store; a missing file gives an empty store."""
+        keys, terms = [], []
+        path = Path(path)
+        if path.exists():
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    record = json.loads(line)
+                    keys.append(record["key"])
+                    terms.append(record["terms"])
+        return cls(keys, terms)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically (a temporary file renamed over the old one)."""
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for key, terms in zip(self.keys, self.terms):
+                fh.write(json.dumps({"key": key, "terms": terms}, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+
+    def update(self, texts: Sequence[str]) -> tuple[TokenStore, int]:
+        """A store for ``texts`` reusing this one's terms for unchanged texts.
+
+        Returns:
+            ``(store, n_tokenized)``: the new store in the order of ``texts`` and how many
+            texts had to be analysed.
+        """
+        known = dict(zip(self.keys, self.terms))
+        keys = [text_key(t) for t in texts]
+        missing = sorted({i for i, key in enumerate(keys) if key not in known})
+        for i, terms in zip(missing, tokenize([texts[i] for i in missing])):
+            known[keys[i]] = terms
+        return TokenStore(keys, [known[key] for key in keys]), len(missing)
+
+
+@dataclass(frozen=True)
+class BM25Options:
+    """BM25 parameters (bm25s defaults: k1 1.5, b 0.75, Lucene's idf)."""
+
+    k1: float = 1.5
+    b: float = 0.75
+    method: str = "lucene"
+
+
+class LexicalIndex:
+    """A BM25 index over rows (bm25s), with the terms kept for ``similar`` and highlighting.
+
+    Attributes:
+        n_rows: number of indexed rows (empty rows match nothing).
+    """
+
+    def __init__(self, retriever, terms: list[list[str]] | None = None):
+        self.retriever = retriever
+        self.terms = terms
+        self.n_rows = int(retriever.scores["num_docs"])
+
+    @classmethod
+    def build(cls, terms: list[list[str]], options: BM25Options = BM25Options()) -> LexicalIndex:
+        """BM25 over the given per-row terms (``n_rows`` lists)."""
+        import bm25s
+
+        retriever = bm25s.BM25(k1=options.k1, b=options.b, method=options.method)
+        retriever.index([list(t) for t in terms], show_progress=False)
+        return cls(retriever, terms)
+
+    @classmethod
+    def from_texts(cls, texts: Sequence[str], options: BM25Options = BM25Options()) -> LexicalIndex:
+        """Tokenize ``texts`` with Kiwi and build (no cache)."""
+        return cls.build(tokenize(list(texts)), options)
+
+    def save(self, directory: str | os.PathLike, store: TokenStore | None = None) -> None:
+        """Write the BM25 matrix (``bm25/``) and, when given, the token store."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.retriever.save(str(directory / BM25_DIR), show_progress=False)
+        if store is not None:
+            store.save(directory / TOKENS_FILE)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, with_terms: bool = False) -> LexicalIndex:
+        """Open a saved index (memory-mapped); ``with_terms`` also reads the row terms
+        (needed by ``similar`` and ``document_terms``)."""
+        import bm25s
+
+        directory = Path(directory)
+        retriever = bm25s.BM25.load(str(directory / BM25_DIR), mmap=True, show_progress=False)
+        terms = TokenStore.load(directory / TOKENS_FILE).terms if with_terms else None
+        return cls(retriever, terms)
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every row for a query given as terms (unknown terms score 0).
+
+        Returns:
+            ``(n_rows,)`` float32, 0 for rows sharing no term with the query.
+        """
+        ids = self.retriever.get_tokens_ids(list(terms))
+        if not ids:
+            return np.zeros(self.n_rows, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+
+    def document_terms(self, row: int) -> list[str]:
+        """The unique terms of row ``row`` in first-occurrence order (the query of
+        ``similar`` in lexical mode)."""
+        if self.terms is None:
+            raise ValueError("this lexical index was opened without its terms")
+        return list(dict.fromkeys(self.terms[row]))
+
+
+def top_k_scores(
+    scores: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    exclude: int | None = None,
+    positive_only: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k rows of one score vector (ties by ascending row), after the row filter.
+
+    Args:
+        scores: ``(n_rows,)`` float32 (BM25 or fused scores).
+        k: number of results wanted.
+        allowed: optional ``(n_rows,)`` bool filter, applied before selection.
+        exclude: a row to leave out (the query document of ``similar``).
+        positive_only: keep only rows scoring above 0 (BM25: rows sharing a term).
+
+    Returns:
+        ``(rows, scores)``: ``(k',)`` int64 and ``(k',)`` float32 with ``k' <= k``.
+    """
+    from simsearch.ranking import _select
+
+    scores = np.array(scores, dtype=np.float32)
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    floor = 0.0 if positive_only else -np.inf
+    n = int(np.count_nonzero(scores > floor))
+    k = min(k, n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    idx, sims = _select(scores[None, :], k)
+    return idx[0], sims[0]
+
+
+def matched_terms(query_terms: Iterable[str], row_terms: Iterable[str]) -> list[str]:
+    """Query terms that occur in the row, in query order, each once."""
+    present = set(row_terms)
+    return [t for t in dict.fromkeys(query_terms) if t in present]
