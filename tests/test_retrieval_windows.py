@@ -34,8 +34,9 @@ def _tokens_in(text: str) -> int:
 
 
 def test_short_text_is_one_window():
-    spans = word_spans(["짧은 문서 입니다."])[0]
-    assert chunking.split_document("짧은 문서 입니다.", spans, chunking.WindowOptions(8)) == [(0, 10)]
+    text = "짧은 문서 입니다."
+    spans = word_spans([text])[0]
+    assert chunking.split_document(text, spans, chunking.WindowOptions(8)) == [(0, len(text))]
 
 
 @pytest.mark.parametrize("max_tokens,overlap", [(12, 3), (7, 0), (20, 6), (4, 1)])
