@@ -50,10 +50,18 @@ def bm25_lucene(query: list[str], docs: list[list[str]], k1=1.5, b=0.75) -> np.n
     return out
 
 
-def test_bm25_scores_equal_the_formula(terms):
+def test_bm25_scores_equal_the_formula_and_bm25s(terms):
+    import bm25s
+
     index = lexical.LexicalIndex.build(terms)
+    reference = bm25s.BM25()
+    reference.index(terms, show_progress=False)
     for query in (["리튬", "전지"], ["콘크리트", "균열", "없는말"], ["led", "12"], ["없는말"]):
         np.testing.assert_allclose(index.scores(query), bm25_lucene(query, terms), rtol=1e-5)
+        known = [t for t in query if t in reference.vocab_dict]
+        if known:
+            np.testing.assert_allclose(index.scores(query), reference.get_scores(known),
+                                       rtol=1e-6)
 
 
 def test_top_k_scores_filter_before_ranking(terms):
@@ -72,12 +80,13 @@ def test_save_load_and_incremental_tokens(tmp_path, terms):
     store, n_new = lexical.TokenStore([], []).update(DOCS)
     assert n_new == len(set(DOCS))  # the empty text counts once: it is a key like the others
     index = lexical.LexicalIndex.build(store.terms)
-    index.save(tmp_path, store)
+    index.save(tmp_path)
+    store.save(tmp_path / "cache.jsonl")
     loaded = lexical.LexicalIndex.load(tmp_path, with_terms=True)
     np.testing.assert_allclose(loaded.scores(["리튬", "led"]), index.scores(["리튬", "led"]))
     assert loaded.document_terms(0)[:2] == ["발명", "리튬"]
     changed = DOCS[:2] + ["새로운 반도체 웨이퍼 세정 방법."] + DOCS[3:]
-    again, n_new = lexical.TokenStore.load(tmp_path / lexical.TOKENS_FILE).update(changed)
+    again, n_new = lexical.TokenStore.load(tmp_path / "cache.jsonl").update(changed)
     assert n_new == 1
     assert again.terms[:2] == terms[:2] and "웨이퍼" in again.terms[2]
 

@@ -13,7 +13,8 @@ ones as index terms:
 
 Particles, endings, suffixes, bound nouns (``것``, ``수``) and punctuation are dropped.
 BM25 (Robertson et al.; the "lucene" variant of :class:`bm25s.BM25`, Lù 2024,
-arXiv:2407.03618) ranks the rows; bm25s stores its sparse score matrix as ``.npy`` files.
+arXiv:2407.03618) ranks the rows: bm25s computes the sparse score matrix once at build
+time, so a query is a sum of a few sparse columns.
 
 Kiwi costs about a second to start (measured in ``scripts/retrieval_bench.py``), so it is
 imported lazily, configured without the typo and multi-word dictionaries (which triple the
@@ -40,8 +41,7 @@ import numpy as np
 KEEP_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "SH", "SL", "SN", "VV", "VA"})
 STEM_TAGS = frozenset({"VV", "VA"})
 #: File names inside a lexical index directory.
-TOKENS_FILE = "tokens.jsonl"
-BM25_DIR = "bm25"
+TOKENS_FILE = "terms.jsonl"
 
 
 @lru_cache(maxsize=1)
@@ -168,64 +168,117 @@ class BM25Options:
 
 
 class LexicalIndex:
-    """A BM25 index over rows (bm25s), with the terms kept for ``similar`` and highlighting.
+    """A BM25 index over rows: the sparse ``(n_terms, n_rows)`` score matrix that bm25s
+    computes at build time (CSC by term: ``data``/``indices``/``indptr``), its vocabulary,
+    and optionally the per-row terms (for ``similar`` and highlighting).
+
+    Queries do not import bm25s: its import pulls in numba and scipy (about 0.5 s), so a
+    query sums the matrix columns of its terms with numpy, exactly as bm25s's numpy
+    backend does (``BM25.get_scores``; pinned in the tests).
 
     Attributes:
         n_rows: number of indexed rows (empty rows match nothing).
     """
 
-    def __init__(self, retriever, terms: list[list[str]] | None = None):
-        self.retriever = retriever
+    FILES = {"matrix": "bm25.npz", "vocab": "vocab.json", "terms": TOKENS_FILE}
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        vocab: dict[str, int],
+        n_rows: int,
+        terms: list[list[str]] | None = None,
+    ):
+        self.data, self.indices, self.indptr = data, indices, indptr
+        self.vocab = vocab
+        self.n_rows = int(n_rows)
         self.terms = terms
-        self.n_rows = int(retriever.scores["num_docs"])
 
     @classmethod
     def build(cls, terms: list[list[str]], options: BM25Options = BM25Options()) -> LexicalIndex:
-        """BM25 over the given per-row terms (``n_rows`` lists)."""
+        """BM25 over the given per-row terms (``n_rows`` lists) with :class:`bm25s.BM25`."""
         import bm25s
 
         retriever = bm25s.BM25(k1=options.k1, b=options.b, method=options.method)
         retriever.index([list(t) for t in terms], show_progress=False)
-        return cls(retriever, terms)
+        scores = retriever.scores
+        return cls(
+            np.asarray(scores["data"], dtype=np.float32),
+            np.asarray(scores["indices"], dtype=np.int32),
+            np.asarray(scores["indptr"], dtype=np.int64),
+            {str(k): int(v) for k, v in retriever.vocab_dict.items()},
+            int(scores["num_docs"]),
+            terms,
+        )
 
     @classmethod
     def from_texts(cls, texts: Sequence[str], options: BM25Options = BM25Options()) -> LexicalIndex:
         """Tokenize ``texts`` with Kiwi and build (no cache)."""
         return cls.build(tokenize(list(texts)), options)
 
-    def save(self, directory: str | os.PathLike, store: TokenStore | None = None) -> None:
-        """Write the BM25 matrix (``bm25/``) and, when given, the token store."""
+    def save(self, directory: str | os.PathLike, names: dict[str, str] | None = None) -> None:
+        """Write the matrix (``.npz``), the vocabulary (``.json``) and, when known, the
+        terms (``.jsonl``, as :class:`TokenStore` without keys) into ``directory``.
+
+        Args:
+            names: file name per role (``matrix``, ``vocab``, ``terms``); default
+                :attr:`FILES`.
+        """
+        names = {**self.FILES, **(names or {})}
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.retriever.save(str(directory / BM25_DIR), show_progress=False)
-        if store is not None:
-            store.save(directory / TOKENS_FILE)
+        with open(directory / names["matrix"], "wb") as fh:
+            np.savez(fh, data=self.data, indices=self.indices, indptr=self.indptr,
+                     n_rows=np.array(self.n_rows))
+        vocab = sorted(self.vocab, key=self.vocab.__getitem__)
+        (directory / names["vocab"]).write_text(json.dumps(vocab, ensure_ascii=False),
+                                                encoding="utf-8")
+        if self.terms is not None:
+            TokenStore([""] * len(self.terms), self.terms).save(directory / names["terms"])
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, with_terms: bool = False) -> LexicalIndex:
-        """Open a saved index (memory-mapped); ``with_terms`` also reads the row terms
-        (needed by ``similar`` and ``document_terms``)."""
-        import bm25s
-
+    def load(
+        cls,
+        directory: str | os.PathLike,
+        names: dict[str, str] | None = None,
+        with_terms: bool = False,
+    ) -> LexicalIndex:
+        """Open a saved index; ``with_terms`` also reads the row terms (needed by
+        ``similar`` in lexical mode and :meth:`document_terms`)."""
+        names = {**cls.FILES, **(names or {})}
         directory = Path(directory)
-        retriever = bm25s.BM25.load(str(directory / BM25_DIR), mmap=True, show_progress=False)
-        terms = TokenStore.load(directory / TOKENS_FILE).terms if with_terms else None
-        return cls(retriever, terms)
+        with np.load(directory / names["matrix"]) as arrays:
+            data, indices = arrays["data"], arrays["indices"]
+            indptr, n_rows = arrays["indptr"], int(arrays["n_rows"])
+        vocab_list = json.loads((directory / names["vocab"]).read_text(encoding="utf-8"))
+        terms = TokenStore.load(directory / names["terms"]).terms if with_terms else None
+        return cls(data, indices, indptr, {t: i for i, t in enumerate(vocab_list)}, n_rows, terms)
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """BM25 score of every row for a query given as terms (unknown terms score 0).
+        """BM25 score of every row for a query given as terms (unknown terms score 0; a
+        repeated term counts again, as in bm25s).
 
         Returns:
             ``(n_rows,)`` float32, 0 for rows sharing no term with the query.
         """
-        ids = self.retriever.get_tokens_ids(list(terms))
-        if not ids:
-            return np.zeros(self.n_rows, dtype=np.float32)
-        return np.asarray(self.retriever.get_scores_from_ids(ids), dtype=np.float32)
+        out = np.zeros(self.n_rows, dtype=np.float32)
+        for term in terms:
+            t = self.vocab.get(term)
+            if t is None:
+                continue
+            a, b = self.indptr[t], self.indptr[t + 1]
+            out[self.indices[a:b]] += self.data[a:b]  # one entry per row within a term
+        return out
 
     def document_terms(self, row: int) -> list[str]:
         """The unique terms of row ``row`` in first-occurrence order (the query of
-        ``similar`` in lexical mode)."""
+        ``similar`` in lexical mode).
+
+        Raises:
+            ValueError: the index was opened without its terms.
+        """
         if self.terms is None:
             raise ValueError("this lexical index was opened without its terms")
         return list(dict.fromkeys(self.terms[row]))
