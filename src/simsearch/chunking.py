@@ -280,3 +280,18 @@ def make_windows(
         end=np.asarray(ends, dtype=np.int64),
         n_rows=len(texts),
     )
+
+
+def save_window_map(path, windows: Windows) -> None:
+    """Write the window -> row map as one ``(n_windows, 3)`` int64 ``.npy``: the row and
+    the ``[start, end)`` character offsets of each window in that row's text."""
+    np.save(path, np.stack([windows.row, windows.start, windows.end], axis=1).astype(np.int64))
+
+
+def load_window_map(path) -> np.ndarray:
+    """Read a map written by :func:`save_window_map` (memory-mapped).
+
+    Returns:
+        ``(n_windows, 3)`` int64: row, start, end.
+    """
+    return np.load(path, mmap_mode="r")

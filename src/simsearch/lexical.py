@@ -218,13 +218,21 @@ class LexicalIndex:
         """Tokenize ``texts`` with Kiwi and build (no cache)."""
         return cls.build(tokenize(list(texts)), options)
 
-    def save(self, directory: str | os.PathLike, names: dict[str, str] | None = None) -> None:
-        """Write the matrix (``.npz``), the vocabulary (``.json``) and, when known, the
-        terms (``.jsonl``, as :class:`TokenStore` without keys) into ``directory``.
+    def save(
+        self,
+        directory: str | os.PathLike,
+        names: dict[str, str] | None = None,
+        store: TokenStore | None = None,
+    ) -> None:
+        """Write the matrix (``.npz``), the vocabulary (``.json``) and the row terms
+        (``.jsonl``: ``store``, or the terms this index was built from, keyed by text
+        hash when a store is given) into ``directory``.
 
         Args:
             names: file name per role (``matrix``, ``vocab``, ``terms``); default
                 :attr:`FILES`.
+            store: the token store of this build (keeps the text keys for the next
+                incremental build).
         """
         names = {**self.FILES, **(names or {})}
         directory = Path(directory)
@@ -235,8 +243,10 @@ class LexicalIndex:
         vocab = sorted(self.vocab, key=self.vocab.__getitem__)
         (directory / names["vocab"]).write_text(json.dumps(vocab, ensure_ascii=False),
                                                 encoding="utf-8")
-        if self.terms is not None:
-            TokenStore([""] * len(self.terms), self.terms).save(directory / names["terms"])
+        if store is None and self.terms is not None:
+            store = TokenStore([""] * len(self.terms), self.terms)
+        if store is not None:
+            store.save(directory / names["terms"])
 
     @classmethod
     def load(
@@ -323,3 +333,21 @@ def matched_terms(query_terms: Iterable[str], row_terms: Iterable[str]) -> list[
     """Query terms that occur in the row, in query order, each once."""
     present = set(row_terms)
     return [t for t in dict.fromkeys(query_terms) if t in present]
+
+
+def build_incremental(
+    texts: Sequence[str], previous: TokenStore | None = None, options: BM25Options = BM25Options()
+) -> tuple[LexicalIndex, TokenStore, int]:
+    """Build the BM25 index of ``texts`` reusing the terms of unchanged texts.
+
+    Args:
+        texts: ``n_rows`` texts (``""`` for empty rows).
+        previous: the token store of the last build (``None``: analyse everything).
+        options: BM25 parameters.
+
+    Returns:
+        ``(index, store, n_tokenized)``: the index, the store to save for the next build
+        and how many texts Kiwi analysed this time.
+    """
+    store, n_new = (previous or TokenStore([], [])).update(list(texts))
+    return LexicalIndex.build(store.terms, options), store, n_new
