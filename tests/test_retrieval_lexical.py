@@ -147,3 +147,20 @@ def test_fusion_options_are_checked():
         fusion.FusionOptions("sum")
     with pytest.raises(ValueError, match="dense weight"):
         fusion.FusionOptions(dense_weight=1.5)
+
+
+def test_explain_picks_the_window_and_highlights_terms():
+    from simsearch.explain import explain, highlight, rarest_first
+
+    text = "본 발명은 도로 포장에 관한 것이다. 콘크리트 균열을 박테리아가 보수한다."
+    windows = [(0, 20), (21, len(text))]
+    terms = lexical.tokenize(["콘크리트 균열 보수"])[0]
+    why = explain(text, windows, None, terms)  # lexical: the window holding the terms
+    assert why.window == (21, len(text)) and why.matched_text == text[21:]
+    assert why.matched_terms == ["콘크리트", "균열", "보수"]
+    assert [why.matched_text[s:e] for s, e in why.spans] == ["콘크리트", "균열", "보수"]
+    assert explain(text, windows, 0, terms).matched_text == text[:20]  # dense's best window
+    marked = highlight(why.matched_text, why.spans)
+    assert "[bold yellow]콘크리트[/]" in marked and "[bold yellow]균열[/]" in marked
+    index = lexical.LexicalIndex.build(lexical.tokenize(DOCS))
+    assert rarest_first(index, ["리튬", "실리콘", "없는말"]) == ["실리콘", "리튬"]

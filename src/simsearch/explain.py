@@ -1,0 +1,89 @@
+"""Why a row matched: the window that matched best and the query terms it shares.
+
+For a hit, :func:`explain` returns the matched window's text (the best window by cosine
+when the search had a query vector, else the window holding most matched terms), the
+query terms found in the row (Kiwi terms, as the lexical index uses), and their
+character spans inside the window text for highlighting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simsearch import lexical
+
+#: At most this many shared terms are listed for ``similar`` (rarest first).
+MAX_TERMS = 12
+
+
+@dataclass(frozen=True)
+class Why:
+    """Attributes:
+    matched_text: the text of the best window (the whole text without windows).
+    matched_terms: query terms present in the row, in query order (``similar``: the
+        rarest shared terms first).
+    spans: ``[(start, end), ...]`` character spans of those terms in ``matched_text``.
+    window: ``(start, end)`` of ``matched_text`` in the row's text.
+    """
+
+    matched_text: str
+    matched_terms: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    window: tuple[int, int] = (0, 0)
+
+
+def explain(
+    text: str,
+    windows: Sequence[tuple[int, int]],
+    best: int | None,
+    query_terms: Sequence[str] | None,
+) -> Why:
+    """Explain one hit.
+
+    Args:
+        text: the row's text.
+        windows: the row's windows as ``(start, end)`` character ranges (one covering the
+            whole text when it was not split).
+        best: index into ``windows`` of the best window by cosine, or ``None`` (lexical
+            search): then the window holding most matched terms is shown.
+        query_terms: the query's terms (``None``: no lexical explanation).
+
+    Returns:
+        :class:`Why`.
+    """
+    windows = list(windows) or [(0, len(text))]
+    all_spans = lexical.term_spans(text, query_terms) if query_terms else []
+    if best is None:
+        counts = [sum(a <= s and e <= b for s, e, _ in all_spans) for a, b in windows]
+        best = int(np.argmax(counts)) if counts else 0
+    start, end = windows[best]
+    found = {t for _, _, t in all_spans}
+    terms = [t for t in dict.fromkeys(query_terms or []) if t in found]
+    spans = [(s - start, e - start) for s, e, _ in all_spans if start <= s and e <= end]
+    return Why(text[start:end], terms, spans, (start, end))
+
+
+def rarest_first(index: lexical.LexicalIndex, terms: Sequence[str], limit: int = MAX_TERMS):
+    """``terms`` ordered by ascending document frequency in ``index`` (the most telling
+    first), unknown terms dropped, at most ``limit``."""
+    df = {t: int(index.indptr[i + 1] - index.indptr[i]) for t in terms
+          if (i := index.vocab.get(t)) is not None}
+    return sorted(df, key=lambda t: (df[t], t))[:limit]
+
+
+def highlight(text: str, spans: Sequence[tuple[int, int]], style: str = "bold yellow") -> str:
+    """``text`` as rich console markup with ``spans`` styled (other text escaped)."""
+    from rich.markup import escape
+
+    out, at = [], 0
+    for s, e in sorted(spans):
+        if s < at:
+            continue
+        out.append(escape(text[at:s]))
+        out.append(f"[{style}]{escape(text[s:e])}[/]")
+        at = e
+    out.append(escape(text[at:]))
+    return "".join(out)
