@@ -57,15 +57,25 @@ class Retriever:
             when the index has no windows), or ``None`` for a lexical-only retriever.
         offsets: ``(n_rows + 1,)`` int64 window map (``arange(n_rows + 1)`` without windows).
         lexical: the BM25 index, or ``None``.
+        window_map: ``(n_windows, 3)`` int64 row/start/end of each window, or ``None``
+            when every row is one window.
     """
 
     embeddings: np.ndarray | None
     offsets: np.ndarray
     lexical: LexicalIndex | None = None
+    window_map: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
         return len(self.offsets) - 1
+
+    def row_windows(self, row: int, text: str) -> list[tuple[int, int]]:
+        """Character ranges of ``row``'s windows (the whole text when it was not split)."""
+        if self.window_map is None:
+            return [(0, len(text))]
+        a, b = self.offsets[row], self.offsets[row + 1]
+        return [(int(s), int(e)) for _, s, e in np.asarray(self.window_map[a:b])]
 
     def mode(self, wanted: str | None) -> str:
         """The mode to run: ``wanted``, or the default for the parts present.
