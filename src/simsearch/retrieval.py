@@ -70,6 +70,16 @@ class Retriever:
     def n_rows(self) -> int:
         return len(self.offsets) - 1
 
+    def first_windows(self) -> Retriever:
+        """The same retriever with each row's first window only: what a model that
+        truncates its input sees (``chunking none`` on an index with windows)."""
+        if self.embeddings is None or self.window_map is None:
+            return self
+        first = self.offsets[:-1]
+        emb = np.asarray(self.embeddings[first])
+        ident = np.arange(self.n_rows + 1, dtype=np.int64)
+        return Retriever(emb, ident, self.lexical, np.asarray(self.window_map[first]))
+
     def row_windows(self, row: int, text: str) -> list[tuple[int, int]]:
         """Character ranges of ``row``'s windows (the whole text when it was not split)."""
         if self.window_map is None:
@@ -201,8 +211,12 @@ def similar(
     options: SearchOptions = SearchOptions(),
     allowed: np.ndarray | None = None,
     include_self: bool = False,
+    doc_terms: list[str] | None = None,
 ) -> Ranked:
     """Top-k rows most similar to row ``doc``.
+
+    ``doc_terms``: the document's lexical terms (default: read from the lexical index,
+    which must then hold its terms).
 
     Dense: :func:`simsearch.window_ranking.document_scores` with ``options.doc_score``.
     Lexical: BM25 with the document's own unique terms as the query. Hybrid: both fused.
@@ -227,7 +241,9 @@ def similar(
             options.doc_score, allowed=allowed, include_self=include_self,
         )
     if mode != "dense":
-        scores = retriever.lexical.scores(retriever.lexical.document_terms(doc))
+        if doc_terms is None:
+            doc_terms = retriever.lexical.document_terms(doc)
+        scores = retriever.lexical.scores(doc_terms)
         lex = top_k_scores(scores, k if mode == "lexical" else depth, allowed,
                            exclude=None if include_self else doc)
     if mode == "dense":
