@@ -83,6 +83,10 @@ def test_save_load_and_incremental_tokens(tmp_path, terms):
     loaded = lexical.LexicalIndex.load(tmp_path, with_terms=True)
     np.testing.assert_allclose(loaded.scores(["리튬", "led"]), index.scores(["리튬", "led"]))
     assert loaded.document_terms(0)[:2] == ["발명", "리튬"]
+    # The matrix alone gives each row's terms (what similar uses without the terms file).
+    bare = lexical.LexicalIndex.load(tmp_path)
+    for row, row_terms in bare.rows_terms(range(len(DOCS))).items():
+        assert sorted(row_terms) == sorted(set(terms[row]))
     changed = DOCS[:2] + ["새로운 반도체 웨이퍼 세정 방법."] + DOCS[3:]
     previous = lexical.TokenStore.load(tmp_path / lexical.TOKENS_FILE)
     again_index, again, n_new = lexical.build_incremental(changed, previous)
@@ -91,6 +95,13 @@ def test_save_load_and_incremental_tokens(tmp_path, terms):
     fresh = lexical.LexicalIndex.from_texts(changed)  # equals a build from scratch
     query = ["웨이퍼", "리튬"]
     np.testing.assert_allclose(again_index.scores(query), fresh.scores(query))
+
+
+def test_surface_spans_find_terms_without_kiwi():
+    text = "리튬 금속 전지의 LED 성장을 억제하고 높이며 높인다"
+    spans = lexical.surface_spans(text, ["리튬", "전지", "led", "억제", "높이다", "없는말"])
+    # A stem fused with its ending into one syllable (높인다 = 높이 + ㄴ다) is not found.
+    assert [text[a:b] for a, b, _ in spans] == ["리튬", "전지", "LED", "억제", "높이"]
 
 
 def test_term_spans_highlight_the_matched_words():

@@ -49,13 +49,16 @@ def explain(
             whole text when it was not split).
         best: index into ``windows`` of the best window by cosine, or ``None`` (lexical
             search): then the window holding most matched terms is shown.
-        query_terms: the query's terms (``None``: no lexical explanation).
+        query_terms: the query's terms that the row contains (``None``: no lexical
+            explanation); see :meth:`simsearch.lexical.LexicalIndex.rows_terms`.
 
     Returns:
         :class:`Why`.
     """
     windows = list(windows) or [(0, len(text))]
-    all_spans = lexical.term_spans(text, query_terms) if query_terms else []
+    # Surface matching, not Kiwi: explaining must not start the analyser (similar stays
+    # fast); the terms themselves were matched on Kiwi terms by the caller.
+    all_spans = lexical.surface_spans(text, query_terms) if query_terms else []
     if best is None:
         counts = [sum(a <= s and e <= b for s, e, _ in all_spans) for a, b in windows]
         best = int(np.argmax(counts)) if counts else 0

@@ -121,3 +121,8 @@ def fuse(
     if options.method == "rrf":
         return rrf_scores([dense[0], lexical[0]], n_rows, [2 * w, 2 * (1 - w)], options.rrf_k)
     return convex_scores([dense, lexical], n_rows, [w, 1 - w])
+
+
+#: The default fusion of hybrid search (chosen on scripts/retrieval_bench.py; see
+#: docs/retrieval.md).
+DEFAULT = FusionOptions("convex", 0.3)
