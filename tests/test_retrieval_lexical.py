@@ -161,7 +161,7 @@ def test_fusion_options_are_checked():
 
 
 def test_explain_picks_the_window_and_highlights_terms():
-    from simsearch.explain import explain, highlight, rarest_first
+    from simsearch.explain import explain, highlight, rarest_first, shared_terms
 
     text = "본 발명은 도로 포장에 관한 것이다. 콘크리트 균열을 박테리아가 보수한다."
     windows = [(0, 20), (21, len(text))]
@@ -175,3 +175,5 @@ def test_explain_picks_the_window_and_highlights_terms():
     assert "[bold yellow]콘크리트[/]" in marked and "[bold yellow]균열[/]" in marked
     index = lexical.LexicalIndex.build(lexical.tokenize(DOCS))
     assert rarest_first(index, ["리튬", "실리콘", "없는말"]) == ["실리콘", "리튬"]
+    shared = shared_terms(index, [["전지", "리튬", "콘크리트"]], [[4, 2, 3]])
+    assert shared == [{4: ["전지", "리튬"], 2: ["콘크리트"], 3: []}]

@@ -23,8 +23,8 @@ MAX_TERMS = 12
 class Why:
     """Attributes:
     matched_text: the text of the best window (the whole text without windows).
-    matched_terms: query terms present in the row, in query order (``similar``: the
-        rarest shared terms first).
+    matched_terms: the query terms present in the row, as given by the caller (see
+        :func:`shared_terms`; ``similar``: the rarest shared terms first).
     spans: ``[(start, end), ...]`` character spans of those terms in ``matched_text``.
     window: ``(start, end)`` of ``matched_text`` in the row's text.
     """
@@ -50,7 +50,7 @@ def explain(
         best: index into ``windows`` of the best window by cosine, or ``None`` (lexical
             search): then the window holding most matched terms is shown.
         query_terms: the query's terms that the row contains (``None``: no lexical
-            explanation); see :meth:`simsearch.lexical.LexicalIndex.rows_terms`.
+            explanation), from :func:`shared_terms`.
 
     Returns:
         :class:`Why`.
@@ -63,10 +63,25 @@ def explain(
         counts = [sum(a <= s and e <= b for s, e, _ in all_spans) for a, b in windows]
         best = int(np.argmax(counts)) if counts else 0
     start, end = windows[best]
-    found = {t for _, _, t in all_spans}
-    terms = [t for t in dict.fromkeys(query_terms or []) if t in found]
     spans = [(s - start, e - start) for s, e, _ in all_spans if start <= s and e <= end]
-    return Why(text[start:end], terms, spans, (start, end))
+    return Why(text[start:end], list(dict.fromkeys(query_terms or [])), spans, (start, end))
+
+
+def shared_terms(
+    index: lexical.LexicalIndex, query_terms: Sequence[Sequence[str]], rows: Sequence[Sequence[int]]
+) -> list[dict[int, list[str]]]:
+    """For each query ``q`` and each of its hit rows, the query's terms that the row
+    contains (query order), read from the BM25 matrix in one pass.
+
+    Returns:
+        ``[{row: [term, ...]}, ...]``, one dict per query.
+    """
+    wanted = sorted({int(r) for one in rows for r in one})
+    present = {r: set(t) for r, t in index.rows_terms(wanted).items()}
+    return [
+        {int(r): [t for t in dict.fromkeys(terms) if t in present[int(r)]] for r in one}
+        for terms, one in zip(query_terms, rows)
+    ]
 
 
 def rarest_first(index: lexical.LexicalIndex, terms: Sequence[str], limit: int = MAX_TERMS):
