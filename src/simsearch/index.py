@@ -33,6 +33,7 @@ from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
 if TYPE_CHECKING:
+    from simsearch.retrieval import Retriever
     from simsearch.whitening import Whitening
 
 DEFAULT_ROOT = ".simsearch"
@@ -157,6 +158,15 @@ class Index:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
         return np.load(self.file("hashes"))
 
+    def retriever(self, with_terms: bool = False) -> Retriever:
+        """The searchable parts (:class:`~simsearch.retrieval.Retriever`): the search
+        matrix with its window map, and the lexical index when the index has one."""
+        from simsearch.retrieval_store import open_retriever
+
+        return open_retriever(
+            self.path, self.meta.files, self.embeddings, self.n_docs, with_terms=with_terms
+        )
+
     def whitening(self) -> Whitening | None:
         """The stored BERT-whitening transform, or None when the index is not whitened."""
         if self.meta.whitening is None:
@@ -244,11 +254,13 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         raise SimsearchError(f"cannot read {matrix_path}: permission denied") from None
     except (OSError, ValueError) as exc:
         raise damaged(path, f"{matrix_path.name} is unreadable: {exc}") from None
-    if matrix.dtype != np.float32 or matrix.shape != (meta.n_docs, meta.search_dim):
+    # With windows the matrix has one row per window (meta.windows.n_windows).
+    n_vectors = meta.windows.n_windows if "windows" in meta.files and meta.windows else meta.n_docs
+    if matrix.dtype != np.float32 or matrix.shape != (n_vectors, meta.search_dim):
         raise damaged(
             path,
             f"{matrix_path.name} holds {matrix.shape} {matrix.dtype}, "
-            f"metadata says ({meta.n_docs}, {meta.search_dim}) float32",
+            f"metadata says ({n_vectors}, {meta.search_dim}) float32",
         )
     return Index(path=path, meta=meta, embeddings=matrix)
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from simsearch import index as store
 from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
-from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,33 +60,85 @@ def check_doc(doc: int, index: store.Index) -> None:
 
 def _hits(
     index: store.Index,
-    indices: np.ndarray,
-    sims: np.ndarray,
+    retriever: Any,
+    ranked: Sequence[Any],
+    mode: str,
+    query_terms: Sequence[Sequence[str] | None],
     queries: Sequence[str] | None = None,
 ) -> list[Hit]:
-    """Turn ranking arrays into result dicts, reading only the rows that are shown."""
-    positions = sorted({int(i) for i in indices.ravel()})
+    """Turn rankings into result dicts, reading only the rows that are shown, each with
+    why it matched (:func:`simsearch.explain.explain`)."""
+    from simsearch.explain import MAX_TERMS, explain, shared_terms
+
+    positions = sorted({int(r) for one in ranked for r in one.rows})
+    matched: list[dict[int, list[str]]] = [{} for _ in ranked]
+    if retriever.lexical is not None and any(query_terms):
+        terms = [t or [] for t in query_terms]
+        matched = shared_terms(retriever.lexical, terms, [one.rows for one in ranked])
     records = dict(zip(positions, index.rows(positions)))
     column = index.column
     hits: list[Hit] = []
-    for q, (row_ids, row_sims) in enumerate(zip(indices, sims)):
-        for rank, (row, sim) in enumerate(zip(row_ids.tolist(), row_sims.tolist()), start=1):
+    for q, one in enumerate(ranked):
+        for rank, (row, score, sim, window) in enumerate(
+            zip(one.rows.tolist(), one.scores.tolist(), one.similarity.tolist(),
+                one.windows.tolist()),
+            start=1,
+        ):
             record = records[row]
             hit: Hit = {}
             if queries is not None:
                 hit["query_index"] = q
                 hit["query"] = queries[q]
-            text = record.get(column)
+            value = record.get(column)
+            text = "" if value is None else str(value)
+            spans = retriever.row_windows(row, text)
+            terms = (matched[q].get(row) or [])[:MAX_TERMS]
+            # Show the window holding the matched terms when there are any (what a reader
+            # can check), else the best window by cosine.
+            best = None if window < 0 or terms else window - int(retriever.offsets[row])
+            why = explain(text, spans, best, terms)
+            dense = sim == sim  # NaN when no query vector was used (lexical mode)
             hit.update(
                 rank=rank,
                 row=row,
-                cosine_distance=1.0 - sim,
-                similarity=sim,
-                text="" if text is None else str(text),
+                cosine_distance=1.0 - sim if dense else None,
+                similarity=sim if dense else None,
+                score=score,
+                mode=mode,
+                text=text,
+                matched_text=why.matched_text,
+                matched_terms=why.matched_terms,
+                spans=why.spans,
                 columns=record,
             )
             hits.append(hit)
     return hits
+
+
+def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
+    """:class:`~simsearch.retrieval.SearchOptions` from keyword values.
+
+    Raises:
+        InvalidParameter: unknown ``mode`` or ``aggregate``.
+    """
+    from simsearch.fusion import DEFAULT
+    from simsearch.retrieval import MODES, SearchOptions
+    from simsearch.window_ranking import AGGREGATES
+
+    if mode is not None and mode not in MODES:
+        raise InvalidParameter("mode", f"{{name}} must be one of {', '.join(MODES)}, got {mode!r}")
+    if aggregate not in AGGREGATES:
+        raise InvalidParameter(
+            "aggregate", f"{{name}} must be one of {', '.join(AGGREGATES)}, got {aggregate!r}"
+        )
+    return SearchOptions(mode=mode, aggregate=aggregate, fusion=DEFAULT)
+
+
+def _mode(retriever: Any, options: Any) -> str:
+    try:
+        return retriever.mode(options.mode)
+    except ValueError as exc:
+        raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
 
 
 def similar_hits(
@@ -96,8 +147,11 @@ def similar_hits(
     k: int = 10,
     include_self: bool = False,
     log: LogFn = _quiet,
+    *,
+    options: Any = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to document ``doc`` by cosine distance.
+    """The ``k`` documents most similar to document ``doc``.
 
     Args:
         index: an opened index (:func:`simsearch.index.load_index`).
@@ -106,22 +160,39 @@ def similar_hits(
         include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
+        options: :func:`search_options` (mode ``hybrid``, ``dense`` or ``lexical``;
+            default: hybrid when the index has a lexical index). Dense compares the two
+            documents' windows (mean of best matches, see
+            :func:`simsearch.window_ranking.document_scores`); lexical queries BM25 with
+            the document's own terms.
+        allowed: optional ``(n_docs,)`` bool row filter applied before ranking.
 
     Returns:
         ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
-        ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
+        ``similarity`` (None in lexical mode), ``score`` (the mode's score), ``mode``,
+        ``text``, ``matched_text`` (the hit's window closest to the document),
+        ``matched_terms`` (shared terms, rarest first), ``spans`` and ``columns``.
 
     Raises:
-        SimsearchError: ``doc`` out of range or ``k < 1``.
+        InvalidParameter: ``doc`` out of range, ``k < 1``, a mode the index cannot run.
     """
+    from simsearch import retrieval
+    from simsearch.explain import rarest_first
+
     check_doc(doc, index)
     k = check_k(k, index, exclude_self=not include_self, log=log)
-    query = np.asarray(index.embeddings[doc], dtype=np.float32)
-    if not query.any():
+    options = options or search_options()
+    retriever = index.retriever()
+    run = _mode(retriever, options)
+    value = index.rows([doc])[0].get(index.column)
+    text = "" if value is None else str(value)
+    if not text.strip():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
-    exclude = None if include_self else np.array([doc])
-    indices, sims = top_k(index.embeddings, query, k, exclude=exclude)
-    return _hits(index, indices, sims)
+    # The document's terms come from the BM25 matrix: no Kiwi start-up in similar.
+    terms = None if retriever.lexical is None else retriever.lexical.document_terms(doc)
+    ranked = retrieval.similar(retriever, doc, k, options, allowed, include_self, doc_terms=terms)
+    shown = rarest_first(retriever.lexical, terms, limit=len(terms)) if terms else None
+    return _hits(index, retriever, [ranked], run, [shown])
 
 
 def encode_queries(
@@ -161,12 +232,25 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    *,
+    options: Any = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all).
 
+    Args:
+        options: :func:`search_options`: mode ``hybrid``, ``dense`` or ``lexical``
+            (default: hybrid when the index has a lexical index; lexical loads no model)
+            and ``aggregate``, a row's score from its windows' cosine similarities:
+            ``max`` (its best window) or ``mean``.
+        allowed: optional ``(n_docs,)`` bool row filter applied before ranking (``k``
+            rows come back whenever ``k`` rows are allowed, except in lexical mode,
+            which returns only rows sharing a term with the query).
+
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
-        ``query``, grouped by query in input order.
+        ``query``, grouped by query in input order; ``matched_terms`` are the query's
+        terms found in the row.
 
     Raises:
         SimsearchError: no query text, an empty query, ``k < 1``, or a model problem.
@@ -177,15 +261,33 @@ def query_hits(
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    from simsearch import retrieval
+
     k = check_k(k, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size)
-    indices, sims = top_k(index.embeddings, vectors, k)
-    return _hits(index, indices, sims, queries=texts)
+    options = options or search_options()
+    retriever = index.retriever()
+    run = _mode(retriever, options)
+    terms = None
+    if run != "dense":
+        # Kiwi starts in a thread while the query model loads (both take a moment).
+        from concurrent.futures import ThreadPoolExecutor
+
+        from simsearch import lexical
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(lexical.tokenize, texts)
+            vectors = None if run == "lexical" else encode_queries(index, texts, device, batch_size)
+            terms = pending.result()
+    else:
+        vectors = encode_queries(index, texts, device, batch_size)
+    ranked = retrieval.search(retriever, vectors, terms, k, options, allowed)
+    return _hits(index, retriever, ranked, run, terms or [None] * len(texts), queries=texts)
 
 
 def hits_frame(hits: list[Hit]) -> pd.DataFrame:
     """Results as a DataFrame: the source columns plus ``row``, ``rank``,
-    ``cosine_distance``, ``similarity`` (and ``query`` for query results)."""
+    ``cosine_distance``, ``similarity``, ``score``, ``mode``, ``matched_text``,
+    ``matched_terms`` (and ``query`` for query results)."""
     import pandas as pd
 
     rows = []
@@ -198,6 +300,10 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
             rank=hit["rank"],
             cosine_distance=hit["cosine_distance"],
             similarity=hit["similarity"],
+            score=hit["score"],
+            mode=hit["mode"],
+            matched_text=hit["matched_text"],
+            matched_terms=hit["matched_terms"],
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -210,6 +316,7 @@ def similar(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
+    mode: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
 
@@ -223,7 +330,7 @@ def similar(
         SimsearchError: no index, ``doc`` out of range, ``k < 1``.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self))
+    return hits_frame(similar_hits(index, doc, k, include_self, options=search_options(mode)))
 
 
 def query(
@@ -233,6 +340,8 @@ def query(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
+    mode: str | None = None,
+    aggregate: str = "max",
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
     several), encoded with the index's own model.
@@ -245,4 +354,5 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device))
+    options = search_options(mode, aggregate)
+    return hits_frame(query_hits(index, texts, k, device=device, options=options))

@@ -14,6 +14,7 @@ from simsearch.cli.run import open_index, read_queries, say, show_list
 from simsearch.cli.spec import (
     DEFAULT_NAME,
     DEFAULT_ROOT,
+    Aggregate,
     Arg,
     BatchSize,
     Device,
@@ -21,6 +22,7 @@ from simsearch.cli.spec import (
     IndexName,
     IndexRoot,
     K,
+    Mode,
     ModelCheck,
     Opt,
     Show,
@@ -54,6 +56,13 @@ def index_command(
     whiten_dim: Annotated[
         int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
     ] = None,
+    chunking: Annotated[
+        str,
+        Opt("--chunking", help="auto: long documents as overlapping windows; none: truncate."),
+    ] = "auto",
+    lexical: Annotated[
+        bool, Opt("--lexical/--no-lexical", help="Build the BM25 index over Kiwi terms.")
+    ] = True,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
@@ -79,19 +88,21 @@ def similar_command(
     ] = False,
     show: Show = None,
     fmt: Format = "table",
+    mode: Mode = None,
     model: ModelCheck = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
-    """Documents nearest to document --doc, by cosine distance."""
+    """Documents most similar to document --doc (hybrid, dense or lexical)."""
     from simsearch import render
-    from simsearch.search import similar_hits
+    from simsearch.search import search_options, similar_hits
 
     fmt = render.check_format(fmt)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
+    options = search_options(mode)
+    hits = similar_hits(index, doc, k, include_self=include_self, log=say, options=options)
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}")
 
 
@@ -102,20 +113,23 @@ def query_command(
     show: Show = None,
     fmt: Format = "table",
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
+    mode: Mode = None,
+    aggregate: Aggregate = "max",
     model: ModelCheck = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
     from simsearch import render
-    from simsearch.search import query_hits
+    from simsearch.search import query_hits, search_options
 
     fmt = render.check_format(fmt)
     queries = read_queries(text, file)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = query_hits(index, queries, k, device=device, log=say)
+    options = search_options(mode, aggregate)
+    hits = query_hits(index, queries, k, device=device, log=say, options=options)
     render.write(hits, fmt, columns)
 
 
