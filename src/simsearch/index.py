@@ -158,13 +158,13 @@ class Index:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
         return np.load(self.file("hashes"))
 
-    def retriever(self, with_terms: bool = False) -> Retriever:
+    def retriever(self, lexical: bool = True) -> Retriever:
         """The searchable parts (:class:`~simsearch.retrieval.Retriever`): the search
-        matrix with its window map, and the lexical index when the index has one."""
+        matrix with its window map, and (``lexical``) the BM25 index when there is one."""
         from simsearch.retrieval_store import open_retriever
 
         return open_retriever(
-            self.path, self.meta.files, self.embeddings, self.n_docs, with_terms=with_terms
+            self.path, self.meta.files, self.embeddings, self.n_docs, load_lexical=lexical
         )
 
     def whitening(self) -> Whitening | None:

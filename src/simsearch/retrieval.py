@@ -93,15 +93,24 @@ class Retriever:
         Raises:
             ValueError: the mode needs a part this index lacks.
         """
-        if wanted is None:
-            if self.embeddings is not None and self.lexical is not None:
-                return "hybrid"
-            return "dense" if self.embeddings is not None else "lexical"
-        if wanted in ("hybrid", "lexical") and self.lexical is None:
-            raise ValueError(f"{wanted} search needs a lexical index, and this index has none")
-        if wanted in ("hybrid", "dense") and self.embeddings is None:
-            raise ValueError(f"{wanted} search needs embeddings, and this index has none")
-        return wanted
+        return resolve_mode(wanted, self.embeddings is not None, self.lexical is not None)
+
+
+def resolve_mode(wanted: str | None, has_dense: bool, has_lexical: bool) -> str:
+    """The mode to run: ``wanted``, or hybrid when both parts exist, else the one there is.
+
+    Raises:
+        ValueError: the mode needs a part the index lacks.
+    """
+    if wanted is None:
+        if has_dense and has_lexical:
+            return "hybrid"
+        return "dense" if has_dense else "lexical"
+    if wanted in ("hybrid", "lexical") and not has_lexical:
+        raise ValueError(f"{wanted} search needs a lexical index, and this index has none")
+    if wanted in ("hybrid", "dense") and not has_dense:
+        raise ValueError(f"{wanted} search needs embeddings, and this index has none")
+    return wanted
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ def open_retriever(
     files: dict,
     embeddings: np.ndarray | None,
     n_rows: int,
-    with_terms: bool = False,
+    load_lexical: bool = True,
 ):
     """The :class:`~simsearch.retrieval.Retriever` of an index directory.
 
@@ -117,7 +117,7 @@ def open_retriever(
         files: its ``files`` map (role -> entry with ``name``, or plain names).
         embeddings: the search matrix (windows or rows), or ``None``.
         n_rows: number of rows.
-        with_terms: also read the per-row terms (``similar`` in lexical/hybrid mode).
+        load_lexical: read the lexical index (when the index has one).
     """
     from simsearch.retrieval import Retriever
 
@@ -127,8 +127,8 @@ def open_retriever(
         name = getattr(files["windows"], "name", files["windows"])
         window_map = chunking.load_window_map(directory / name)
         offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), n_rows)
-    names = lexical_names(files)
+    names = lexical_names(files) if load_lexical else None
     lex = None
     if names is not None:
-        lex = lexical.LexicalIndex.load(directory, names, with_terms=with_terms)
+        lex = lexical.LexicalIndex.load(directory, names)
     return Retriever(embeddings, offsets, lex, window_map)

@@ -134,11 +134,16 @@ def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
     return SearchOptions(mode=mode, aggregate=aggregate, fusion=DEFAULT)
 
 
-def _mode(retriever: Any, options: Any) -> str:
+def _open(index: store.Index, options: Any) -> tuple[Any, str]:
+    """The index's retriever and the mode to run; the lexical index is read only when
+    the mode uses it (a dense query stays as fast as before)."""
+    from simsearch.retrieval import resolve_mode
+
     try:
-        return retriever.mode(options.mode)
+        run = resolve_mode(options.mode, True, index.meta.lexical is not None)
     except ValueError as exc:
         raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
+    return index.retriever(lexical=run != "dense"), run
 
 
 def similar_hits(
@@ -182,8 +187,7 @@ def similar_hits(
     check_doc(doc, index)
     k = check_k(k, index, exclude_self=not include_self, log=log)
     options = options or search_options()
-    retriever = index.retriever()
-    run = _mode(retriever, options)
+    retriever, run = _open(index, options)
     value = index.rows([doc])[0].get(index.column)
     text = "" if value is None else str(value)
     if not text.strip():
@@ -265,8 +269,7 @@ def query_hits(
 
     k = check_k(k, index, exclude_self=False, log=log)
     options = options or search_options()
-    retriever = index.retriever()
-    run = _mode(retriever, options)
+    retriever, run = _open(index, options)
     terms = None
     if run != "dense":
         # Kiwi starts in a thread while the query model loads (both take a moment).
