@@ -294,13 +294,19 @@ def run_patents(args) -> None:
                                         chunking.WindowOptions(model.max_tokens))
         print(f"# {model_name}: {windows.n_windows} windows, {windows.n_split} rows split",
               flush=True)
-        for label, ranker in _patent_rankers(model, texts, windows, lex, empty_mask):
+        encode = partial(_cached_encode, Path(args.cache), model)
+        for label, ranker in _patent_rankers(encode, model, texts, windows, lex, empty_mask):
             print(f"| {model_name} | {label} | {precision(ranker):.3f} |", flush=True)
 
 
-def _patent_rankers(model, texts, windows, lex, allowed):
+def _cached_encode(cache: Path, model: Dense, texts: list[str]) -> np.ndarray:
+    cache.mkdir(parents=True, exist_ok=True)
+    return cached(cache, model.name, texts, partial(model.encode, texts))
+
+
+def _patent_rankers(encode, model, texts, windows, lex, allowed):
     """(label, rank function of a row) for each dense / hybrid variant of ``similar``."""
-    d_emb, w_emb = model.encode(texts), model.encode(windows.texts)
+    d_emb, w_emb = encode(texts), encode(windows.texts)
     off, ident = windows.offsets, np.arange(len(texts) + 1)
 
     def dense(emb, offsets, method="best_match"):
@@ -317,8 +323,8 @@ def _patent_rankers(model, texts, windows, lex, allowed):
     yield "dense " + ("truncated" if model.truncates else "whole"), dense(d_emb, ident)
     for method in window_ranking.DOC_SCORES:
         yield f"dense windows ({method})", dense(w_emb, off, method)
-    for options in (fusion.FusionOptions("rrf", 0.5), fusion.FusionOptions("convex", 0.3),
-                    fusion.FusionOptions("convex", 0.5)):
+    for options in (fusion.FusionOptions("rrf", 0.5), *(fusion.FusionOptions("convex", w)
+                                                        for w in (0.1, 0.2, 0.3, 0.5))):
         yield f"hybrid {options.method} w={options.dense_weight}", hybrid(options)
 
 

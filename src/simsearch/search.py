@@ -167,7 +167,7 @@ def similar_hits(
         log: receives one-line notices (k clamped, empty query document).
         options: :func:`search_options` (mode ``hybrid``, ``dense`` or ``lexical``;
             default: hybrid when the index has a lexical index). Dense compares the two
-            documents' windows (mean of best matches, see
+            documents' mean window vectors (see
             :func:`simsearch.window_ranking.document_scores`); lexical queries BM25 with
             the document's own terms.
         allowed: optional ``(n_docs,)`` bool row filter applied before ranking.

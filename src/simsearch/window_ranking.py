@@ -165,7 +165,7 @@ def top_k_rows(
 
 
 def document_scores(
-    window_emb: np.ndarray, offsets: np.ndarray, doc: int, method: str = "best_match"
+    window_emb: np.ndarray, offsets: np.ndarray, doc: int, method: str = "centroid"
 ) -> np.ndarray:
     """Similarity of row ``doc`` to every row, computed over their windows.
 
@@ -208,7 +208,7 @@ def top_k_similar(
     offsets: np.ndarray,
     doc: int,
     k: int,
-    method: str = "best_match",
+    method: str = "centroid",
     allowed: np.ndarray | None = None,
     include_self: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
