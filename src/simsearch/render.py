@@ -362,8 +362,8 @@ def build_summary(report: Any) -> list[str]:
         )
     if meta.lexical is not None:
         lines.append(
-            f"Lexical index: BM25 over Kiwi terms ({meta.lexical.n_terms:,} terms; "
-            f"{report.tokenized:,} texts analysed, the rest reused)"
+            f"Lexical index: BM25 over {meta.lexical.n_terms:,} Kiwi terms "
+            f"({report.tokenized:,} texts analysed, {meta.n_docs - report.tokenized:,} reused)"
         )
     lines.append(
         f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "

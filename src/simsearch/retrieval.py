@@ -268,16 +268,21 @@ def similar(
 
 
 def _similar_detail(retriever: Retriever, doc: int, rows: np.ndarray):
-    """Document-to-document best-pair cosine and each row's window closest to ``doc``."""
+    """Cosine similarity of the mean window vectors (the dense ``similar`` score) and each
+    row's window closest to any window of ``doc``."""
     sims = np.full(len(rows), np.nan, dtype=np.float32)
     windows = np.full(len(rows), -1, dtype=np.int64)
     if retriever.embeddings is None:
         return sims, windows
     off = retriever.offsets
     own = np.asarray(retriever.embeddings[off[doc] : off[doc + 1]])
+    mine = _unit(own.mean(axis=0))
     for j, r in enumerate(rows.tolist()):
-        pair = np.asarray(retriever.embeddings[off[r] : off[r + 1]]) @ own.T
-        best = pair.max(axis=1)
-        windows[j] = off[r] + int(np.argmax(best))
-        sims[j] = best.max()
+        theirs = np.asarray(retriever.embeddings[off[r] : off[r + 1]])
+        windows[j] = off[r] + int(np.argmax((theirs @ own.T).max(axis=1)))
+        sims[j] = float(_unit(theirs.mean(axis=0)) @ mine)
     return sims, windows
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
