@@ -175,5 +175,5 @@ def test_explain_picks_the_window_and_highlights_terms():
     assert "[bold yellow]콘크리트[/]" in marked and "[bold yellow]균열[/]" in marked
     index = lexical.LexicalIndex.build(lexical.tokenize(DOCS))
     assert rarest_first(index, ["리튬", "실리콘", "없는말"]) == ["실리콘", "리튬"]
-    shared = shared_terms(index, [["전지", "리튬", "콘크리트"]], [[4, 2, 3]])
-    assert shared == [{4: ["전지", "리튬"], 2: ["콘크리트"], 3: []}]
+    shared = shared_terms(index, [["전지", "리튬", "콘크리트"]], [[4, 1, 3]])
+    assert shared == [{4: ["전지", "리튬"], 1: ["콘크리트"], 3: []}]

@@ -173,3 +173,20 @@ def test_document_scores_match_definitions():
             assert got == pytest.approx(want, abs=1e-5), method
     rows, _ = window_ranking.top_k_similar(emb, offsets, doc, 5)
     assert doc not in rows and len(rows) == 5
+
+
+def test_cuts_inside_a_long_sentence_never_split_a_character(minilm):
+    """MiniLM spells Hangul in jamo (several tokens per character): a cut between them
+    would put more tokens into a window than counted, and the model would truncate it."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    text = " ".join(["가나다라마바사아"] * 60)  # one "sentence" far longer than a window
+    for max_tokens, overlap in [(50, 10), (37, 5)]:
+        windows = chunking.make_windows(
+            [text], chunking.hf_token_spans(tokenizer),
+            chunking.WindowOptions(max_tokens, overlap), chunking.regex_sentence_spans,
+        )
+        assert windows.n_windows > 1
+        counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in windows.texts]
+        assert max(counts) <= max_tokens

@@ -178,12 +178,24 @@ def _units(
         if t1 - t0 <= max_tokens:
             units.append((t0, t1))
             continue
-        step = max_tokens - overlap
-        for a in range(t0, t1, step):
-            units.append((a, min(a + max_tokens, t1)))
-            if a + max_tokens >= t1:
+        a = t0
+        while a < t1:
+            end = _char_boundary(starts, a, min(a + max_tokens, t1))
+            units.append((a, end))
+            if end >= t1:
                 break
+            a = max(_char_boundary(starts, a, end - overlap), a + 1)
     return units
+
+
+def _char_boundary(starts: np.ndarray, low: int, end: int) -> int:
+    """``end`` moved back so that it does not split the tokens of one character (a
+    tokenizer that spells Hangul in jamo gives several tokens the same character
+    offsets; cutting between them would put the whole character, and more tokens than
+    counted, into the window)."""
+    while end > low + 1 and end < len(starts) and starts[end] == starts[end - 1]:
+        end -= 1
+    return end
 
 
 def _pack(units: list[tuple[int, int]], max_tokens: int, overlap: int) -> list[tuple[int, int]]:

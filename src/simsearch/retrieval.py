@@ -208,11 +208,22 @@ def search(
             out.append(_finish(retriever, rows, scores, vector, options.aggregate))
             continue
         lex = top_k_scores(lex_scores, depth, allowed)
-        fused = fusion.fuse((dense_top.rows[q], dense_top.scores[q]), lex, retriever.n_rows,
-                            options.fusion)
-        rows, scores = top_k_scores(fused, k)
+        dense = (dense_top.rows[q], dense_top.scores[q])
+        rows, scores = _fused_top(dense, lex, retriever.n_rows, k, options)
         out.append(_finish(retriever, rows, scores, vector, options.aggregate))
     return out
+
+
+def _fused_top(dense, lexical, n_rows: int, k: int, options: SearchOptions):
+    """Top-k of the fused scores over the rows of either list. Every candidate counts,
+    also one whose fused score is 0 (the last of the dense list with no BM25 score), so
+    ``k`` rows come back whenever the dense list holds ``k``."""
+    fused = fusion.fuse(dense, lexical, n_rows, options.fusion)
+    candidate = np.zeros(n_rows, dtype=bool)
+    candidate[np.asarray(dense[0], dtype=np.int64)] = True
+    candidate[np.asarray(lexical[0], dtype=np.int64)] = True
+    fused[~candidate] = -np.inf
+    return top_k_scores(fused, k, positive_only=False)
 
 
 def similar(
@@ -262,7 +273,7 @@ def similar(
     elif mode == "lexical":
         rows, scores = lex
     else:
-        rows, scores = top_k_scores(fusion.fuse(dense, lex, retriever.n_rows, options.fusion), k)
+        rows, scores = _fused_top(dense, lex, retriever.n_rows, k, options)
     sims, windows = _similar_detail(retriever, doc, rows)
     return Ranked(rows, scores.astype(np.float32), sims, windows)
 
