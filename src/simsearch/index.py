@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.atomic import atomic_path, file_digest, write_npy_atomic
+from simsearch.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
@@ -147,16 +147,28 @@ class Index:
 
     @property
     def texts(self) -> list[str]:
-        """All document texts in row order (reads the whole rows file)."""
-        from simsearch.tables import cell_text
-
+        """All document texts in row order (reads the whole rows file). A build stores
+        the encoded text itself in the text column (``""`` for an empty document)."""
         column = self.column
         with open(self.file("rows"), encoding="utf-8") as handle:
-            return [cell_text(json.loads(line).get(column)) for line in handle]
+            return [str(json.loads(line).get(column) or "") for line in handle]
 
     def hashes(self) -> np.ndarray:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
         return np.load(self.file("hashes"))
+
+    def row_embeddings(self) -> np.ndarray:
+        """``(n_docs, search_dim)`` float32, one L2-normalised vector per row: the search
+        matrix itself, or for an index whose long documents are windows, the mean of each
+        row's window vectors (computed here, O(n_windows x dim)); for whole-corpus
+        workflows (neighbours, duplicates, the map) that need one vector per row."""
+        if "windows" not in self.meta.files:
+            return self.embeddings
+        offsets = self.retriever(lexical=False).offsets
+        sums = np.add.reduceat(np.asarray(self.embeddings, dtype=np.float32), offsets[:-1], axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return (sums / norms).astype(np.float32)
 
     def retriever(self, lexical: bool = True) -> Retriever:
         """The searchable parts (:class:`~simsearch.retrieval.Retriever`): the search
@@ -243,10 +255,9 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         file_path = path / entry.name
         if not file_path.exists():
             raise damaged(path, f"{entry.name} is missing")
-        if entry.size >= 0 and file_path.stat().st_size != entry.size:
-            raise damaged(
-                path, f"{entry.name} has {file_path.stat().st_size} bytes, not {entry.size}"
-            )
+        size = path_size(file_path)
+        if entry.size >= 0 and size != entry.size:
+            raise damaged(path, f"{entry.name} has {size} bytes, not {entry.size}")
     matrix_path = meta.file(path, "search" if "search" in meta.files else "embeddings")
     try:
         matrix = np.load(matrix_path, mmap_mode="r")

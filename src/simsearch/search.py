@@ -200,7 +200,11 @@ def similar_hits(
 
 
 def encode_queries(
-    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+    index: store.Index,
+    texts: Sequence[str],
+    device: str | None = None,
+    batch_size: int = 32,
+    encoder: Any = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -209,7 +213,9 @@ def encode_queries(
     :func:`simsearch.encoders.query_encoder`.
 
     A whitened index (``index --whiten``) applies its stored transform to the queries,
-    exactly as to the documents.
+    exactly as to the documents. ``encoder``: one made earlier by
+    :func:`~simsearch.encoders.query_encoder` for this index, so a long-running caller
+    (``simsearch serve``) loads the model once.
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -219,7 +225,8 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    vectors = query_encoder(index, device).encode(texts, batch_size)
+    encoder = encoder if encoder is not None else query_encoder(index, device)
+    vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
@@ -236,20 +243,21 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    encoder: Any = None,
     *,
     options: Any = None,
-    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to each query text (the model loads once for all).
+    """The ``k`` documents nearest to each query text (the model loads once for all;
+    ``encoder`` as in :func:`encode_queries`).
 
     Args:
         options: :func:`search_options`: mode ``hybrid``, ``dense`` or ``lexical``
             (default: hybrid when the index has a lexical index; lexical loads no model)
             and ``aggregate``, a row's score from its windows' cosine similarities:
             ``max`` (its best window) or ``mean``.
-        allowed: optional ``(n_docs,)`` bool row filter applied before ranking (``k``
-            rows come back whenever ``k`` rows are allowed, except in lexical mode,
-            which returns only rows sharing a term with the query).
+
+    A row filter plugs in below: :func:`simsearch.retrieval.search` takes ``allowed``, a
+    ``(n_docs,)`` bool mask applied before ranking.
 
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
@@ -270,8 +278,10 @@ def query_hits(
     k = check_k(k, index, exclude_self=False, log=log)
     options = options or search_options()
     retriever, run = _open(index, options)
-    terms = None
-    if run != "dense":
+    terms = vectors = None
+    if run == "dense":
+        vectors = encode_queries(index, texts, device, batch_size, encoder)
+    else:
         # Kiwi starts in a thread while the query model loads (both take a moment).
         from concurrent.futures import ThreadPoolExecutor
 
@@ -279,11 +289,10 @@ def query_hits(
 
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(lexical.tokenize, texts)
-            vectors = None if run == "lexical" else encode_queries(index, texts, device, batch_size)
+            if run == "hybrid":
+                vectors = encode_queries(index, texts, device, batch_size, encoder)
             terms = pending.result()
-    else:
-        vectors = encode_queries(index, texts, device, batch_size)
-    ranked = retrieval.search(retriever, vectors, terms, k, options, allowed)
+    ranked = retrieval.search(retriever, vectors, terms, k, options)
     return _hits(index, retriever, ranked, run, terms or [None] * len(texts), queries=texts)
 
 
