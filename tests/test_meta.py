@@ -22,7 +22,7 @@ def index_path(workdir, monkeypatch):
     pd.DataFrame({"text": [f"doc {i}" for i in range(6)]}).to_csv("docs.csv", index=False)
     rng = np.random.default_rng(0)
     np.save("emb.npy", rng.standard_normal((6, 4)).astype(np.float32))
-    build_index("docs.csv", "text", embeddings="emb.npy", whiten=True)
+    build_index("docs.csv", "text", embeddings="emb.npy", whiten=True, lexical=False)  # as v1
     return workdir / ".simsearch" / "default"
 
 

@@ -31,6 +31,7 @@ from simsearch import atomic, generations, safe_files
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.fusion import DEFAULT as FUSION
 from simsearch.meta import (
     IMPORTED,
     META,
@@ -39,10 +40,12 @@ from simsearch.meta import (
     FileEntry,
     Generations,
     IndexMeta,
+    LexicalInfo,
     ModelFiles,
     SourceInfo,
     TableInfo,
     WhiteningInfo,
+    WindowsInfo,
 )
 from simsearch.tables import Corpus, cell_text, read_corpus
 
@@ -65,7 +68,11 @@ class BuildReport:
         encoded: texts encoded in this run; ``reused``: rows whose embedding came from the
             cache; ``dropped``: cached texts no longer in the source.
         resumed: texts taken from the checkpoint of an interrupted run.
-        truncated: texts longer than the model's max sequence length (cut when encoded).
+        truncated: texts longer than the model's max sequence length (cut when encoded;
+            0 with windows, which always fit).
+        n_windows: texts encoded for the index (windows; ``n_docs`` without chunking);
+            ``n_split``: documents cut into more than one window.
+        tokenized: texts analysed by Kiwi for the lexical index in this run.
         seconds: wall time of the whole build.
     """
 
@@ -79,6 +86,9 @@ class BuildReport:
     dropped: int = 0
     resumed: int = 0
     truncated: int = 0
+    n_windows: int = 0
+    n_split: int = 0
+    tokenized: int = 0
     seconds: float = 0.0
     meta: IndexMeta | None = None
 
@@ -105,6 +115,9 @@ class BuildOptions:
     ann: bool = False
     ray: str | None = None
 
+    chunking: str = "auto"
+    lexical: bool = True
+
     @property
     def model_name(self) -> str:
         """The model recorded in the index: the given one (any path-like as a string),
@@ -122,6 +135,12 @@ class BuildOptions:
         if self.batch_size < 1:
             raise InvalidParameter(
                 "batch_size", f"{{name}} must be at least 1, got {self.batch_size}"
+            )
+        from simsearch.retrieval_store import CHUNKINGS
+
+        if self.chunking not in CHUNKINGS:
+            raise InvalidParameter(
+                "chunking", f"{{name}} must be one of {', '.join(CHUNKINGS)}, got {self.chunking!r}"
             )
         if self.whiten_dim is not None and not self.whiten:
             raise InvalidParameter("whiten_dim", "{name} needs whitening turned on")
@@ -166,6 +185,8 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     encoding: str | None = None,
     ann: bool = False,
     ray: str | None = None,
+    chunking: str = "auto",
+    lexical: bool = True,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -205,6 +226,11 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
         ray: encode on Ray: ``"local"`` (a Ray instance on this machine), ``"auto"``, or
             a head address (``ray://HOST:10001``); see :mod:`simsearch.distributed`.
             ``device="cuda:0,cuda:1"`` encodes on several GPUs of this machine instead.
+        chunking: ``auto``: documents longer than the model's max sequence length are
+            encoded as overlapping windows (:mod:`simsearch.chunking`) and rows are ranked
+            by their windows; ``none``: truncated as the model does.
+        lexical: also build the BM25 index over Kiwi terms (:mod:`simsearch.lexical`)
+            for lexical and hybrid search.
 
     Returns:
         A :class:`BuildReport`.
@@ -258,6 +284,9 @@ def build(
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
         "ann": options.ann,
+        # An imported matrix has one vector per row: no windows.
+        "chunking": "none" if options.embeddings is not None else options.chunking,
+        "lexical": options.lexical,
     }
     created = not path.exists()
     try:
@@ -301,6 +330,7 @@ def _build_locked(  # noqa: PLR0913 - the pieces build() prepared before taking 
         reasons = ["rebuild requested"] if options.rebuild else reasons
         job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
         with job.attempt():
+            job.plan_units(options)
             report = job.run(options, matrix)
             report.reasons = reasons
             meta = job.commit(source, report, options)
@@ -372,12 +402,24 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
         reasons.append(f"the files of model {meta.model} changed since the last build")
     elif precision != wanted["precision"] and meta.encode.status != "imported":
         reasons.append(f"precision changed ({precision} -> {wanted['precision']})")
+    return reasons + _search_reasons(meta, wanted)
+
+
+def _search_reasons(meta: IndexMeta, wanted: dict[str, Any]) -> list[str]:
+    """Why the parts built beside the embeddings (whitening, ANN, windows, lexical
+    index) no longer match what is asked for."""
+    reasons = []
     white = meta.whitening
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
     if (meta.get(AnnInfo) is not None) != wanted["ann"]:
         reasons.append("ANN index requested" if wanted["ann"] else "ANN index no longer requested")
+    chunking = meta.windows.chunking if meta.windows else "none"
+    if chunking != wanted["chunking"]:
+        reasons.append(f"chunking changed ({chunking} -> {wanted['chunking']})")
+    if wanted["lexical"] != (meta.lexical is not None):
+        reasons.append("lexical index " + ("added" if wanted["lexical"] else "removed"))
     return reasons
 
 
@@ -404,8 +446,9 @@ class _Job:
         self.path, self.corpus, self.wanted, self.log = path, corpus, wanted, log
         self.on_progress = on_progress
         self.generation = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self.hashes = store.text_hashes(corpus.texts)
-        self.empty = np.array([not t.strip() for t in corpus.texts], dtype=bool)
+        self.previous = old  # whatever its model: its Kiwi terms can be reused
+        self.plan: Any = None
+        self._set_units(list(corpus.texts))
         # Vectors are reused only from the same model at the same precision.
         same_model = (
             old is not None
@@ -427,6 +470,24 @@ class _Job:
 
     # -- planning ---------------------------------------------------------------------
 
+    def _set_units(self, units: list[str]) -> None:
+        """The texts that get one embedding each: the rows, or their windows."""
+        self.units = units
+        self.hashes = store.text_hashes(units)
+        self.empty = np.array([not t.strip() for t in units], dtype=bool)
+
+    def plan_units(self, options: BuildOptions) -> None:
+        """With chunking ``auto``, cut documents longer than the model's max sequence
+        length into windows (:mod:`simsearch.chunking`); they are what gets encoded."""
+        if self.wanted["chunking"] != "auto":
+            return
+        from simsearch.encoding import load_model
+        from simsearch.retrieval_store import plan_windows
+
+        self.plan = plan_windows(load_model(options.model, "cpu"), self.corpus.texts)
+        if self.plan.split:
+            self._set_units(self.plan.windows.texts)
+
     def _cached_rows(self) -> dict[bytes, int]:
         """hash -> row of the previous index holding that text's embedding."""
         if self.old is None:
@@ -440,7 +501,7 @@ class _Job:
         for h, is_empty in zip(self.hashes.tolist(), self.empty.tolist()):
             if not is_empty and h not in cached and h not in new:
                 new[h] = len(new)
-        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.units))
         # Longest first, as sentence-transformers orders a batch: similar lengths share
         # a batch (little padding) and any truncated texts are met at once.
         order = sorted(new, key=lambda h: -len(texts_by_hash[h]))
@@ -530,7 +591,7 @@ class _Job:
         ray: str | None = None,
     ) -> BuildReport:
         order, cached, dropped = self._plan()
-        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.units))
         report = BuildReport(path=self.path, status="updated" if self.old else "built")
         report.dropped = dropped
         pending = None
@@ -722,6 +783,7 @@ class _Job:
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
         whitening = self._whiten(files)
         ann = self._ann(files) if options.ann else None
+        sections = [s for s in (whitening, *self._retrieval_parts(files, report)) if s]
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),
@@ -754,8 +816,8 @@ class _Job:
             versions=_versions(),
             files={role: self._entry(name) for role, name in files.items()},
         )
-        if whitening is not None:
-            meta.with_section(whitening)
+        for part in sections:
+            meta.with_section(part)
         meta.with_section(_table_info(self.corpus))
         previous = set(self.old_files) - set(files.values())
         if ann is not None:
@@ -778,6 +840,33 @@ class _Job:
 
         found = fingerprint(self.wanted["model"]) if self.encoder is not None else None
         return None if found is None else ModelFiles(files=found["files"], sha256=found["sha256"])
+
+    def _retrieval_parts(self, files: dict[str, str], report: BuildReport) -> list[Any]:
+        """Write the window map and the lexical index of this generation (naming them in
+        ``files``) and return their metadata sections."""
+        from simsearch import retrieval_store
+
+        report.n_windows = len(self.units)
+        out: list[Any] = []
+        if self.plan is not None:
+            files.update(retrieval_store.write_windows(self.path, self.generation, self.plan))
+            windows = self.plan.windows
+            report.n_split = windows.n_split
+            out.append(WindowsInfo("auto", self.plan.max_tokens, self.plan.overlap_tokens,
+                                   windows.n_windows if self.plan.split else windows.n_rows,
+                                   windows.n_split))
+        if self.wanted["lexical"]:
+            previous = None
+            if self.previous is not None and "lexical_terms" in self.previous.meta.files:
+                previous = self.previous.file("lexical_terms")
+            names, lex, report.tokenized = retrieval_store.build_lexical(
+                self.path, self.generation, self.corpus.texts, previous, self.log
+            )
+            files.update(names)
+            out.append(LexicalInfo(analyzer="kiwi", k1=1.5, b=0.75, method="lucene",
+                                   n_terms=len(lex.vocab), fusion=FUSION.method,
+                                   dense_weight=FUSION.dense_weight))
+        return out
 
     def _entry(self, name: str) -> FileEntry:
         path = self.path / name

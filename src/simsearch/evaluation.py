@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simsearch.encoding import encode, load_model
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     from simsearch.whitening import Whitening
@@ -221,27 +221,43 @@ def evaluate_retrieval(
     doc_embeddings: np.ndarray,
     whitening: Whitening | None = None,
     batch_size: int = 64,
+    *,
+    retriever: Any = None,
+    options: Any = None,
 ) -> dict[str, float]:
-    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity.
+    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity
+    (or rank an index's :class:`~simsearch.retrieval.Retriever` in a search mode).
 
     Args:
         doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
-            already whitened when the index is).
+            already whitened when the index is); unused when ``retriever`` is given.
         whitening: the index's transform, applied to the query embeddings the same way.
+        retriever: rank with :func:`simsearch.retrieval.search` over windows and/or the
+            lexical index instead of one vector per row.
+        options: :class:`~simsearch.retrieval.SearchOptions` for ``retriever``.
 
     Returns:
         dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
         and encode_seconds.
     """
     start = time.perf_counter()
-    q = encode(load_model(model), list(queries), batch_size=batch_size)
-    if whitening is not None:
-        q = whitening.apply(q)
+    mode = "dense" if retriever is None else retriever.mode(options.mode)
+    q = None
+    if mode != "lexical":
+        q = encode(load_model(model), list(queries), batch_size=batch_size)
+        if whitening is not None:
+            q = whitening.apply(q)
     seconds = time.perf_counter() - start
-    from simsearch.ranking import top_k
+    if retriever is None:
+        from simsearch.ranking import top_k
 
-    k = min(10, len(doc_embeddings))
-    ranked, _ = top_k(np.asarray(doc_embeddings), q, k)
+        ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+    else:
+        from simsearch import lexical, retrieval
+
+        terms = None if mode == "dense" else lexical.tokenize(list(queries))
+        found = retrieval.search(retriever, q, terms, 10, options)
+        ranked = [one.rows for one in found]
     return retrieval_metrics(ranked, relevant) | {
         "queries": len(queries),
         "encode_seconds": seconds,
@@ -255,13 +271,20 @@ def evaluate_index(
     query_column: str = "query",
     relevant_column: str = "relevant",
     batch_size: int = 64,
+    search: Any = None,
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
     ``model``) and its whitening.
 
+    Args:
+        search: ``(options, chunking)``: :class:`~simsearch.retrieval.SearchOptions`
+            (mode, aggregate) and ``"auto"`` (the index's windows) or ``"none"`` (each
+            row's first window only: the truncation of an index without windows).
+
     Returns:
-        ``{"model": ...}`` plus :func:`evaluate_retrieval`'s metrics.
+        ``{"model": ..., "mode": ..., "chunking": ...}`` plus
+        :func:`evaluate_retrieval`'s metrics.
 
     Raises:
         SimsearchError: no index, unreadable pairs, bad columns or rows.
@@ -271,7 +294,18 @@ def evaluate_index(
     index = open_path(index_path)
     name = model or index.model
     queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
+    from simsearch.search import search_options
+
+    options, chunking = search or (search_options(), "auto")
+    retriever = index.retriever()
+    if chunking == "none":
+        retriever = retriever.first_windows()
+    try:
+        mode = retriever.mode(options.mode)
+    except ValueError as exc:
+        raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.whitening(), batch_size
+        name, queries, relevant, index.embeddings, index.whitening(), batch_size,
+        retriever=retriever, options=options,
     )
-    return {"model": name} | metrics
+    return {"model": name, "mode": mode, "chunking": chunking} | metrics

@@ -34,6 +34,7 @@ from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
 if TYPE_CHECKING:
+    from simsearch.retrieval import Retriever
     from simsearch.whitening import Whitening
 
 DEFAULT_ROOT = ".simsearch"
@@ -201,6 +202,28 @@ class Index:
             raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
         return hashes
 
+    def row_embeddings(self) -> np.ndarray:
+        """``(n_docs, search_dim)`` float32, one L2-normalised vector per row: the search
+        matrix itself, or for an index whose long documents are windows, the mean of each
+        row's window vectors (computed here, O(n_windows x dim)); for whole-corpus
+        workflows (neighbours, duplicates, the map) that need one vector per row."""
+        if "windows" not in self.meta.files:
+            return self.embeddings
+        offsets = self.retriever(lexical=False).offsets
+        sums = np.add.reduceat(np.asarray(self.embeddings, dtype=np.float32), offsets[:-1], axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return (sums / norms).astype(np.float32)
+
+    def retriever(self, lexical: bool = True) -> Retriever:
+        """The searchable parts (:class:`~simsearch.retrieval.Retriever`): the search
+        matrix with its window map, and (``lexical``) the BM25 index when there is one."""
+        from simsearch.retrieval_store import open_retriever
+
+        return open_retriever(
+            self.path, self.meta.files, self.embeddings, self.n_docs, load_lexical=lexical
+        )
+
     def whitening(self) -> Whitening | None:
         """The stored BERT-whitening transform, or None when the index is not whitened."""
         if self.meta.whitening is None:
@@ -299,11 +322,13 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         raise damaged(path, f"{matrix_path.name} is unreadable: {why}") from None
     if not isinstance(matrix, np.ndarray):
         raise damaged(path, f"{matrix_path.name} is not a .npy matrix")
-    if matrix.dtype != np.float32 or matrix.shape != (meta.n_docs, meta.search_dim):
+    # With windows the matrix has one row per window (meta.windows.n_windows).
+    n_vectors = meta.windows.n_windows if "windows" in meta.files and meta.windows else meta.n_docs
+    if matrix.dtype != np.float32 or matrix.shape != (n_vectors, meta.search_dim):
         raise damaged(
             path,
             f"{matrix_path.name} holds {matrix.shape} {matrix.dtype}, "
-            f"metadata says ({meta.n_docs}, {meta.search_dim}) float32",
+            f"metadata says ({n_vectors}, {meta.search_dim}) float32",
         )
     return Index(path=path, meta=meta, embeddings=matrix)
 

@@ -141,6 +141,21 @@ class TableInfo(Section):
 
 @section
 @dataclass(frozen=True)
+class WindowsInfo(Section):
+    """Long documents as overlapping windows (file ``windows``, the window -> row map;
+    absent when no document was split): ``chunking`` ``auto`` or ``none``, the window size
+    and overlap in model tokens, ``n_windows`` encoded and ``n_split`` rows cut."""
+
+    KEY: ClassVar[str] = "windows"
+    chunking: str
+    max_tokens: int
+    overlap_tokens: int
+    n_windows: int
+    n_split: int
+
+
+@section
+@dataclass(frozen=True)
 class Generations(Section):
     """Housekeeping: the files of the previous generation, kept one build longer for
     readers that opened it a moment before the commit; the next build deletes them
@@ -190,6 +205,22 @@ class AnnInfo(Section):
     build_seconds: float
 
 
+@section
+@dataclass(frozen=True)
+class LexicalInfo(Section):
+    """The BM25 index over Kiwi terms (files ``lexical_matrix``, ``lexical_vocab``,
+    ``lexical_terms``) and how hybrid search fuses it with the dense ranking."""
+
+    KEY: ClassVar[str] = "lexical"
+    analyzer: str
+    k1: float
+    b: float
+    method: str
+    n_terms: int
+    fusion: str
+    dense_weight: float
+
+
 # --------------------------------------------------------------------------- the whole
 
 
@@ -220,6 +251,17 @@ class IndexMeta:
     def table(self) -> TableInfo:
         """How the source was read (defaults for indexes built before it was recorded)."""
         return self.get(TableInfo) or TableInfo(text_columns=[self.source.column])
+
+    @property
+    def windows(self) -> WindowsInfo | None:
+        """The windows section, or None for an index built before windows or with
+        chunking none."""
+        return self.get(WindowsInfo)
+
+    @property
+    def lexical(self) -> LexicalInfo | None:
+        """The lexical section, or None when the index has no BM25 index."""
+        return self.get(LexicalInfo)
 
     @property
     def whitening(self) -> WhiteningInfo | None:

@@ -85,3 +85,10 @@ Device = Annotated[
     Opt("--device", help="cpu, cuda, cuda:1, mps, or cuda:0,cuda:1 for several (default: auto)."),
 ]
 BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]
+Mode = Annotated[
+    str | None,
+    Opt("--mode", help="hybrid, dense or lexical (default: hybrid when the index has both)."),
+]
+Aggregate = Annotated[
+    str, Opt("--aggregate", help="Row score from its windows: max (best window) or mean.")
+]
