@@ -167,7 +167,7 @@ def search_args(command: str, index: str = "{idx}", name: str = "default") -> li
         "info": ["info", *common],
         "verify": ["info", "--verify", *common],
         "list": ["list", "--index", index],
-        "eval": ["eval", "{top}/queries.csv", "--index", f"{index}/{name}", "--format", "json"],
+        "eval": ["eval", "{top}/queries.csv", *common, "--format", "json"],
     }[command]
 
 
