@@ -1126,11 +1126,17 @@ def interleave(docs):
     return rows
 
 
-def main():
+def sample_frame():
+    """The sample table as a DataFrame (checked), without writing it."""
     rows = [full_record(doc) for doc in interleave(DOCS)]
     columns = ["number", "title", "abstract", "topic", "year", "applicant"]
     df = pd.DataFrame(rows, columns=columns)
     check(df)
+    return df
+
+
+def main():
+    df = sample_frame()
     out = Path(__file__).resolve().parent.parent / "data" / "patents.xlsx"
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_excel(out, sheet_name="patents", index=False, engine="openpyxl")
