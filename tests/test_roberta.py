@@ -224,7 +224,7 @@ def test_onnx_export_equals_sentence_transformers_on_padded_batches(work, tiny_r
 
 def test_query_on_torch_and_onnx_gives_the_same_top_k(work, tiny_roberta, patents):
     from simsearch import onnx_encoder
-    from simsearch.backends import query_encoder
+    from simsearch.encoders import query_encoder
     from simsearch.index import load_index
 
     index = load_index(work / "idx")
