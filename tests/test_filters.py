@@ -41,7 +41,11 @@ def test_missing_values_never_match_and_mixed_columns_stay_filterable(tmp_path):
         "year": [2021, 2022, None, 2019],
         "code": [1, "A-7", 3.5, None],  # mixed types, as spreadsheets have: stored as text
     })
-    path = filters.write_columns(frame, tmp_path / filters.COLUMNS_FILE)
+    path = tmp_path / filters.COLUMNS_FILE
+    types = filters.write_columns(frame, path)
+    assert list(types) == ["출원인", "year", "code"]
+    assert "string" in types["출원인"] and types["year"] == "double"
+    assert types["code"] == "string"  # the mixed column, stored as text
     assert filters.load_columns(path).columns == ["출원인", "year", "code"]
     np.testing.assert_array_equal(filters.filter_rows(path, "\"출원인\" = '삼성전자'"), [0, 3])
     np.testing.assert_array_equal(filters.filter_rows(path, "year > 2000"), [0, 1, 3])

@@ -25,11 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from simsearch import atomic
+from simsearch import atomic, filters
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.meta import META, EncodeInfo, FileEntry, IndexMeta, SourceInfo, WhiteningInfo
+from simsearch.meta import (
+    META,
+    ColumnFileInfo,
+    EncodeInfo,
+    FileEntry,
+    IndexMeta,
+    SourceInfo,
+    WhiteningInfo,
+)
 from simsearch.tables import Corpus, cell_text, read_corpus
 
 ProgressFn = Callable[[int, int], None]
@@ -253,6 +261,8 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
+    if filters.ROLE not in meta.files:  # built before filters: add the column file
+        reasons.append("no column file for filters yet")
     return reasons
 
 
@@ -505,6 +515,9 @@ class _Job:
         )
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
+        # The source columns as parquet, for filters (simsearch.filters; cheap to rewrite).
+        files[filters.ROLE] = f"columns-{gen}.parquet"
+        column_types = filters.write_columns(frame, self.path / files[filters.ROLE])
         whitening = self._whiten(files)
         stat = source.stat()
         meta = IndexMeta(
@@ -540,6 +553,7 @@ class _Job:
         )
         if whitening is not None:
             meta.with_section(whitening)
+        meta.with_section(ColumnFileInfo(types=column_types))
         previous = set(self.old_files)
         meta.write(self.path)
         # The generation just replaced stays one build longer: a reader that opened its
@@ -588,6 +602,7 @@ class _Job:
             "hashes-*.npy",
             "search-*.npy",
             "whitening-*.npz",
+            "columns-*.parquet",
         )
         for pattern in patterns:
             for stale in self.path.glob(pattern):

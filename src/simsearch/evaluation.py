@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from simsearch.encoding import encode, load_model
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     from simsearch.whitening import Whitening
@@ -221,6 +221,7 @@ def evaluate_retrieval(
     doc_embeddings: np.ndarray,
     whitening: Whitening | None = None,
     batch_size: int = 64,
+    allowed: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity.
 
@@ -228,6 +229,8 @@ def evaluate_retrieval(
         doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
             already whitened when the index is).
         whitening: the index's transform, applied to the query embeddings the same way.
+        allowed: optional sorted ``(n_allowed,)`` int64 rows of a filter: only they are
+            ranked, and the caller has already limited ``relevant`` to them.
 
     Returns:
         dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
@@ -240,8 +243,12 @@ def evaluate_retrieval(
     seconds = time.perf_counter() - start
     from simsearch.ranking import top_k
 
-    k = min(10, len(doc_embeddings))
-    ranked, _ = top_k(np.asarray(doc_embeddings), q, k)
+    if allowed is None:
+        ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+    else:
+        from simsearch.filters import top_k_within
+
+        ranked, _ = top_k_within(doc_embeddings, q, 10, allowed)
     return retrieval_metrics(ranked, relevant) | {
         "queries": len(queries),
         "encode_seconds": seconds,
@@ -255,23 +262,42 @@ def evaluate_index(
     query_column: str = "query",
     relevant_column: str = "relevant",
     batch_size: int = 64,
+    where: str | None = None,
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
     ``model``) and its whitening.
 
+    ``where`` (an SQL condition over the source columns, :mod:`simsearch.filters`)
+    evaluates within the matching rows: only they are ranked, relevant rows outside
+    are dropped, and a query left with no relevant row is left out (``skipped``).
+
     Returns:
-        ``{"model": ...}`` plus :func:`evaluate_retrieval`'s metrics.
+        ``{"model": ...}`` plus :func:`evaluate_retrieval`'s metrics (and, with
+        ``where``, ``documents``: matching rows, ``skipped``: queries left out).
 
     Raises:
-        SimsearchError: no index, unreadable pairs, bad columns or rows.
+        SimsearchError: no index, unreadable pairs, bad columns or rows, a bad filter,
+            or no query with a relevant row inside the filter.
     """
+    from simsearch.filters import index_rows
     from simsearch.index import open_path
 
     index = open_path(index_path)
     name = model or index.model
     queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
+    allowed = index_rows(index, where)
+    extra: dict[str, Any] = {}
+    if allowed is not None:
+        inside = set(allowed.tolist())
+        kept = [(q, rel & inside) for q, rel in zip(queries, relevant, strict=True) if rel & inside]
+        if not kept:
+            raise InvalidParameter(
+                "where", f"no query has a relevant document among the rows {{name}} {where!r} keeps"
+            )
+        extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
+        queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.whitening(), batch_size
+        name, queries, relevant, index.embeddings, index.whitening(), batch_size, allowed
     )
-    return {"model": name} | metrics
+    return {"model": name} | metrics | extra

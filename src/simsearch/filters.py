@@ -40,13 +40,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The parquet file inside an index directory that holds the source columns.
+#: The parquet file that holds the source columns (an index names it
+#: ``columns-<generation>.parquet``, file role :data:`ROLE` in its metadata).
 COLUMNS_FILE = "columns.parquet"
+#: The file role of the column file in the index metadata.
+ROLE = "columns"
 #: The table name a filter sees (only in messages: expressions name columns, not tables).
 TABLE = "docs"
 #: Hidden column with each row's position in the index.
@@ -56,9 +59,11 @@ ROW_COLUMN = "__simsearch_row"
 MEMORY_LIMIT = "1GB"
 
 
-class InvalidFilter(SimsearchError):
+class InvalidFilter(InvalidParameter):
     """A filter expression that cannot be evaluated: bad syntax, an unknown column, a
     type mismatch, or something that is not a plain expression.
+
+    ``str(error)`` names the parameter ``where``; the CLI spells it ``--where``.
 
     Attributes:
         param: the parameter that held the expression (``"where"``).
@@ -68,12 +73,12 @@ class InvalidFilter(SimsearchError):
     """
 
     def __init__(self, expression: str, reason: str, columns: Sequence[str]) -> None:
-        self.param = "where"
         self.expression = expression
         self.reason = reason
         self.columns = list(columns)
         shown = ", ".join(_quote_if_needed(c) for c in self.columns) or "(none)"
-        super().__init__(f"filter {expression!r}: {reason}; available columns: {shown}")
+        quoted = repr(expression).replace("{name}", "{ name}")  # keep the placeholder unique
+        super().__init__("where", f"{{name}} {quoted}: {reason}; available columns: {shown}")
 
 
 @dataclass
@@ -151,24 +156,26 @@ class ColumnTable:
         con.register(TABLE, pa.table(arrays))
 
 
-def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, str]:
     """Write the columns of ``frame`` as the parquet file a filter reads.
 
     Row ``i`` of ``frame`` must be document ``i`` of the index. Column names become
     strings; an object column that pyarrow cannot type (mixed numbers and text, as
     spreadsheets have) is stored as text, so every source column stays filterable.
-    The file is written next to its final path and renamed, so a crash leaves the old
+    Written crash-safely (:func:`simsearch.atomic.atomic_path`): a crash leaves the old
     file intact.
 
     Args:
         frame: the source table, ``n_docs`` rows.
-        path: destination, usually ``<index>/`` :data:`COLUMNS_FILE`.
+        path: destination, in an index ``columns-<generation>.parquet``.
 
     Returns:
-        The path written.
+        Column name -> Arrow type name (``"int64"``, ``"string"``, ...), in file order.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from simsearch.atomic import atomic_path
 
     path = Path(path)
     arrays, names = [], []
@@ -181,11 +188,10 @@ def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         arrays.append(array)
         names.append(str(name))
     table = pa.Table.from_arrays(arrays, names=names) if arrays else pa.table({})
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     _CACHE.pop(path.resolve(), None)
-    return path
+    return {name: str(array.type) for name, array in zip(names, arrays, strict=True)}
 
 
 _CACHE: dict[Path, tuple[tuple[int, int], ColumnTable]] = {}
@@ -234,6 +240,29 @@ def filter_rows(path: str | os.PathLike[str], expression: str) -> np.ndarray:
         SimsearchError: no column file.
     """
     return load_columns(path).select(expression)
+
+
+def index_rows(index: Any, where: str | None) -> np.ndarray | None:
+    """The rows of an opened index (:class:`simsearch.index.Index`) that ``where``
+    allows, or None when ``where`` is None (no filter).
+
+    Returns:
+        ``(n_allowed,)`` int64 row numbers, sorted ascending, or None.
+
+    Raises:
+        InvalidFilter: see :meth:`ColumnTable.select`.
+        SimsearchError: the index has no column file (built before filters existed).
+    """
+    if where is None:
+        return None
+    try:
+        path = index.file(ROLE)
+    except KeyError:
+        raise SimsearchError(
+            f"the index at {index.path} has no column file to filter on; run "
+            "'simsearch index' on its source again (embeddings are reused)"
+        ) from None
+    return filter_rows(path, where)
 
 
 def row_mask(rows: np.ndarray, n_rows: int) -> np.ndarray:

@@ -119,6 +119,16 @@ class WhiteningInfo(Section):
     fitted_on: int
 
 
+@section
+@dataclass(frozen=True)
+class ColumnFileInfo(Section):
+    """The columnar copy of the source columns that filters read (file ``columns``,
+    parquet; :mod:`simsearch.filters`): each column's name and Arrow type."""
+
+    KEY: ClassVar[str] = "column_file"
+    types: dict[str, str]
+
+
 # --------------------------------------------------------------------------- the whole
 
 

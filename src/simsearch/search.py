@@ -28,25 +28,52 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def check_k(k: int, index: store.Index, exclude_self: bool, log: LogFn) -> int:
-    """``k`` clamped to the number of candidate documents (saying so through ``log``).
+def check_k(
+    k: int,
+    index: store.Index,
+    exclude_self: bool,
+    log: LogFn,
+    allowed: np.ndarray | None = None,
+) -> int:
+    """``k`` clamped to the number of candidate documents (saying so through ``log``):
+    all documents, or the ``allowed`` rows of a filter.
 
     Raises:
         InvalidParameter: ``k < 1``.
     """
     if k < 1:
         raise InvalidParameter("k", f"{{name}} must be at least 1, got {k}")
-    available = index.n_docs - (1 if exclude_self else 0)
+    n = index.n_docs if allowed is None else len(allowed)
+    available = n - (1 if exclude_self else 0)
     if k > available:
+        what = "documents available" if allowed is None else "documents matching the filter"
         log(
             ParamNote(
-                "k",
-                f"{{name}} {k} is more than the {available:,} documents available; "
-                f"showing {available:,}",
+                "k", f"{{name}} {k} is more than the {available:,} {what}; showing {available:,}"
             )
         )
         return max(available, 0)
     return k
+
+
+def _rank(
+    index: store.Index,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None,
+    exclude: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine top-k over all rows, or over the ``allowed`` rows of a filter
+    (applied before ranking, so k hits come back whenever k rows match)."""
+    queries = np.atleast_2d(queries)
+    if k <= 0:
+        empty = np.empty((len(queries), 0))
+        return empty.astype(np.int64), empty.astype(np.float32)
+    if allowed is None:
+        return top_k(index.embeddings, queries, k, exclude=exclude)
+    from simsearch.filters import top_k_within
+
+    return top_k_within(index.embeddings, queries, k, allowed, exclude=exclude)
 
 
 def check_doc(doc: int, index: store.Index) -> None:
@@ -96,6 +123,7 @@ def similar_hits(
     k: int = 10,
     include_self: bool = False,
     log: LogFn = _quiet,
+    where: str | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to document ``doc`` by cosine distance.
 
@@ -106,22 +134,41 @@ def similar_hits(
         include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
+        where: a filter over the source columns (SQL condition, e.g.
+            ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.filters`),
+            applied before ranking: only matching rows are returned. ``doc`` itself
+            need not match.
 
     Returns:
         ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
         ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
 
     Raises:
-        SimsearchError: ``doc`` out of range or ``k < 1``.
+        SimsearchError: ``doc`` out of range, ``k < 1``, or a bad filter
+            (:class:`~simsearch.filters.InvalidFilter`).
     """
     check_doc(doc, index)
-    k = check_k(k, index, exclude_self=not include_self, log=log)
+    allowed = _allowed(index, where, log)
+    self_candidate = allowed is None or bool(np.isin(doc, allowed))
+    k = check_k(k, index, exclude_self=not include_self and self_candidate, log=log,
+                allowed=allowed)
     query = np.asarray(index.embeddings[doc], dtype=np.float32)
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
     exclude = None if include_self else np.array([doc])
-    indices, sims = top_k(index.embeddings, query, k, exclude=exclude)
+    indices, sims = _rank(index, query, k, allowed, exclude=exclude)
     return _hits(index, indices, sims)
+
+
+def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | None:
+    """The rows a filter allows (None: no filter), saying how many through ``log``."""
+    if where is None:
+        return None
+    from simsearch.filters import index_rows
+
+    rows = index_rows(index, where)
+    log(f"{len(rows):,} of {index.n_docs:,} documents match the filter")
+    return rows
 
 
 def encode_queries(
@@ -161,15 +208,19 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    where: str | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all).
+
+    ``where`` filters the rows before ranking, as in :func:`similar_hits`.
 
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
         ``query``, grouped by query in input order.
 
     Raises:
-        SimsearchError: no query text, an empty query, ``k < 1``, or a model problem.
+        SimsearchError: no query text, an empty query, ``k < 1``, a bad filter, or a
+            model problem.
     """
     texts = list(texts)
     if not texts:
@@ -177,9 +228,10 @@ def query_hits(
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
-    k = check_k(k, index, exclude_self=False, log=log)
+    allowed = _allowed(index, where, log)  # a bad filter fails before the model loads
+    k = check_k(k, index, exclude_self=False, log=log, allowed=allowed)
     vectors = encode_queries(index, texts, device, batch_size)
-    indices, sims = top_k(index.embeddings, vectors, k)
+    indices, sims = _rank(index, vectors, k, allowed)
     return _hits(index, indices, sims, queries=texts)
 
 
@@ -210,20 +262,24 @@ def similar(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
+    where: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
 
+    ``where`` keeps only rows matching an SQL condition over the source columns,
+    applied before ranking (see :mod:`simsearch.filters`).
+
     Example:
-        >>> simsearch.similar(0, k=5)  # doctest: +SKIP
+        >>> simsearch.similar(0, k=5, where="year >= 2020")  # doctest: +SKIP
 
     Returns:
         A DataFrame of ``k`` rows, nearest first (see :func:`hits_frame`).
 
     Raises:
-        SimsearchError: no index, ``doc`` out of range, ``k < 1``.
+        SimsearchError: no index, ``doc`` out of range, ``k < 1``, a bad filter.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self))
+    return hits_frame(similar_hits(index, doc, k, include_self, where=where))
 
 
 def query(
@@ -233,16 +289,18 @@ def query(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
+    where: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
-    several), encoded with the index's own model.
+    several), encoded with the index's own model; ``where`` filters rows before
+    ranking, as in :func:`similar`.
 
     Returns:
         A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
 
     Raises:
-        SimsearchError: no index, empty query, ``k < 1``, model problems.
+        SimsearchError: no index, empty query, ``k < 1``, a bad filter, model problems.
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device))
+    return hits_frame(query_hits(index, texts, k, device=device, where=where))

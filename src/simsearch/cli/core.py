@@ -24,6 +24,7 @@ from simsearch.cli.spec import (
     ModelCheck,
     Opt,
     Show,
+    Where,
 )
 
 
@@ -80,6 +81,7 @@ def similar_command(
     show: Show = None,
     fmt: Format = "table",
     model: ModelCheck = None,
+    where: Where = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -91,7 +93,7 @@ def similar_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
+    hits = similar_hits(index, doc, k, include_self=include_self, log=say, where=where)
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}")
 
 
@@ -103,6 +105,7 @@ def query_command(
     fmt: Format = "table",
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     model: ModelCheck = None,
+    where: Where = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -115,7 +118,7 @@ def query_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = query_hits(index, queries, k, device=device, log=say)
+    hits = query_hits(index, queries, k, device=device, log=say, where=where)
     render.write(hits, fmt, columns)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from simsearch.cli.spec import Arg, Opt, TableOrJson
+from simsearch.cli.spec import Arg, Opt, TableOrJson, Where
 from simsearch.errors import InvalidParameter
 
 DEFAULT_PLOT = "simsearch-inspect.png"
@@ -46,6 +46,7 @@ def eval_command(
     whiten_dim: Annotated[int | None, Opt(help="Keep D whitened dimensions.")] = None,
     limit: Annotated[int | None, Opt(help="Use only the first N pairs.")] = None,
     batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
+    where: Where = None,
     fmt: TableOrJson = "table",
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
@@ -53,6 +54,8 @@ def eval_command(
     from simsearch import render
 
     render.check_format(fmt, ("table", "json"))
+    if where is not None and index is None:
+        raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
     if index is not None:
         from simsearch.evaluation import evaluate_index
 
@@ -61,7 +64,8 @@ def eval_command(
                 "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
             )
         record = evaluate_index(
-            file, index, model[0] if model else None, query_column, relevant_column, batch_size
+            file, index, model[0] if model else None, query_column, relevant_column, batch_size,
+            where=where,
         )
         if fmt == "json":
             render.write_json_value(record)

@@ -58,3 +58,11 @@ ModelCheck = Annotated[
 ]
 Device = Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1, mps (default: auto).")]
 BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]
+Where = Annotated[
+    str | None,
+    Opt(
+        "--where",
+        help="Only rows matching this SQL condition on the source columns, applied before "
+        "ranking, e.g. \"year >= 2020 and applicant == '삼성전자'\".",
+    ),
+]
