@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import time
@@ -31,12 +32,14 @@ from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import (
+    IMPORTED,
     META,
     ColumnFileInfo,
     EncodeInfo,
     FileEntry,
     IndexMeta,
     SourceInfo,
+    TableInfo,
     WhiteningInfo,
 )
 from simsearch.tables import Corpus, cell_text, read_corpus
@@ -85,7 +88,7 @@ class BuildOptions:
     """What to build and how (the keyword arguments of :func:`build_index`)."""
 
     sheet: str | None = None
-    model: str = DEFAULT_MODEL
+    model: str | os.PathLike | None = None
     root: str | Path = store.DEFAULT_ROOT
     name: str = store.DEFAULT_NAME
     device: str | None = None
@@ -93,10 +96,20 @@ class BuildOptions:
     chunk_size: int | None = None
     rebuild: bool = False
     embeddings: str | Path | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     precision: str = "fp32"
     whiten: bool = False
     whiten_dim: int | None = None
+    header_row: int | None = None
+    encoding: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The model recorded in the index: the given one (any path-like as a string),
+        ``"imported"`` for an imported matrix with no model named, else the default."""
+        if self.model is None:
+            return IMPORTED if self.embeddings is not None else DEFAULT_MODEL
+        return model_id(os.fspath(self.model))
 
     def check(self) -> None:
         """Refuse options that cannot work, before anything is read or loaded.
@@ -114,10 +127,18 @@ class BuildOptions:
             raise InvalidParameter(
                 "whiten_dim", f"{{name}} must be at least 1, got {self.whiten_dim}"
             )
+        if self.header_row is not None and self.header_row < 1:
+            raise InvalidParameter(
+                "header_row", f"{{name}} counts from 1 (Excel's row numbers), got {self.header_row}"
+            )
         if self.embeddings is None:
-            from simsearch.encoders import check_options
+            from simsearch.encoders import check_options, resolve_backend
+            from simsearch.environment import check_hub_model
 
-            check_options(self.backend, self.precision, self.device)
+            check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
+
+            backend = resolve_backend(self.backend, self.device, self.precision)
+            check_options(backend, self.precision, self.device)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -125,7 +146,7 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     column: str,
     *,
     sheet: str | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str | os.PathLike | None = None,
     root: str | Path = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
@@ -135,19 +156,24 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     embeddings: str | Path | None = None,
     on_progress: ProgressFn | None = None,
     log: LogFn | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     precision: str = "fp32",
     whiten: bool = False,
     whiten_dim: int | None = None,
+    header_row: int | None = None,
+    encoding: str | None = None,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
     Args:
         source: ``.xlsx``/``.csv``/``.tsv``/``.parquet``/``.jsonl`` file; row i is document i.
-        column: the text column to encode.
-        sheet: Excel sheet name (default the first sheet).
-        model: SentenceTransformer hub id or local directory (default
-            ``jhgan/ko-sroberta-multitask``).
+        column: the text column to encode; several (a list, or comma-separated) are
+            joined per row with a line break into one document.
+        sheet: Excel sheet name or 0-based number (default the first sheet, or the one
+            sheet that has the column).
+        model: SentenceTransformer hub id or local directory, any path-like (default
+            ``jhgan/ko-sroberta-multitask``; with ``embeddings`` and no model, the index
+            records ``"imported"`` and cannot encode query texts).
         device: torch device; default GPU when available, else CPU.
         batch_size: texts per forward pass.
         chunk_size: texts per checkpoint (default ``8 * batch_size``).
@@ -157,13 +183,18 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             L2-normalised on import.
         on_progress: called as ``on_progress(done, total)`` (texts) while encoding.
         log: called with one-line status messages (cache reuse, resume, truncation).
-        backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on CPU); see
-            :mod:`simsearch.encoders`.
+        backend: ``torch`` (sentence-transformers), ``onnx`` (onnxruntime on CPU), or
+            ``auto`` (default): ``onnx`` when onnxruntime is installed and no GPU is used,
+            else ``torch``; see :func:`simsearch.encoders.resolve_backend`.
         precision: ``fp32``; ``fp16``/``bf16`` on a GPU with torch; ``int8`` with onnx.
         whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
             :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
-        whiten_dim: keep this many whitened dimensions (default all).
+        whiten_dim: keep this many whitened dimensions (default all; at most
+            ``(n - 1) // 2`` when fitted on ``n`` non-empty documents, see
+            :func:`simsearch.whitening.safe_dim`).
+        header_row: 1-based row of the header as Excel numbers rows (default detected).
+        encoding: codec of a CSV/TSV file (default detected: UTF-8, cp949, UTF-16...).
 
     Returns:
         A :class:`BuildReport`.
@@ -190,13 +221,17 @@ def build(
     started = time.perf_counter()
     log = log or (lambda _msg: None)
     options.check()
-    corpus = read_corpus(source, column, options.sheet)
+    corpus = read_corpus(
+        source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
+    )
+    for line in corpus.notes.lines(Path(source).name):
+        log(line)
     source = Path(source).resolve()
     wanted = {
         "sha256": atomic.file_digest(source),
         "sheet": corpus.sheet,
-        "column": column,
-        "model": model_id(options.model),
+        "column": corpus.column,
+        "model": options.model_name,
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
     }
@@ -207,7 +242,8 @@ def build(
         reasons = _reasons(old.meta if old else None, wanted)
         fresh = bool(reasons) or options.rebuild or options.embeddings is not None
         if old is not None and not fresh:
-            _query_export(wanted["model"], path, None, log)
+            if wanted["model"] != IMPORTED:
+                _query_export(wanted["model"], path, None, log)
             report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
             meta = old.meta
         else:
@@ -216,7 +252,8 @@ def build(
             report = job.run(options)
             report.reasons = reasons
             meta = job.commit(source, report, options)
-            _query_export(wanted["model"], path, job.encoder, log)
+            if wanted["model"] != IMPORTED:
+                _query_export(wanted["model"], path, job.encoder, log)
         report.meta = meta
         report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
         report.seconds = time.perf_counter() - started
@@ -329,12 +366,14 @@ class _Job:
         if options.embeddings is not None:
             return self.import_matrix(Path(options.embeddings))
         chunk = options.chunk_size or 8 * options.batch_size
+        from simsearch.encoders import resolve_backend
+
         return self.encode(
-            options.model,
+            options.model_name,
             options.device,
             options.batch_size,
             chunk,
-            options.backend,
+            resolve_backend(options.backend, options.device, options.precision),
             options.precision,
         )
 
@@ -557,6 +596,7 @@ class _Job:
         if whitening is not None:
             meta.with_section(whitening)
         meta.with_section(ColumnFileInfo(types=column_types))
+        meta.with_section(_table_info(self.corpus))
         previous = set(self.old_files)
         meta.write(self.path)
         # The generation just replaced stays one build longer: a reader that opened its
@@ -574,11 +614,14 @@ class _Job:
         requested = self.wanted["whitening"]
         if requested is None:
             return None
-        from simsearch.whitening import fit_whitening
+        from simsearch.whitening import fit_whitening, safe_dim
 
         raw = np.load(self.matrix_path, mmap_mode="r")
         keep = np.flatnonzero(~self.empty)
-        transform = fit_whitening(raw[keep], requested["dim"])
+        dim, why = safe_dim(len(keep), raw.shape[1], requested["dim"])
+        if why:
+            self.log(why)
+        transform = fit_whitening(raw[keep], dim)
         files["search"] = f"search-{self.generation}.npy"
         files["whitening"] = f"whitening-{self.generation}.npz"
         n = raw.shape[0]
@@ -610,6 +653,16 @@ class _Job:
                 stale.unlink(missing_ok=True)
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
+
+
+def _table_info(corpus: Corpus) -> TableInfo:
+    notes = corpus.notes
+    return TableInfo(
+        text_columns=list(corpus.columns),
+        encoding=notes.encoding,
+        header_row=notes.header_row,
+        merged_cells_filled=notes.merged_cells,
+    )
 
 
 def _normalise(block: np.ndarray) -> np.ndarray:

@@ -200,6 +200,7 @@ class Index:
             "source": meta.source.path,
             "sheet": meta.source.sheet,
             "column": meta.column,
+            "text_columns": meta.table.text_columns,
             "model": meta.model,
             "rows": meta.n_docs,
             "empty": meta.n_empty,

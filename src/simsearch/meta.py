@@ -41,6 +41,9 @@ from typing import Any, ClassVar, TypeVar
 from simsearch.errors import DamagedIndex, SimsearchError
 
 FORMAT_VERSION = 2
+#: The model recorded for an index whose embeddings were imported with no model named:
+#: ``similar`` works, ``query`` cannot encode text for it.
+IMPORTED = "imported"
 META = "meta.json"
 REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
 
@@ -121,6 +124,21 @@ class WhiteningInfo(Section):
 
 @section
 @dataclass(frozen=True)
+class TableInfo(Section):
+    """How the source table was read: ``text_columns`` joined into each document (one
+    or several), the text ``encoding`` (None for binary formats), the 1-based
+    ``header_row`` (document ``i`` is row ``header_row + 1 + i`` of the sheet or file),
+    and the cells filled from merged ranges."""
+
+    KEY: ClassVar[str] = "table"
+    text_columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    header_row: int = 1
+    merged_cells_filled: int = 0
+
+
+@section
+@dataclass(frozen=True)
 class ColumnFileInfo(Section):
     """The columnar copy of the source columns that filters read (file ``columns``,
     parquet; :mod:`simsearch.filters`): each column's name and Arrow type."""
@@ -154,6 +172,11 @@ class IndexMeta:
     def column(self) -> str:
         """The source column whose text was encoded."""
         return self.source.column
+
+    @property
+    def table(self) -> TableInfo:
+        """How the source was read (defaults for indexes built before it was recorded)."""
+        return self.get(TableInfo) or TableInfo(text_columns=[self.source.column])
 
     @property
     def whitening(self) -> WhiteningInfo | None:

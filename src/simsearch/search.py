@@ -56,26 +56,6 @@ def check_k(
     return k
 
 
-def _rank(
-    index: store.Index,
-    queries: np.ndarray,
-    k: int,
-    allowed: np.ndarray | None,
-    exclude: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine top-k over all rows, or over the ``allowed`` rows of a filter
-    (applied before ranking, so k hits come back whenever k rows match)."""
-    queries = np.atleast_2d(queries)
-    if k <= 0:
-        empty = np.empty((len(queries), 0))
-        return empty.astype(np.int64), empty.astype(np.float32)
-    if allowed is None:
-        return top_k(index.embeddings, queries, k, exclude=exclude)
-    from simsearch.filters import top_k_within
-
-    return top_k_within(index.embeddings, queries, k, allowed, exclude=exclude)
-
-
 def check_doc(doc: int, index: store.Index) -> None:
     """Raises InvalidParameter unless ``0 <= doc < n_docs``."""
     if not 0 <= doc < index.n_docs:
@@ -88,12 +68,13 @@ def check_doc(doc: int, index: store.Index) -> None:
 
 def _hits(
     index: store.Index,
-    indices: np.ndarray,
-    sims: np.ndarray,
+    indices: Sequence[np.ndarray],
+    sims: Sequence[np.ndarray],
     queries: Sequence[str] | None = None,
 ) -> list[Hit]:
-    """Turn ranking arrays into result dicts, reading only the rows that are shown."""
-    positions = sorted({int(i) for i in indices.ravel()})
+    """Turn ranking arrays (one per query) into result dicts, reading only the rows that
+    are shown."""
+    positions = sorted({int(i) for ids in indices for i in ids})
     records = dict(zip(positions, index.rows(positions)))
     column = index.column
     hits: list[Hit] = []
@@ -117,12 +98,83 @@ def _hits(
     return hits
 
 
+def check_min_similarity(min_similarity: float | None) -> None:
+    """Raises InvalidParameter unless ``min_similarity`` is None or in ``[-1, 1]``."""
+    if min_similarity is not None and not -1.0 <= min_similarity <= 1.0:
+        raise InvalidParameter(
+            "min_similarity",
+            f"{{name}} is a cosine similarity between -1 and 1, got {min_similarity}",
+        )
+
+
+def rank(
+    index: store.Index,
+    queries: np.ndarray,
+    k: int | None,
+    min_similarity: float | None = None,
+    exclude: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Exact top-k (:func:`simsearch.ranking.top_k`) with empty documents left out and an
+    optional similarity threshold.
+
+    Empty documents are zero rows of the search matrix (whitened ones too), so their
+    similarity to everything is exactly 0: ``n_empty`` extra candidates are fetched and
+    the zero rows among them dropped, so they never rank, not even above documents of
+    negative similarity.
+
+    Args:
+        index: an opened index.
+        queries: ``(n_queries, dim)`` float32, L2-normalised.
+        k: at most this many results per query; None: no limit (every document at or
+            above ``min_similarity``).
+        min_similarity: keep only results with cosine similarity ``>=`` this.
+        exclude: as in :func:`simsearch.ranking.top_k`.
+        allowed: sorted int64 rows of a filter: only they are ranked (before top-k, so
+            ``k`` results come back whenever ``k`` allowed rows qualify).
+
+    Returns:
+        ``(indices, similarities)``: per query, an int64 array of rows and a float32
+        array of similarities, most similar first (possibly fewer than ``k``).
+    """
+    queries = np.atleast_2d(queries)
+    n_empty = index.meta.n_empty
+    want = index.n_docs if k is None else k
+    if want < 1:  # e.g. a one-document index asked for documents other than itself
+        return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
+    if allowed is None:
+        fetch = min(want + n_empty, index.n_docs)
+        indices, sims = top_k(index.embeddings, queries, fetch, exclude)
+    else:
+        from simsearch.filters import top_k_within
+
+        if len(allowed) == 0:
+            return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
+        fetch = min(want + n_empty, len(allowed))
+        indices, sims = top_k_within(index.embeddings, queries, fetch, allowed, exclude)
+    kept_ids, kept_sims = [], []
+    for row_ids, row_sims in zip(indices, sims):
+        keep = np.ones(len(row_ids), dtype=bool)
+        if n_empty:
+            zero = row_sims == 0.0
+            if zero.any():
+                rows = np.asarray(index.embeddings[np.sort(row_ids[zero])])
+                empty = set(np.sort(row_ids[zero])[~rows.any(axis=1)].tolist())
+                keep &= np.array([int(r) not in empty for r in row_ids])
+        if min_similarity is not None:
+            keep &= row_sims >= np.float32(min_similarity)
+        kept_ids.append(row_ids[keep][:want])
+        kept_sims.append(row_sims[keep][:want])
+    return kept_ids, kept_sims
+
+
 def similar_hits(
     index: store.Index,
     doc: int,
-    k: int = 10,
+    k: int | None = 10,
     include_self: bool = False,
     log: LogFn = _quiet,
+    min_similarity: float | None = None,
     where: str | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to document ``doc`` by cosine distance.
@@ -130,17 +182,19 @@ def similar_hits(
     Args:
         index: an opened index (:func:`simsearch.index.load_index`).
         doc: 0-based row of the query document.
-        k: number of results (clamped to the corpus size).
+        k: number of results (clamped to the corpus size); None with ``min_similarity``:
+            every document at or above it.
         include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
+        min_similarity: keep only documents with cosine similarity ``>=`` this.
         where: a filter over the source columns (SQL condition, e.g.
             ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.filters`),
             applied before ranking: only matching rows are returned. ``doc`` itself
             need not match.
 
     Returns:
-        ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
+        Up to ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
         ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
 
     Raises:
@@ -150,14 +204,30 @@ def similar_hits(
     check_doc(doc, index)
     allowed = _allowed(index, where, log)
     self_candidate = allowed is None or bool(np.isin(doc, allowed))
-    k = check_k(k, index, exclude_self=not include_self and self_candidate, log=log,
-                allowed=allowed)
+    exclude_self = not include_self and self_candidate
+    k = _limit(k, min_similarity, index, exclude_self=exclude_self, log=log, allowed=allowed)
     query = np.asarray(index.embeddings[doc], dtype=np.float32)
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
     exclude = None if include_self else np.array([doc])
-    indices, sims = _rank(index, query, k, allowed, exclude=exclude)
+    indices, sims = rank(index, query, k, min_similarity, exclude=exclude, allowed=allowed)
     return _hits(index, indices, sims)
+
+
+def _limit(
+    k: int | None,
+    min_similarity: float | None,
+    index: store.Index,
+    exclude_self: bool,
+    log: LogFn,
+    allowed: np.ndarray | None = None,
+) -> int | None:
+    """``k`` checked (against the ``allowed`` rows of a filter when given); None (no
+    limit) only with a threshold."""
+    check_min_similarity(min_similarity)
+    if k is None and min_similarity is not None:
+        return None
+    return check_k(10 if k is None else k, index, exclude_self, log, allowed=allowed)
 
 
 def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | None:
@@ -172,7 +242,11 @@ def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | 
 
 
 def encode_queries(
-    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+    index: store.Index,
+    texts: Sequence[str],
+    device: str | None = None,
+    batch_size: int = 32,
+    encoder: Any = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -181,7 +255,9 @@ def encode_queries(
     :func:`simsearch.encoders.query_encoder`.
 
     A whitened index (``index --whiten``) applies its stored transform to the queries,
-    exactly as to the documents.
+    exactly as to the documents. ``encoder``: one made earlier by
+    :func:`~simsearch.encoders.query_encoder` for this index, so a long-running caller
+    (``simsearch serve``) loads the model once.
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -191,7 +267,8 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    vectors = query_encoder(index, device).encode(texts, batch_size)
+    encoder = encoder if encoder is not None else query_encoder(index, device)
+    vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
@@ -201,21 +278,25 @@ def encode_queries(
     return vectors if whitening is None else whitening.apply(vectors)
 
 
-def query_hits(
+def query_hits(  # noqa: PLR0913 - one keyword per search option (k, threshold, filter, ...)
     index: store.Index,
     texts: Sequence[str],
-    k: int = 10,
+    k: int | None = 10,
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    min_similarity: float | None = None,
+    encoder: Any = None,
     where: str | None = None,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to each query text (the model loads once for all).
+    """The ``k`` documents nearest to each query text (the model loads once for all;
+    ``encoder`` as in :func:`encode_queries`); ``k`` and ``min_similarity`` as in
+    :func:`similar_hits`.
 
     ``where`` filters the rows before ranking, as in :func:`similar_hits`.
 
     Returns:
-        ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
+        Up to ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
         ``query``, grouped by query in input order.
 
     Raises:
@@ -228,10 +309,11 @@ def query_hits(
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    check_min_similarity(min_similarity)
     allowed = _allowed(index, where, log)  # a bad filter fails before the model loads
-    k = check_k(k, index, exclude_self=False, log=log, allowed=allowed)
-    vectors = encode_queries(index, texts, device, batch_size)
-    indices, sims = _rank(index, vectors, k, allowed)
+    vectors = encode_queries(index, texts, device, batch_size, encoder)  # model problems first
+    k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=allowed)
+    indices, sims = rank(index, vectors, k, min_similarity, allowed=allowed)
     return _hits(index, indices, sims, queries=texts)
 
 
@@ -257,11 +339,12 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
 
 def similar(
     doc: int,
-    k: int = 10,
+    k: int | None = 10,
     *,
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
+    min_similarity: float | None = None,
     where: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
@@ -272,14 +355,20 @@ def similar(
     Example:
         >>> simsearch.similar(0, k=5, where="year >= 2020")  # doctest: +SKIP
 
+    Args:
+        k: at most this many rows; None with ``min_similarity``: no limit.
+        min_similarity: keep only rows with cosine similarity ``>=`` this.
+
     Returns:
-        A DataFrame of ``k`` rows, nearest first (see :func:`hits_frame`).
+        A DataFrame of up to ``k`` rows, nearest first (see :func:`hits_frame`).
 
     Raises:
-        SimsearchError: no index, ``doc`` out of range, ``k < 1``, a bad filter.
+        SimsearchError: no index, ``doc`` out of range, ``k < 1``, a threshold outside
+            ``[-1, 1]``, a bad filter.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self, where=where))
+    hits = similar_hits(index, doc, k, include_self, min_similarity=min_similarity, where=where)
+    return hits_frame(hits)
 
 
 def query(
@@ -289,6 +378,7 @@ def query(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
+    min_similarity: float | None = None,
     where: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
@@ -303,4 +393,5 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device, where=where))
+    hits = query_hits(index, texts, k, device=device, min_similarity=min_similarity, where=where)
+    return hits_frame(hits)

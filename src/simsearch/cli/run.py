@@ -113,29 +113,55 @@ def open_index(root: str | Path, name: str, model: str | None = None) -> Any:
     return index
 
 
-def read_queries(text: str | None, file: str | None) -> list[str]:
-    """The query texts: ``text``, or the non-blank lines of ``file`` (``-``: stdin).
+def read_queries(text: str | None, file: str | None, text_file: Path | None = None) -> list[str]:
+    """The query texts: ``text``; or the non-blank lines of ``file`` (``-``: stdin), one
+    query each; or the whole of ``text_file`` as one query (line breaks kept).
 
     Raises:
-        SimsearchError: neither or both given, a missing or non-UTF-8 file, no lines.
+        SimsearchError: none or several given, a missing or undecodable file, no text.
     """
-    if text is not None and file is not None:
-        raise SimsearchError("give either TEXT or --file, not both")
+    given = [n for n, v in (("TEXT", text), ("--file", file), ("--text-file", text_file)) if v]
+    if len(given) > 1:
+        raise SimsearchError(f"give one of TEXT, --file or --text-file, not {' and '.join(given)}")
+    if text_file is not None:
+        whole = _read_text(text_file).strip()
+        if not whole:
+            raise SimsearchError(f"{text_file} holds no text")
+        return [whole]
     if file is None:
         if text is None:
-            raise SimsearchError("no query given; pass TEXT, or --file FILE (- for stdin)")
+            raise SimsearchError(
+                "no query given; pass TEXT, --file FILE (one query per line, - for stdin) "
+                "or --text-file FILE (the whole file as one query)"
+            )
         return [text]
-    if file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise SimsearchError(f"query file not found: {file}")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise SimsearchError(f"{file} is not UTF-8 text; save it as UTF-8") from None
+    lines = sys.stdin.read().splitlines() if file == "-" else _read_text(Path(file)).splitlines()
     queries = [line.strip() for line in lines if line.strip()]
     if not queries:
         raise SimsearchError(f"{file if file != '-' else 'stdin'} holds no query lines")
     return queries
+
+
+def _read_text(path: Path) -> str:
+    """A query file's text in its detected encoding (UTF-8, cp949, UTF-16...)."""
+    from simsearch.charsets import read_text
+
+    if not path.is_file():
+        raise SimsearchError(f"query file not found: {path}")
+    return read_text(path).text
+
+
+def index_path(root: Path, name: str) -> Path:
+    """The index ``name`` under ``root``: ``--index`` is the folder holding the indexes
+    for every command, ``--name`` picks one.
+
+    Raises:
+        SimsearchError: ``root`` is itself an index directory (a one-line fix names both).
+    """
+    root = Path(root)
+    if (root / "meta.json").is_file():
+        raise SimsearchError(
+            f"--index is the folder holding the indexes (for every command), and {root} is "
+            f"one index; use --index {root.parent} --name {root.name}"
+        )
+    return root / name
