@@ -35,7 +35,9 @@ def test_index_again_reuses_the_cache(indexed, tiny_model):
 
 
 def test_similar_json_equals_numpy_on_the_cached_matrix(indexed):
-    result = run_cli("similar", "--doc", "3", "--k", "5", "--format", "json", cwd=indexed)
+    result = run_cli(
+        "similar", "--doc", "3", "--k", "5", "--format", "json", "--mode", "dense", cwd=indexed
+    )
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     meta = json.loads((indexed / ".simsearch" / "default" / "meta.json").read_text())
@@ -55,7 +57,8 @@ def test_similar_json_equals_numpy_on_the_cached_matrix(indexed):
 
 def test_include_self_ranks_the_document_first(indexed):
     result = run_cli(
-        "similar", "--doc", "3", "--k", "3", "--include-self", "-f", "json", cwd=indexed
+        "similar", "--doc", "3", "--k", "3", "--include-self", "-f", "json", "--mode", "dense",
+        cwd=indexed,
     )
     hits = json.loads(result.stdout)
     assert hits[0]["row"] == 3 and hits[0]["cosine_distance"] == pytest.approx(0, abs=1e-6)

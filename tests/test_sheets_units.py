@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from simsearch import charsets, environment, export, sheets
+from simsearch import charsets, environment, sheets, table_writer
 from simsearch.errors import SimsearchError
 
 KOREAN = "번호,제목\r\n1,리튬 이차전지용 실리콘 음극재\r\n2,콘크리트 균열 보수\r\n"
@@ -120,7 +120,7 @@ def test_split_and_join_columns():
     assert sheets.join_columns(frame, ["t", "a"]) == ["제목\n초록", "둘째", ""]
 
 
-# --------------------------------------------------------------------- export
+# --------------------------------------------------------------- table_writer
 HITS = [
     {"rank": 1, "row": 4, "cosine_distance": 0.1, "similarity": 0.9, "text": "가" * 100,
      "columns": {"번호": 5, "초록": "가" * 100}},
@@ -133,17 +133,17 @@ def test_write_xlsx_widths_and_values(tmp_path):
     from openpyxl import load_workbook
 
     path = tmp_path / "r.xlsx"
-    export.write_xlsx(HITS, path)
+    table_writer.write_hits(HITS, path)
     sheet = load_workbook(path).active
     assert [c.value for c in sheet[1]] == [
         "rank", "row", "cosine_distance", "similarity", "번호", "초록",
     ]  # fmt: skip
     assert sheet["B2"].value == 4 and sheet["F2"].value == "가" * 100
-    assert sheet.column_dimensions["F"].width == export.MAX_WIDTH  # 200 cells, capped
+    assert sheet.column_dimensions["F"].width == table_writer.MAX_WIDTH  # 200 cells, capped
     assert sheet.column_dimensions["A"].width < 10
     assert sheet["F2"].alignment.wrap_text
     with pytest.raises(SimsearchError, match=r"\.xlsx"):
-        export.write_xlsx(HITS, tmp_path / "r.csv")
+        table_writer.write_hits(HITS, tmp_path / "r.txt")
 
 
 def test_text_file_has_bom_and_is_atomic(tmp_path):
@@ -155,15 +155,15 @@ def test_text_file_has_bom_and_is_atomic(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        export.write_text_file(path, broken)
+        table_writer.write_text(path, broken)
     assert path.read_text(encoding="utf-8") == "old"  # the old file survives
-    export.write_text_file(path, lambda s: s.write("가,나\n"))
+    table_writer.write_text(path, lambda s: s.write("가,나\n"))
     assert path.read_bytes() == codecs.BOM_UTF8 + "가,나\n".encode()
     assert list(tmp_path.iterdir()) == [path]
 
 
 def test_display_width_counts_hangul_twice():
-    assert export.display_width("ab가나") == 6
+    assert table_writer.display_width("ab가나") == 6
 
 
 # ---------------------------------------------------------------- environment

@@ -12,11 +12,11 @@ A build is incremental and resumable:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
-import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -27,20 +27,26 @@ from typing import Any
 
 import numpy as np
 
-from simsearch import atomic, filters
+from simsearch import atomic, filters, generations, safe_files
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.fusion import DEFAULT as FUSION
 from simsearch.meta import (
     IMPORTED,
     META,
+    AnnInfo,
     ColumnFileInfo,
     EncodeInfo,
     FileEntry,
+    Generations,
     IndexMeta,
+    LexicalInfo,
+    ModelFiles,
     SourceInfo,
     TableInfo,
     WhiteningInfo,
+    WindowsInfo,
 )
 from simsearch.tables import Corpus, cell_text, read_corpus
 
@@ -48,8 +54,6 @@ ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
 #: Rows copied per step when assembling the final matrix (bounds memory: 8192 x dim x 4 B).
 COPY_ROWS = 8192
-#: A file or directory of one generation: ``ROLE-YYYYmmddHHMMSS-xxxxxx[.ext]``.
-GENERATION_NAME = re.compile(r"^[a-z0-9_]+-\d{14}-[0-9a-f]{6}(\.[A-Za-z0-9.]+)?$")
 
 
 @dataclass
@@ -65,7 +69,11 @@ class BuildReport:
         encoded: texts encoded in this run; ``reused``: rows whose embedding came from the
             cache; ``dropped``: cached texts no longer in the source.
         resumed: texts taken from the checkpoint of an interrupted run.
-        truncated: texts longer than the model's max sequence length (cut when encoded).
+        truncated: texts longer than the model's max sequence length (cut when encoded;
+            0 with windows, which always fit).
+        n_windows: texts encoded for the index (windows; ``n_docs`` without chunking);
+            ``n_split``: documents cut into more than one window.
+        tokenized: texts analysed by Kiwi for the lexical index in this run.
         seconds: wall time of the whole build.
     """
 
@@ -79,6 +87,9 @@ class BuildReport:
     dropped: int = 0
     resumed: int = 0
     truncated: int = 0
+    n_windows: int = 0
+    n_split: int = 0
+    tokenized: int = 0
     seconds: float = 0.0
     meta: IndexMeta | None = None
 
@@ -102,6 +113,11 @@ class BuildOptions:
     whiten_dim: int | None = None
     header_row: int | None = None
     encoding: str | None = None
+    ann: bool = False
+    ray: str | None = None
+
+    chunking: str = "auto"
+    lexical: bool = True
 
     @property
     def model_name(self) -> str:
@@ -121,6 +137,12 @@ class BuildOptions:
             raise InvalidParameter(
                 "batch_size", f"{{name}} must be at least 1, got {self.batch_size}"
             )
+        from simsearch.retrieval_store import CHUNKINGS
+
+        if self.chunking not in CHUNKINGS:
+            raise InvalidParameter(
+                "chunking", f"{{name}} must be one of {', '.join(CHUNKINGS)}, got {self.chunking!r}"
+            )
         if self.whiten_dim is not None and not self.whiten:
             raise InvalidParameter("whiten_dim", "{name} needs whitening turned on")
         if self.whiten_dim is not None and self.whiten_dim < 1:
@@ -138,7 +160,7 @@ class BuildOptions:
             check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
 
             backend = resolve_backend(self.backend, self.device, self.precision)
-            check_options(backend, self.precision, self.device)
+            check_options(backend, self.precision, self.device, self.ray)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -162,6 +184,10 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     whiten_dim: int | None = None,
     header_row: int | None = None,
     encoding: str | None = None,
+    ann: bool = False,
+    ray: str | None = None,
+    chunking: str = "auto",
+    lexical: bool = True,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -195,6 +221,17 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             :func:`simsearch.whitening.safe_dim`).
         header_row: 1-based row of the header as Excel numbers rows (default detected).
         encoding: codec of a CSV/TSV file (default detected: UTF-8, cp949, UTF-16...).
+        ann: also build an approximate nearest-neighbour index (usearch HNSW over int8
+            vectors, exact rescoring; see :mod:`simsearch.ann`), which ``similar`` and
+            ``query`` then use unless asked for the exact scan.
+        ray: encode on Ray: ``"local"`` (a Ray instance on this machine), ``"auto"``, or
+            a head address (``ray://HOST:10001``); see :mod:`simsearch.distributed`.
+            ``device="cuda:0,cuda:1"`` encodes on several GPUs of this machine instead.
+        chunking: ``auto``: documents longer than the model's max sequence length are
+            encoded as overlapping windows (:mod:`simsearch.chunking`) and rows are ranked
+            by their windows; ``none``: truncated as the model does.
+        lexical: also build the BM25 index over Kiwi terms (:mod:`simsearch.lexical`)
+            for lexical and hybrid search.
 
     Returns:
         A :class:`BuildReport`.
@@ -221,53 +258,120 @@ def build(
     started = time.perf_counter()
     log = log or (lambda _msg: None)
     options.check()
+    if options.embeddings is None:
+        from simsearch.model_fingerprint import check_local_model
+
+        check_local_model(options.model_name)  # before torch is imported: seconds
+    path = store.index_dir(options.root, options.name)
+    safe_files.check_index_dir_path(Path(options.root), options.name)
     corpus = read_corpus(
         source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
     )
     for line in corpus.notes.lines(Path(source).name):
         log(line)
     source = Path(source).resolve()
+    matrix = None
+    if options.embeddings is not None:
+        from simsearch.embeddings_file import open_embeddings
+
+        # Checked before the lock: a FIFO or a bad matrix must not hold it.
+        matrix = open_embeddings(Path(options.embeddings), len(corpus.texts))
+        check_whiten_dim(options.whiten_dim, int(matrix.shape[1]))
     wanted = {
-        "sha256": atomic.file_digest(source),
+        "sha256": corpus.sha256,  # of the bytes that were read, not of the file now
         "sheet": corpus.sheet,
         "column": corpus.column,
         "model": options.model_name,
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
+        "ann": options.ann,
+        # An imported matrix has one vector per row: no windows.
+        "chunking": "none" if options.embeddings is not None else options.chunking,
+        "lexical": options.lexical,
     }
-    path = store.index_dir(options.root, options.name)
-    on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
-    with store.write_lock(path, on_wait=on_wait):
-        old = _open_previous(path, log)
-        reasons = _reasons(old.meta if old else None, wanted)
-        fresh = bool(reasons) or options.rebuild or options.embeddings is not None
-        if old is not None and not fresh:
-            if wanted["model"] != IMPORTED:
-                _query_export(wanted["model"], path, None, log)
-            report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
-            meta = old.meta
-        else:
-            reasons = ["rebuild requested"] if options.rebuild else reasons
-            job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
-            report = job.run(options)
+    created = not path.exists()
+    try:
+        safe_files.claim_index_dir(path)  # never write into a directory that is not ours
+        on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
+        with safe_files.index_lock(path, on_wait=on_wait):
+            return _build_locked(
+                path, source, corpus, wanted, options, matrix, on_progress, log, started
+            )
+    except OSError as exc:
+        raise safe_files.os_error(exc, f"writing the index at {path}") from None
+    finally:
+        if created:  # a first build that failed leaves no empty index directory behind
+            safe_files.release_new_index_dir(path)
+
+
+def _build_locked(  # noqa: PLR0913 - the pieces build() prepared before taking the lock
+    path: Path,
+    source: Path,
+    corpus: Corpus,
+    wanted: dict[str, Any],
+    options: BuildOptions,
+    matrix: np.ndarray | None,
+    on_progress: ProgressFn | None,
+    log: LogFn,
+    started: float,
+) -> BuildReport:
+    # Opened even for a rebuild (to keep its generation one build longer for readers):
+    # whatever is wrong with it only makes it absent (see _open_previous).
+    old = _open_previous(path, log)
+    reasons = _reasons(old.meta if old else None, wanted)
+    fresh = bool(reasons) or options.rebuild or options.embeddings is not None
+    if old is not None and not fresh:
+        # Finish the clean-up of a run killed between its commit and its clean-up.
+        generations.clean(path, keep=_listed(old.meta))
+        if wanted["model"] != IMPORTED:
+            _query_export(wanted["model"], path, None, log)
+        report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
+        meta = old.meta
+    else:
+        reasons = ["rebuild requested"] if options.rebuild else reasons
+        job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
+        with job.attempt():
+            job.plan_units(options)
+            report = job.run(options, matrix)
             report.reasons = reasons
             meta = job.commit(source, report, options)
-            if wanted["model"] != IMPORTED:
-                _query_export(wanted["model"], path, job.encoder, log)
-        report.meta = meta
-        report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
-        report.seconds = time.perf_counter() - started
-        return report
+        if wanted["model"] != IMPORTED:
+            _query_export(wanted["model"], path, job.encoder, log)
+    report.meta = meta
+    report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _listed(meta: IndexMeta) -> set[str]:
+    """Names of the current generation and of the previous one (kept for readers)."""
+    kept = meta.get(Generations)
+    return {f.name for f in meta.files.values()} | set(kept.previous if kept else [])
+
+
+def check_whiten_dim(whiten_dim: int | None, dim: int) -> None:
+    """Refuse keeping more whitened dimensions than the embeddings have, before any
+    file is written.
+
+    Raises:
+        InvalidParameter: ``whiten_dim > dim``.
+    """
+    if whiten_dim is not None and whiten_dim > dim:
+        raise InvalidParameter(
+            "whiten_dim",
+            f"{{name}} is {whiten_dim} but the embeddings have {dim} dimensions; "
+            f"choose at most {dim}",
+        )
 
 
 def _open_previous(path: Path, log: LogFn) -> store.Index | None:
-    if not (path / META).exists():
+    if not (path / META).exists() and not (path / META).is_symlink():
         return None
     try:
         old = store.load_index(path.parent, path.name)
         old.verify()  # a damaged cache must never be reused, even in part
         return old
-    except SimsearchError as exc:
+    except (SimsearchError, OSError, ValueError) as exc:
         log(f"ignoring the previous index and encoding everything: {exc}")
         return None
 
@@ -295,15 +399,38 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     precision = meta.encode.precision
     if meta.model != wanted["model"]:
         reasons.append(f"model changed ({meta.model} -> {wanted['model']})")
+    elif _model_files_changed(meta):
+        reasons.append(f"the files of model {meta.model} changed since the last build")
     elif precision != wanted["precision"] and meta.encode.status != "imported":
         reasons.append(f"precision changed ({precision} -> {wanted['precision']})")
+    return reasons + _search_reasons(meta, wanted)
+
+
+def _search_reasons(meta: IndexMeta, wanted: dict[str, Any]) -> list[str]:
+    """Why the parts built beside the embeddings (whitening, ANN, windows, lexical
+    index) no longer match what is asked for."""
+    reasons = []
     white = meta.whitening
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
     if filters.ROLE not in meta.files:  # built before filters: add the column file
         reasons.append("no column file for filters yet")
+    if (meta.get(AnnInfo) is not None) != wanted["ann"]:
+        reasons.append("ANN index requested" if wanted["ann"] else "ANN index no longer requested")
+    chunking = meta.windows.chunking if meta.windows else "none"
+    if chunking != wanted["chunking"]:
+        reasons.append(f"chunking changed ({chunking} -> {wanted['chunking']})")
+    if wanted["lexical"] != (meta.lexical is not None):
+        reasons.append("lexical index " + ("added" if wanted["lexical"] else "removed"))
     return reasons
+
+
+def _model_files_changed(meta: IndexMeta) -> bool:
+    from simsearch.model_fingerprint import changed
+
+    recorded = meta.get(ModelFiles)
+    return recorded is not None and changed(meta.model, recorded.as_dict())
 
 
 class _Job:
@@ -322,21 +449,47 @@ class _Job:
         self.path, self.corpus, self.wanted, self.log = path, corpus, wanted, log
         self.on_progress = on_progress
         self.generation = time.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self.hashes = store.text_hashes(corpus.texts)
-        self.empty = np.array([not t.strip() for t in corpus.texts], dtype=bool)
+        self.previous = old  # whatever its model: its Kiwi terms can be reused
+        self.plan: Any = None
+        self._set_units(list(corpus.texts))
         # Vectors are reused only from the same model at the same precision.
         same_model = (
             old is not None
             and old.model == wanted["model"]
             and old.meta.encode.precision == wanted["precision"]
+            and not _model_files_changed(old.meta)
         )
         self.old = old if reuse and same_model else None
         self.old_files = [f.name for f in old.meta.files.values()] if old is not None else []
+        kept = old.meta.get(Generations) if old is not None else None
+        # The generation before the previous one goes once this build commits. An index
+        # of an earlier version lists no previous generation: its directory held only
+        # simsearch's own files (its meta.json says so), so unlisted generations go.
+        self.retire = set(kept.previous) if kept else self._unlisted_generations()
+        self.listed = set(self.old_files) | (set(kept.previous) if kept else set())
         self.matrix_path: Path | None = None
         self.encoder: Any = None
         self.dim = 0
 
     # -- planning ---------------------------------------------------------------------
+
+    def _set_units(self, units: list[str]) -> None:
+        """The texts that get one embedding each: the rows, or their windows."""
+        self.units = units
+        self.hashes = store.text_hashes(units)
+        self.empty = np.array([not t.strip() for t in units], dtype=bool)
+
+    def plan_units(self, options: BuildOptions) -> None:
+        """With chunking ``auto``, cut documents longer than the model's max sequence
+        length into windows (:mod:`simsearch.chunking`); they are what gets encoded."""
+        if self.wanted["chunking"] != "auto":
+            return
+        from simsearch.encoding import load_model
+        from simsearch.retrieval_store import plan_windows
+
+        self.plan = plan_windows(load_model(options.model, "cpu"), self.corpus.texts)
+        if self.plan.split:
+            self._set_units(self.plan.windows.texts)
 
     def _cached_rows(self) -> dict[bytes, int]:
         """hash -> row of the previous index holding that text's embedding."""
@@ -351,7 +504,7 @@ class _Job:
         for h, is_empty in zip(self.hashes.tolist(), self.empty.tolist()):
             if not is_empty and h not in cached and h not in new:
                 new[h] = len(new)
-        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.units))
         # Longest first, as sentence-transformers orders a batch: similar lengths share
         # a batch (little padding) and any truncated texts are met at once.
         order = sorted(new, key=lambda h: -len(texts_by_hash[h]))
@@ -361,10 +514,60 @@ class _Job:
 
     # -- encoding ---------------------------------------------------------------------
 
-    def run(self, options: BuildOptions) -> BuildReport:
-        """Import ``options.embeddings`` or encode what the cache lacks."""
-        if options.embeddings is not None:
-            return self.import_matrix(Path(options.embeddings))
+    def _unlisted_generations(self) -> set[str]:
+        if not (self.path / META).is_file():
+            return set()
+        keep = set(self.old_files)
+        return {
+            n
+            for n in os_listdir(self.path)
+            if safe_files.GENERATION_NAME.match(n) and n not in keep
+        }
+
+    def _journal(self, **fields: Any) -> None:
+        """Record in ``work/job.json`` what this build will write or retire, so a
+        later run can finish or undo it (see :mod:`simsearch.generations`)."""
+        job_file = self._work() / "job.json"
+        job = generations.read_journal(self.path)
+        job.update(fields)
+        self._work().mkdir(exist_ok=True)
+        atomic.write_json_atomic(job_file, job)
+
+    @contextlib.contextmanager
+    def attempt(self) -> Any:
+        """Undo what this build wrote when it fails: its generation's files always;
+        the checkpoint too when the disk is full (keeping it would keep the disk full),
+        not when interrupted (the next run resumes from it)."""
+        try:
+            yield
+        except BaseException as exc:
+            committed = (self.path / META).is_file() and self._is_committed()
+            if not committed:
+                generations.discard(self.path, self.generation)
+                full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                if full or getattr(exc, "no_space", False) or not self._resumable():
+                    generations.clear_work(self.path)
+            raise
+
+    def _is_committed(self) -> bool:
+        try:
+            text = safe_files.read_bounded(self.path / META, self.path, 64 << 20)
+        except (OSError, SimsearchError):
+            return False
+        return f"embeddings-{self.generation}.npy".encode() in text
+
+    def _resumable(self) -> bool:
+        return (self._work() / "pending.npy").is_file()
+
+    def run(self, options: BuildOptions, matrix: np.ndarray | None = None) -> BuildReport:
+        """Import ``matrix`` (``options.embeddings``, already checked) or encode what
+        the cache lacks."""
+        earlier = generations.read_journal(self.path).get("generation")
+        if isinstance(earlier, str) and not any(earlier in n for n in self.listed):
+            generations.discard(self.path, earlier)  # files of a run killed mid-write
+        self._journal(generation=self.generation)
+        if matrix is not None:
+            return self.import_matrix(Path(str(options.embeddings)), matrix)
         chunk = options.chunk_size or 8 * options.batch_size
         from simsearch.encoders import resolve_backend
 
@@ -375,6 +578,8 @@ class _Job:
             chunk,
             resolve_backend(options.backend, options.device, options.precision),
             options.precision,
+            options.whiten_dim,
+            options.ray,
         )
 
     def encode(
@@ -385,9 +590,11 @@ class _Job:
         chunk: int,
         backend: str = "torch",
         precision: str = "fp32",
+        whiten_dim: int | None = None,
+        ray: str | None = None,
     ) -> BuildReport:
         order, cached, dropped = self._plan()
-        texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
+        texts_by_hash = dict(zip(self.hashes.tolist(), self.units))
         report = BuildReport(path=self.path, status="updated" if self.old else "built")
         report.dropped = dropped
         pending = None
@@ -401,9 +608,11 @@ class _Job:
                 precision=precision,
                 root=self.path.parent,
                 log=self.log,
+                ray=ray,
             )
             self.encoder = encoder
             self.dim = encoder.dim
+            check_whiten_dim(whiten_dim, self.dim)  # before hours of encoding
             pending, done = self._open_pending(order)
             report.resumed = done
             if done:
@@ -411,13 +620,13 @@ class _Job:
             total = len(order)
             if self.on_progress:
                 self.on_progress(done, total)
-            for start in range(done, total, chunk):
-                texts = [texts_by_hash[h] for h in order[start : start + chunk]]
-                report.truncated += encoder.count_truncated(texts)
-                pending[start : start + len(texts)] = encoder.encode(texts, batch_size)
-                self._checkpoint(pending, start + len(texts))
-                if self.on_progress:
-                    self.on_progress(start + len(texts), total)
+            remaining = [texts_by_hash[h] for h in order[done:]]
+            try:
+                report.truncated += self._encode_chunks(
+                    encoder, remaining, pending, done, batch_size, chunk
+                )
+            finally:
+                getattr(encoder, "close", lambda: None)()
             report.encoded = total - done
         else:
             # Nothing new: every non-empty text is cached (select_column refuses a
@@ -432,6 +641,36 @@ class _Job:
         report.reused = sum(1 for h in self.hashes.tolist() if h in cached and h not in new_rows)
         self._assemble(cached, new_rows, pending)
         return report
+
+    def _encode_chunks(
+        self,
+        encoder: Any,
+        texts: list[str],
+        pending: np.ndarray,
+        done: int,
+        batch_size: int,
+        chunk: int,
+    ) -> int:
+        """Encode ``texts`` into ``pending[done:]`` chunk by chunk, checkpointing after
+        each; returns how many were truncated. Encoders with ``stream`` (Ray, several
+        devices) yield the chunks in order as they finish; others encode one at a time."""
+        texts, truncated = _cut_long_texts(encoder, texts)
+        if hasattr(encoder, "stream"):
+            blocks = encoder.stream(texts, batch_size, chunk)
+        else:
+            blocks = (
+                encoder.encode(texts[s : s + chunk], batch_size)
+                for s in range(0, len(texts), chunk)
+            )
+        offset, total = 0, done + len(texts)
+        for block in blocks:
+            start = done + offset
+            pending[start : start + len(block)] = block
+            offset += len(block)
+            self._checkpoint(pending, done + offset)
+            if self.on_progress:
+                self.on_progress(done + offset, total)
+        return truncated
 
     def _work(self) -> Path:
         return self.path / "work"
@@ -450,12 +689,12 @@ class _Job:
                         return pending, int(job["done"])
             except (OSError, ValueError, KeyError):
                 pass  # a damaged checkpoint is discarded, never trusted
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        pending = np.lib.format.open_memmap(
-            pending_file, mode="w+", dtype=np.float32, shape=(len(order), self.dim)
-        )
-        atomic.write_json_atomic(job_file, {"key": key, "done": 0, "total": len(order)})
+        generations.clear_work(self.path, keep_journal=True)
+        work.mkdir(parents=True, exist_ok=True)
+        size = len(order) * self.dim * 4
+        safe_files.check_free_space(work, size, "the encoding checkpoint")
+        pending = _open_memmap(pending_file, (len(order), self.dim))
+        self._journal(key=key, done=0, total=len(order), generation=self.generation)
         return pending, 0
 
     def _job_key(self, order: list[bytes]) -> str:
@@ -472,33 +711,20 @@ class _Job:
         # The rows must be on disk before the counter that vouches for them.
         pending.flush()
         with open(self._work() / "pending.npy", "rb+") as handle:
-            import os
-
-            os.fsync(handle.fileno())
+            os_fsync(handle.fileno())
         job_file = self._work() / "job.json"
         job = json.loads(job_file.read_text(encoding="utf-8"))
         job["done"] = done
         atomic.write_json_atomic(job_file, job)
 
-    def import_matrix(self, npy: Path) -> BuildReport:
-        """Use a precomputed ``(n_rows, dim)`` matrix instead of encoding."""
-        if not npy.exists():
-            raise SimsearchError(f"embeddings file not found: {npy}")
-        try:
-            matrix = np.load(npy, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise SimsearchError(f"cannot read {npy} as a .npy matrix: {exc}") from None
+    def import_matrix(self, npy: Path, matrix: np.ndarray) -> BuildReport:
+        """Use a precomputed ``(n_rows, dim)`` matrix (checked by
+        :func:`simsearch.embeddings_file.open_embeddings`) instead of encoding."""
         n = len(self.corpus.texts)
-        if matrix.ndim != 2 or matrix.shape[0] != n:
-            raise SimsearchError(
-                f"{npy} has shape {matrix.shape} but the source has {n} rows; the matrix "
-                f"must be (n_rows, dim) with one row per source row, in order"
-            )
-        if not np.issubdtype(matrix.dtype, np.floating):
-            raise SimsearchError(f"{npy} holds {matrix.dtype}, not floating-point embeddings")
         self.dim = int(matrix.shape[1])
+        safe_files.check_free_space(self.path, n * self.dim * 4, "the embedding matrix")
         with atomic.atomic_path(self._matrix_target()) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            out = _open_memmap(tmp, (n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 block = np.asarray(matrix[start : start + COPY_ROWS], dtype=np.float32)
                 if not np.isfinite(block).all():
@@ -523,8 +749,9 @@ class _Job:
             np.load(self.old.file("embeddings"), mmap_mode="r") if self.old is not None else None
         )
         hashes = self.hashes.tolist()
+        safe_files.check_free_space(self.path, n * self.dim * 4, "the embedding matrix")
         with atomic.atomic_path(self._matrix_target()) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            out = _open_memmap(tmp, (n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 stop = min(start + COPY_ROWS, n)
                 block = np.zeros((stop - start, self.dim), dtype=np.float32)
@@ -561,7 +788,8 @@ class _Job:
         files[filters.ROLE] = f"columns-{gen}.parquet"
         column_types = filters.write_columns(frame, self.path / files[filters.ROLE])
         whitening = self._whiten(files)
-        stat = source.stat()
+        ann = self._ann(files) if options.ann else None
+        sections = [s for s in (whitening, *self._retrieval_parts(files, report)) if s]
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),
@@ -569,8 +797,9 @@ class _Job:
             source=SourceInfo(
                 path=str(source),
                 sha256=self.wanted["sha256"],
-                size_bytes=stat.st_size,
-                mtime=stat.st_mtime,
+                # From the moment the file was read (an edit during encoding is stale).
+                size_bytes=self.corpus.size_bytes,
+                mtime=self.corpus.mtime,
                 sheet=self.corpus.sheet,
                 column=column,
             ),
@@ -593,16 +822,58 @@ class _Job:
             versions=_versions(),
             files={role: self._entry(name) for role, name in files.items()},
         )
-        if whitening is not None:
-            meta.with_section(whitening)
+        for part in sections:
+            meta.with_section(part)
         meta.with_section(ColumnFileInfo(types=column_types))
         meta.with_section(_table_info(self.corpus))
-        previous = set(self.old_files)
-        meta.write(self.path)
+        previous = set(self.old_files) - set(files.values())
+        if ann is not None:
+            meta.with_section(ann)
         # The generation just replaced stays one build longer: a reader that opened its
-        # meta.json a moment ago can still read its rows.
+        # meta.json a moment ago can still read its rows. The one before it goes.
+        meta.with_section(Generations(previous=sorted(previous)))
+        fingerprint = self._model_fingerprint()
+        if fingerprint is not None:
+            meta.with_section(fingerprint)
+        self._journal(retire=sorted(self.retire - previous - set(files.values())))
+        meta.write(self.path)
         self._cleanup(set(files.values()) | previous)
         return meta
+
+    def _model_fingerprint(self) -> ModelFiles | None:
+        if self.encoder is None and self.old is not None:
+            return self.old.meta.get(ModelFiles)  # nothing encoded: the same model files
+        from simsearch.model_fingerprint import fingerprint
+
+        found = fingerprint(self.wanted["model"]) if self.encoder is not None else None
+        return None if found is None else ModelFiles(files=found["files"], sha256=found["sha256"])
+
+    def _retrieval_parts(self, files: dict[str, str], report: BuildReport) -> list[Any]:
+        """Write the window map and the lexical index of this generation (naming them in
+        ``files``) and return their metadata sections."""
+        from simsearch import retrieval_store
+
+        report.n_windows = len(self.units)
+        out: list[Any] = []
+        if self.plan is not None:
+            files.update(retrieval_store.write_windows(self.path, self.generation, self.plan))
+            windows = self.plan.windows
+            report.n_split = windows.n_split
+            out.append(WindowsInfo("auto", self.plan.max_tokens, self.plan.overlap_tokens,
+                                   windows.n_windows if self.plan.split else windows.n_rows,
+                                   windows.n_split))
+        if self.wanted["lexical"]:
+            previous = None
+            if self.previous is not None and "lexical_terms" in self.previous.meta.files:
+                previous = self.previous.file("lexical_terms")
+            names, lex, report.tokenized = retrieval_store.build_lexical(
+                self.path, self.generation, self.corpus.texts, previous, self.log
+            )
+            files.update(names)
+            out.append(LexicalInfo(analyzer="kiwi", k1=1.5, b=0.75, method="lucene",
+                                   n_terms=len(lex.vocab), fusion=FUSION.method,
+                                   dense_weight=FUSION.dense_weight))
+        return out
 
     def _entry(self, name: str) -> FileEntry:
         path = self.path / name
@@ -625,10 +896,9 @@ class _Job:
         files["search"] = f"search-{self.generation}.npy"
         files["whitening"] = f"whitening-{self.generation}.npz"
         n = raw.shape[0]
+        safe_files.check_free_space(self.path, n * transform.dim * 4, "the whitened matrix")
         with atomic.atomic_path(self.path / files["search"]) as tmp:
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
-            )
+            out = _open_memmap(tmp, (n, transform.dim))
             for start in range(0, n, COPY_ROWS):
                 block = transform.apply(raw[start : start + COPY_ROWS])
                 block[self.empty[start : start + COPY_ROWS]] = 0.0
@@ -639,20 +909,63 @@ class _Job:
             np.savez(fh, mean=transform.mean, matrix=transform.matrix)
         return WhiteningInfo(requested_dim=requested["dim"], dim=transform.dim, fitted_on=len(keep))
 
+    def _ann(self, files: dict[str, str]) -> AnnInfo:
+        """Build the ANN index over the search matrix (whitened when whitening is on),
+        streaming it from disk; names it in ``files``."""
+        from simsearch.ann import build_ann
+
+        matrix = np.load(self.path / files.get("search", files["embeddings"]), mmap_mode="r")
+        files["ann"] = f"ann-{self.generation}.usearch"
+        info = build_ann(matrix, self.path / files["ann"], skip=self.empty)
+        self.log(
+            f"approximate index: {info.library} HNSW over {info.dtype} vectors, "
+            f"{info.n_vectors:,} vectors, {info.bytes_per_vector:,.0f} bytes per vector, "
+            f"built in {info.build_seconds:.1f} s"
+        )
+        return info
+
     def _cleanup(self, keep: set[str]) -> None:
-        """Remove the checkpoint, temporary files, and every file or directory of an
-        older generation (any ``ROLE-GENERATION[.ext]`` name not in ``keep``), so a
-        feature that adds a file to the index needs no change here."""
-        shutil.rmtree(self._work(), ignore_errors=True)
-        for stale in self.path.iterdir():
-            if stale.name in keep or not GENERATION_NAME.search(stale.name):
-                continue
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-        for tmp in self.path.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+        """After the commit: delete what the journal retires, and the checkpoint; only
+        names our records list (see :mod:`simsearch.generations`)."""
+        generations.clean(self.path, keep=keep)
+
+
+def os_listdir(path: Path) -> list[str]:
+    import os
+
+    return os.listdir(path)
+
+
+def os_fsync(fd: int) -> None:
+    import os
+
+    os.fsync(fd)
+
+
+def _open_memmap(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A new ``.npy`` float32 memory map of ``shape`` whose blocks are allocated now: a
+    memory-mapped write cannot report a full disk (the process dies of SIGBUS), so the
+    space is claimed up front, where ENOSPC is an ordinary error."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    with open(path, "rb+") as handle:
+        safe_files.reserve(handle.fileno(), out.offset + out.nbytes)
+    return out
+
+
+def _cut_long_texts(encoder: Any, texts: list[str]) -> tuple[list[str], int]:
+    """``(texts to encode, how many are truncated)``: huge texts are cut to a prefix
+    with the same first tokens (see :mod:`simsearch.long_texts`), so a 5 MB cell costs
+    what a window costs; encoders without a tokenizer we know count as before."""
+    from simsearch.long_texts import cut_long_texts, hf_counter, tokenizers_counter
+
+    st = getattr(encoder, "st", None)
+    if st is not None and getattr(st, "tokenizer", None) is not None and st.max_seq_length:
+        return cut_long_texts(texts, hf_counter(st.tokenizer), int(st.max_seq_length))
+    tokenizer = getattr(encoder, "tokenizer", None)
+    limit = getattr(encoder, "max_seq_length", None)
+    if tokenizer is not None and limit:
+        return cut_long_texts(texts, tokenizers_counter(encoder), int(limit))
+    return texts, encoder.count_truncated(texts)
 
 
 def _table_info(corpus: Corpus) -> TableInfo:

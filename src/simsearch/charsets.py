@@ -102,13 +102,17 @@ def _looks_utf16le(data: bytes) -> bool:
     return len(odd) >= 8 and odd.count(0) > 0.3 * len(odd) and len(data) % 2 == 0
 
 
-def read_text(path: str | Path, encoding: str | None = None) -> DecodedText:
+def read_text(
+    path: str | Path, encoding: str | None = None, data: bytes | None = None
+) -> DecodedText:
     """Read a whole text file, detecting its encoding unless ``encoding`` is given.
 
     Args:
         path: the file.
         encoding: a Python codec name (``cp949``, ``euc-kr``, ``utf-8``, ``utf-16``, ...)
             to use instead of detection.
+        data: the file's bytes when the caller has read them already (they are what
+            gets hashed, so the text is decoded from exactly those bytes).
 
     Returns:
         A :class:`DecodedText`.
@@ -118,7 +122,8 @@ def read_text(path: str | Path, encoding: str | None = None) -> DecodedText:
             message names the encoding and the position).
     """
     path = Path(path)
-    data = path.read_bytes()
+    if data is None:
+        data = path.read_bytes()
     detected = encoding is None
     if encoding is None:
         encoding = detect_encoding(data[:SAMPLE_BYTES])

@@ -166,7 +166,7 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     """
     import pandas as pd
 
-    emb = index.embeddings
+    emb = index.row_embeddings()
     present = np.flatnonzero(np.any(np.asarray(emb) != 0, axis=1))
     if len(present) < 3:
         raise SimsearchError("a map needs at least 3 non-empty documents")

@@ -182,7 +182,7 @@ def find_duplicates(
         )
     try:
         a, b, sims = duplicate_pairs(
-            index.embeddings,
+            index.row_embeddings(),
             options.threshold,
             options.block_bytes,
             options.max_pairs,

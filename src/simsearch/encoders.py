@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simsearch.errors import InvalidParameter
+from simsearch.errors import InvalidParameter, SimsearchError
 
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
@@ -74,13 +74,18 @@ def resolve_backend(backend: str, device: str | None, precision: str = "fp32") -
     return "onnx"
 
 
-def check_options(backend: str, precision: str, device: str | None) -> None:
+def check_options(
+    backend: str, precision: str, device: str | None, ray: str | None = None
+) -> None:
     """Refuse combinations that cannot run, before anything slow is loaded.
 
     Raises:
         InvalidParameter: unknown backend or precision, int8 on torch, fp16/bf16 on ONNX,
-            the ONNX backend on a GPU device or without onnxruntime.
+            the ONNX backend on a GPU device or without onnxruntime; Ray or a device list
+            with anything but torch fp32, Ray not installed.
     """
+    if ray is not None or (device and "," in device):
+        _check_distributed(backend, precision, device, ray)
     if backend not in BACKENDS:
         raise InvalidParameter(
             "backend", f"unknown {{name}} {backend!r}; use one of: {', '.join(BACKENDS)}"
@@ -108,6 +113,24 @@ def check_options(backend: str, precision: str, device: str | None) -> None:
         raise InvalidParameter(
             "device", f"the onnx backend runs on the CPU, not {{name}} {device!r}; use torch"
         )
+
+
+def _check_distributed(backend: str, precision: str, device: str | None, ray: str | None) -> None:
+    param = "ray" if ray is not None else "device"
+    if backend != "torch" or precision != "fp32":
+        raise InvalidParameter(
+            param, "{name} encodes with sentence-transformers (the torch backend) in fp32"
+        )
+    if ray is not None and device and "," in device:
+        raise InvalidParameter("ray", "{name} places the encoders itself; give no device list")
+    if ray is not None:
+        from simsearch.distributed import require_ray
+
+        require_ray()
+    else:
+        from simsearch.distributed import parse_devices
+
+        parse_devices(device)
 
 
 class TorchEncoder:
@@ -162,10 +185,21 @@ def open_encoder(
     precision: str = "fp32",
     root: str | os.PathLike = ".simsearch",
     log: LogFn | None = None,
+    ray: str | None = None,
 ) -> Encoder:
     """An encoder for ``index`` builds (see the module doc); the ONNX backend exports
-    the model under ``root`` first when no export exists yet."""
-    check_options(backend, precision, device)
+    the model under ``root`` first when no export exists yet. ``ray`` (an address or
+    ``"local"``) encodes on Ray, a device list (``"cuda:0,cuda:1"``) on several devices
+    (see :mod:`simsearch.distributed`)."""
+    check_options(backend, precision, device, ray)
+    if ray is not None:
+        from simsearch.distributed import RayEncoder, RayOptions
+
+        return RayEncoder(model, RayOptions(address=ray))
+    if device and "," in device:
+        from simsearch.distributed import MultiDeviceEncoder, parse_devices
+
+        return MultiDeviceEncoder(model, parse_devices(device) or [device])
     if backend == "torch":
         return TorchEncoder(model, device, precision)
     from simsearch.onnx_encoder import OnnxEncoder, export
@@ -173,7 +207,7 @@ def open_encoder(
     return OnnxEncoder(export(model, root, log=log), precision)
 
 
-def query_encoder(index: Any, device: str | None = None) -> Encoder:
+def query_encoder(index: Any, device: str | None = None, log: LogFn | None = None) -> Encoder:
     """The encoder for query texts of ``index``: its ONNX export when one exists and the
     device is the CPU (fast start, no torch import), else sentence-transformers. An
     index encoded in int8 is queried with the same int8 model."""
@@ -188,8 +222,39 @@ def query_encoder(index: Any, device: str | None = None) -> Encoder:
             "query texts cannot be encoded; build it again naming the model that made the "
             "embeddings ({name} MODEL at index time), or search it by document (similar)",
         )
+    check_model_files(index)
     root = Path(index.path).parent
     if onnx_encoder.enabled() and device in (None, "cpu") and onnx_encoder.has_export(root, model):
         precision = "int8" if index.meta.encode.precision == "int8" else "fp32"
-        return onnx_encoder.OnnxEncoder(onnx_encoder.export_dir(root, model), precision)
+        directory = onnx_encoder.export_dir(root, model)
+        why = onnx_encoder.damage(directory, full=False)
+        if why is None:
+            try:
+                return onnx_encoder.OnnxEncoder(directory, precision)
+            except Exception as exc:  # noqa: BLE001 - any damage: fall back, say so once
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if log:
+            log(
+                f"Warning: the ONNX export at {directory} is damaged ({why}); using "
+                "sentence-transformers (run 'simsearch index' again to repair it)"
+            )
     return TorchEncoder(model, device)
+
+
+def check_model_files(index: Any) -> None:
+    """Refuse to encode queries with a local model whose files changed since the index
+    was built (a model retrained into the same directory): its vectors would not be
+    comparable with the index's.
+
+    Raises:
+        SimsearchError: the model directory's files differ from the recorded ones.
+    """
+    from simsearch.meta import ModelFiles
+    from simsearch.model_fingerprint import changed
+
+    recorded = index.meta.get(ModelFiles)
+    if recorded is not None and changed(index.model, recorded.as_dict()):
+        raise SimsearchError(
+            f"the model at {index.model} changed since this index was built (its files "
+            "differ); run 'simsearch index' again to re-encode with it"
+        )

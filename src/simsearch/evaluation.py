@@ -214,7 +214,7 @@ def _relevant_rows(value: Any, rows_of: dict[str, list[int]], n_docs: int, path:
     return rows_of[text]
 
 
-def evaluate_retrieval(
+def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of eval
     model: Any,
     queries: Sequence[str],
     relevant: Sequence[set[int]],
@@ -222,33 +222,52 @@ def evaluate_retrieval(
     whitening: Whitening | None = None,
     batch_size: int = 64,
     allowed: np.ndarray | None = None,
+    *,
+    retriever: Any = None,
+    options: Any = None,
 ) -> dict[str, float]:
-    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity.
+    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity
+    (or rank an index's :class:`~simsearch.retrieval.Retriever` in a search mode).
 
     Args:
         doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
-            already whitened when the index is).
+            already whitened when the index is); unused when ``retriever`` is given.
         whitening: the index's transform, applied to the query embeddings the same way.
         allowed: optional sorted ``(n_allowed,)`` int64 rows of a filter: only they are
             ranked, and the caller has already limited ``relevant`` to them.
+        retriever: rank with :func:`simsearch.retrieval.search` over windows and/or the
+            lexical index instead of one vector per row.
+        options: :class:`~simsearch.retrieval.SearchOptions` for ``retriever``.
 
     Returns:
         dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
         and encode_seconds.
     """
     start = time.perf_counter()
-    q = encode(load_model(model), list(queries), batch_size=batch_size)
-    if whitening is not None:
-        q = whitening.apply(q)
+    mode = "dense" if retriever is None else retriever.mode(options.mode)
+    q = None
+    if mode != "lexical":
+        q = encode(load_model(model), list(queries), batch_size=batch_size)
+        if whitening is not None:
+            q = whitening.apply(q)
     seconds = time.perf_counter() - start
-    from simsearch.ranking import top_k
+    if retriever is None:
+        from simsearch.ranking import top_k
 
-    if allowed is None:
-        ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+        if allowed is None:
+            ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+        else:
+            from simsearch.filters import top_k_within
+
+            ranked, _ = top_k_within(doc_embeddings, q, 10, allowed)
     else:
-        from simsearch.filters import top_k_within
+        from simsearch import lexical, retrieval
+        from simsearch.filters import row_mask
 
-        ranked, _ = top_k_within(doc_embeddings, q, 10, allowed)
+        terms = None if mode == "dense" else lexical.tokenize(list(queries))
+        mask = None if allowed is None else row_mask(allowed, retriever.n_rows)
+        found = retrieval.search(retriever, q, terms, 10, options, mask)
+        ranked = [one.rows for one in found]
     return retrieval_metrics(ranked, relevant) | {
         "queries": len(queries),
         "encode_seconds": seconds,
@@ -263,6 +282,7 @@ def evaluate_index(
     relevant_column: str = "relevant",
     batch_size: int = 64,
     where: str | None = None,
+    search: Any = None,
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
@@ -272,9 +292,16 @@ def evaluate_index(
     evaluates within the matching rows: only they are ranked, relevant rows outside
     are dropped, and a query left with no relevant row is left out (``skipped``).
 
+
+    Args:
+        search: ``(options, chunking)``: :class:`~simsearch.retrieval.SearchOptions`
+            (mode, aggregate) and ``"auto"`` (the index's windows) or ``"none"`` (each
+            row's first window only: the truncation of an index without windows).
+
     Returns:
-        ``{"model": ...}`` plus :func:`evaluate_retrieval`'s metrics (and, with
-        ``where``, ``documents``: matching rows, ``skipped``: queries left out).
+        ``{"model": ..., "mode": ..., "chunking": ...}`` plus
+        :func:`evaluate_retrieval`'s metrics (and, with ``where``, ``documents``: matching
+        rows, ``skipped``: queries left out).
 
     Raises:
         SimsearchError: no index, unreadable pairs, bad columns or rows, a bad filter,
@@ -286,6 +313,16 @@ def evaluate_index(
     index = open_path(index_path)
     name = model or index.model
     queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
+    from simsearch.search import search_options
+
+    options, chunking = search or (search_options(), "auto")
+    retriever = index.retriever()
+    if chunking == "none":
+        retriever = retriever.first_windows()
+    try:
+        mode = retriever.mode(options.mode)
+    except ValueError as exc:
+        raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
     allowed = index_rows(index, where)
     extra: dict[str, Any] = {}
     if allowed is not None:
@@ -298,6 +335,7 @@ def evaluate_index(
         extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
         queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.whitening(), batch_size, allowed
+        name, queries, relevant, index.embeddings, index.whitening(), batch_size, allowed,
+        retriever=retriever, options=options,
     )
-    return {"model": name} | metrics | extra
+    return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

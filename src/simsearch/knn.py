@@ -110,7 +110,8 @@ def neighbors_frame(
     import pandas as pd
 
     k, rows = _check(index, options)
-    indices, sims = neighbor_arrays(index.embeddings, k, rows, options.block_bytes, on_progress)
+    matrix = index.row_embeddings()  # one vector per row, also when rows are windows
+    indices, sims = neighbor_arrays(matrix, k, rows, options.block_bytes, on_progress)
     frame = pd.DataFrame({"row": rows})
     values = _column_values(index, options.show, rows, indices)
     for col in options.show:

@@ -45,6 +45,8 @@ FORMAT_VERSION = 2
 #: ``similar`` works, ``query`` cannot encode text for it.
 IMPORTED = "imported"
 META = "meta.json"
+#: meta.json is a few kilobytes; anything far larger is not ours.
+MAX_META_BYTES = 64 << 20
 REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
 
 S = TypeVar("S", bound="Section")
@@ -147,6 +149,88 @@ class ColumnFileInfo(Section):
     types: dict[str, str]
 
 
+@section
+@dataclass(frozen=True)
+class WindowsInfo(Section):
+    """Long documents as overlapping windows (file ``windows``, the window -> row map;
+    absent when no document was split): ``chunking`` ``auto`` or ``none``, the window size
+    and overlap in model tokens, ``n_windows`` encoded and ``n_split`` rows cut."""
+
+    KEY: ClassVar[str] = "windows"
+    chunking: str
+    max_tokens: int
+    overlap_tokens: int
+    n_windows: int
+    n_split: int
+
+
+@section
+@dataclass(frozen=True)
+class Generations(Section):
+    """Housekeeping: the files of the previous generation, kept one build longer for
+    readers that opened it a moment before the commit; the next build deletes them
+    (:mod:`simsearch.generations`: only names listed here or in its journal)."""
+
+    KEY: ClassVar[str] = "generations"
+    previous: list[str]
+
+
+@section
+@dataclass(frozen=True)
+class ModelFiles(Section):
+    """Fingerprint of a local model directory (:mod:`simsearch.model_fingerprint`):
+    each file's ``[size, mtime_ns]`` and one sha256 over their contents, so a model
+    retrained into the same directory is noticed by ``index`` and ``query``."""
+
+    KEY: ClassVar[str] = "model_files"
+    files: dict[str, list[int]]
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "sha256": self.sha256}
+
+
+@section
+@dataclass(frozen=True)
+class AnnInfo(Section):
+    """The approximate nearest-neighbour index (file ``ann``; see :mod:`simsearch.ann`):
+    the library and its version, the HNSW and compression parameters it was built with,
+    the vectors it holds (``n_skipped``: empty rows left out), its size and build time."""
+
+    KEY: ClassVar[str] = "ann"
+    library: str
+    version: str
+    kind: str
+    metric: str
+    dtype: str
+    connectivity: int
+    expansion_add: int
+    expansion_search: int
+    oversample: int
+    n_vectors: int
+    n_skipped: int
+    dim: int
+    bytes: int
+    bytes_per_vector: float
+    build_seconds: float
+
+
+@section
+@dataclass(frozen=True)
+class LexicalInfo(Section):
+    """The BM25 index over Kiwi terms (files ``lexical_matrix``, ``lexical_vocab``,
+    ``lexical_terms``) and how hybrid search fuses it with the dense ranking."""
+
+    KEY: ClassVar[str] = "lexical"
+    analyzer: str
+    k1: float
+    b: float
+    method: str
+    n_terms: int
+    fusion: str
+    dense_weight: float
+
+
 # --------------------------------------------------------------------------- the whole
 
 
@@ -177,6 +261,17 @@ class IndexMeta:
     def table(self) -> TableInfo:
         """How the source was read (defaults for indexes built before it was recorded)."""
         return self.get(TableInfo) or TableInfo(text_columns=[self.source.column])
+
+    @property
+    def windows(self) -> WindowsInfo | None:
+        """The windows section, or None for an index built before windows or with
+        chunking none."""
+        return self.get(WindowsInfo)
+
+    @property
+    def lexical(self) -> LexicalInfo | None:
+        """The lexical section, or None when the index has no BM25 index."""
+        return self.get(LexicalInfo)
 
     @property
     def whitening(self) -> WhiteningInfo | None:
@@ -262,11 +357,15 @@ class IndexMeta:
             raise SimsearchError(
                 f"no index found at {path}; run 'simsearch index FILE --column COL' first"
             )
+        from simsearch.safe_files import read_bounded
+
         try:
-            data = json.loads(meta_path.read_text(encoding="utf-8"))
+            # A regular file of bounded size only: a FIFO must not block, a device or a
+            # huge file must not be read forever.
+            data = json.loads(read_bounded(meta_path, path, MAX_META_BYTES).decode("utf-8"))
         except PermissionError:
             raise SimsearchError(f"cannot read {meta_path}: permission denied") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SimsearchError) as exc:
             raise damaged(path, f"meta.json is unreadable: {exc}") from None
         return cls.from_dict(data, path)
 

@@ -77,9 +77,24 @@ def _select(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k < n:
         # O(n): the k largest land in the last k slots (no negated copy of the block).
         part = np.argpartition(block, n - k, axis=1)[:, n - k :]
+        _lowest_rows_at_boundary(block, part, k)
     else:
         part = np.broadcast_to(np.arange(n), block.shape).copy()
     sims = np.take_along_axis(block, part, axis=1)
     # Sort the winners by descending score, ties by ascending row (deterministic).
     order = np.lexsort((part, -sims), axis=1)
     return np.take_along_axis(part, order, axis=1), np.take_along_axis(sims, order, axis=1)
+
+
+def _lowest_rows_at_boundary(block: np.ndarray, part: np.ndarray, k: int) -> None:
+    """Make the selection in ``part`` (in place) the same as a full sort by (descending
+    score, ascending row): when documents tie with the k-th score and not all of them
+    fit, argpartition keeps arbitrary ones; keep the lowest rows instead, so every path
+    (one block or many, more candidates or fewer) returns the same documents."""
+    kth = np.take_along_axis(block, part, axis=1).min(axis=1)
+    at_kth = block == kth[:, None]
+    selected = np.take_along_axis(at_kth, part, axis=1).sum(axis=1)
+    for r in np.flatnonzero(at_kth.sum(axis=1) > selected):
+        above = np.flatnonzero(block[r] > kth[r])
+        equal = np.flatnonzero(at_kth[r])
+        part[r] = np.concatenate([above, equal[: k - len(above)]])

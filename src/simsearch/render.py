@@ -25,6 +25,8 @@ FORMATS = ("table", "json", "csv")
 #: Formats of search results: the above, and Excel workbooks (to a file only).
 RESULT_FORMATS = (*FORMATS, "xlsx")
 CORE_KEYS = ("rank", "row", "cosine_distance", "similarity", "text")
+#: Keys added by the retrieval modes (why a row matched), written when present.
+MATCH_KEYS = ("score", "mode", "matched_text", "matched_terms")
 
 
 def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
@@ -89,6 +91,7 @@ def plain(hit: Hit, show: Sequence[str]) -> dict[str, Any]:
         out["query_index"] = hit["query_index"]
         out["query"] = hit["query"]
     out.update({key: hit[key] for key in CORE_KEYS})
+    out.update({key: hit[key] for key in MATCH_KEYS if key in hit})
     if show:
         out["columns"] = {c: hit["columns"].get(c) for c in show}
     return out
@@ -106,16 +109,21 @@ def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = Non
 def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
     """Write results as CSV with a header row; shown columns come before ``text``."""
     stream = sys.stdout if stream is None else stream
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerows(csv_rows(hits, show))
+
+
+def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
+    """The header row, then one row per result, of the CSV of results."""
     has_query = bool(hits) and "query" in hits[0]
     header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
-    header += list(show) + ["text"]
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+    rows: list[list[Any]] = [header + list(show) + ["text"]]
     for hit in hits:
         lead = [hit["query_index"], hit["query"]] if has_query else []
         values = [hit[k] for k in CORE_KEYS[:4]]
         shown = [_cell(hit["columns"].get(c)) for c in show]
-        writer.writerow(lead + values + shown + [hit["text"]])
+        rows.append(lead + values + shown + [hit["text"]])
+    return rows
 
 
 def _cell(value: Any) -> str:
@@ -130,6 +138,37 @@ def _one_line(text: str) -> Any:
 
     folded = " ".join(text.split())
     return Text("".join(c if c.isprintable() else "\ufffd" for c in folded))
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _matched(hit: Hit) -> Any:
+    """The text cell: the matched window with the matched terms highlighted (``…`` marks
+    a window that starts inside the document)."""
+    if "matched_text" not in hit:
+        return _one_line(hit["text"])
+    from rich.text import Text
+
+    window = hit["matched_text"]
+    cell = Text("… " if not hit["text"].startswith(window) else "")
+    at = 0
+    for s, e in sorted(hit.get("spans") or []):
+        if s < at:
+            continue
+        cell.append(_fold(window[at:s]))
+        cell.append(_fold(window[s:e]), style="bold yellow")
+        at = e
+    cell.append(_fold(window[at:]))
+    return cell
+
+
+def _fold(text: str) -> str:
+    """Whitespace runs as one space, other control characters as U+FFFD (edges kept)."""
+    import re
+
+    return "".join(c if c.isprintable() else "\ufffd" for c in re.sub(r"\s+", " ", text))
 
 
 def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
@@ -163,17 +202,21 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
             width = min(24, max([len(column), *values]))
             cols.append(Col(column, overflow="fold", min_width=width, max_width=24))
         cols.append(Col("text", overflow="fold", ratio=1))
-        rows = [
-            [
+        scored = group[0].get("mode") in ("hybrid", "lexical")
+        if scored:
+            cols.insert(4, Col("score", "right", True, min_width=6))
+        rows = []
+        for hit in group:
+            numbers = [_number(hit["cosine_distance"]), _number(hit["similarity"])]
+            if scored:
+                numbers.append(_number(hit["score"]))
+            rows.append([
                 str(hit["rank"]),
                 str(hit["row"]),
-                f"{hit['cosine_distance']:.4f}",
-                f"{hit['similarity']:.4f}",
+                *numbers,
                 *[_one_line(_cell(hit["columns"].get(c))) for c in show],
-                _one_line(hit["text"]),
-            ]
-            for hit in group
-        ]
+                _matched(hit),
+            ])
         table = rich_table(
             cols,
             rows,
@@ -208,9 +251,9 @@ def check_output(fmt: str, output: Path | None) -> str:
                 "output",
                 f"{{name}} {output.name}: name a .csv, .json or .xlsx file (or set the format)",
             )
-    from simsearch.export import check_output as check_file
+    from simsearch.table_writer import check_output as check_file
 
-    check_file(output, fmt)
+    check_file(output, (".xlsx",) if fmt == "xlsx" else None, param="output")
     return fmt
 
 
@@ -223,16 +266,16 @@ def write(
 ) -> None:
     """Write results to stdout in ``fmt`` (``table``, ``json`` or ``csv``), or to the
     file ``output``: CSV in UTF-8 with a BOM (Korean Excel reads it as UTF-8), JSON in
-    UTF-8, ``xlsx`` with every source column (:mod:`simsearch.export`)."""
+    UTF-8, ``xlsx`` with every source column (all by :mod:`simsearch.table_writer`)."""
     if output is not None:
-        from simsearch import export
+        from simsearch import table_writer
 
         if fmt == "xlsx":
-            export.write_xlsx(hits, output, title="results")
+            table_writer.write_hits(hits, output, sheet="results")
         elif fmt == "csv":
-            export.write_text_file(output, lambda stream: write_csv(hits, show, stream))
+            table_writer.write_text(output, lambda stream: write_csv(hits, show, stream))
         else:
-            export.write_text_file(
+            table_writer.write_text(
                 output, lambda stream: write_json(hits, show, stream), encoding="utf-8"
             )
         return
@@ -312,14 +355,47 @@ def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False)
         ("model", item["model"]),
         ("dimension", str(item["dim"])),
         ("size on disk", human_bytes(item["size_bytes"])),
+        *_retrieval_lines(item["meta"].get("sections", {})),
         ("created", item["created_at"]),
         ("status", item["stale"] or "up to date with its source"),
         ("checksums", "verified" if verified else "not checked (use --verify)"),
         ("versions", ", ".join(f"{k} {v}" for k, v in item["meta"]["versions"].items())),
     ]
+    ann = item["meta"].get("sections", {}).get("ann")
+    if ann:
+        lines.insert(-3, ("approximate", _ann_line(ann)))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         print(f"{key.ljust(width)}  {value}")
+
+
+def _ann_line(ann: dict[str, Any]) -> str:
+    return (
+        f"{ann['library']} {ann['kind'].upper()} over {ann['dtype']} vectors, "
+        f"{ann['n_vectors']:,} vectors, {human_bytes(ann['bytes'])} "
+        f"({ann['bytes_per_vector']:,.0f} bytes per vector); similar/query use it "
+        "unless --exact"
+    )
+
+
+def _retrieval_lines(sections: dict[str, Any]) -> list[tuple[str, str]]:
+    """``info`` lines for the windows and lexical sections of the metadata."""
+    lines = []
+    windows = sections.get("windows")
+    if windows:
+        lines.append((
+            "windows",
+            f"{windows['n_windows']:,} ({windows['n_split']:,} documents split; "
+            f"{windows['max_tokens']} tokens, overlap {windows['overlap_tokens']})",
+        ))
+    lexical = sections.get("lexical")
+    if lexical:
+        lines.append((
+            "lexical",
+            f"BM25 over Kiwi terms ({lexical['n_terms']:,} terms); hybrid = "
+            f"{lexical['fusion']} fusion, dense weight {lexical['dense_weight']}",
+        ))
+    return lines
 
 
 # --------------------------------------------------------------------------- metrics
@@ -363,6 +439,17 @@ def build_summary(report: Any) -> list[str]:
     empty = f"; {meta.n_empty:,} empty documents kept as empty rows" if meta.n_empty else ""
     read = f" ({_encoding_name(meta.table.encoding)})" if meta.table.encoding else ""
     backend = f", backend {meta.encode.backend}" if meta.encode.backend else ""
+    windows = meta.windows
+    if windows is not None and windows.n_split:
+        lines.append(
+            f"{windows.n_split:,} documents longer than the model's {windows.max_tokens} tokens "
+            f"were split into overlapping windows: {windows.n_windows:,} windows encoded"
+        )
+    if meta.lexical is not None:
+        lines.append(
+            f"Lexical index: BM25 over {meta.lexical.n_terms:,} Kiwi terms "
+            f"({report.tokenized:,} texts analysed, {meta.n_docs - report.tokenized:,} reused)"
+        )
     lines.append(
         f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "
         f"{meta.column!r}{read} with {meta.model}{backend}: {what}{empty} "

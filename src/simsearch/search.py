@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from simsearch import ann
 from simsearch import index as store
 from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
-from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,30 +68,59 @@ def check_doc(doc: int, index: store.Index) -> None:
 
 def _hits(
     index: store.Index,
-    indices: Sequence[np.ndarray],
-    sims: Sequence[np.ndarray],
+    retriever: Any,
+    ranked: Sequence[Any],
+    mode: str,
+    query_terms: Sequence[Sequence[str] | None],
     queries: Sequence[str] | None = None,
+    limit: int | None = None,
 ) -> list[Hit]:
-    """Turn ranking arrays (one per query) into result dicts, reading only the rows that
-    are shown."""
-    positions = sorted({int(i) for ids in indices for i in ids})
+    """Turn rankings into result dicts, reading only the rows that are shown, each with
+    why it matched (:func:`simsearch.explain.explain`). Empty documents never rank: the
+    rankings hold up to ``n_empty`` extra rows, and the first ``limit`` others are kept."""
+    from simsearch.explain import MAX_TERMS, explain, shared_terms
+
+    positions = sorted({int(r) for one in ranked for r in one.rows})
+    matched: list[dict[int, list[str]]] = [{} for _ in ranked]
+    if retriever.lexical is not None and any(query_terms):
+        terms = [t or [] for t in query_terms]
+        matched = shared_terms(retriever.lexical, terms, [one.rows for one in ranked])
     records = dict(zip(positions, index.rows(positions)))
     column = index.column
     hits: list[Hit] = []
-    for q, (row_ids, row_sims) in enumerate(zip(indices, sims)):
-        for rank, (row, sim) in enumerate(zip(row_ids.tolist(), row_sims.tolist()), start=1):
+    for q, one in enumerate(ranked):
+        rank = 0
+        for row, score, sim, window in zip(
+            one.rows.tolist(), one.scores.tolist(), one.similarity.tolist(), one.windows.tolist()
+        ):
             record = records[row]
+            value = record.get(column)
+            text = "" if value is None else str(value)
+            if not text.strip() or (limit is not None and rank >= limit):
+                continue
+            rank += 1
             hit: Hit = {}
             if queries is not None:
                 hit["query_index"] = q
                 hit["query"] = queries[q]
-            text = record.get(column)
+            spans = retriever.row_windows(row, text)
+            terms = (matched[q].get(row) or [])[:MAX_TERMS]
+            # Show the window holding the matched terms when there are any (what a reader
+            # can check), else the best window by cosine.
+            best = None if window < 0 or terms else window - int(retriever.offsets[row])
+            why = explain(text, spans, best, terms)
+            dense = sim == sim  # NaN when no query vector was used (lexical mode)
             hit.update(
                 rank=rank,
                 row=row,
-                cosine_distance=1.0 - sim,
-                similarity=sim,
-                text="" if text is None else str(text),
+                cosine_distance=1.0 - sim if dense else None,
+                similarity=sim if dense else None,
+                score=score,
+                mode=mode,
+                text=text,
+                matched_text=why.matched_text,
+                matched_terms=why.matched_terms,
+                spans=why.spans,
                 columns=record,
             )
             hits.append(hit)
@@ -113,6 +142,7 @@ def rank(
     k: int | None,
     min_similarity: float | None = None,
     exclude: np.ndarray | None = None,
+    exact: bool = False,
     allowed: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Exact top-k (:func:`simsearch.ranking.top_k`) with empty documents left out and an
@@ -130,6 +160,8 @@ def rank(
             above ``min_similarity``).
         min_similarity: keep only results with cosine similarity ``>=`` this.
         exclude: as in :func:`simsearch.ranking.top_k`.
+        exact: scan the whole matrix even when the index has an ANN index (see
+            :func:`simsearch.ann.rank`); without a limit ``k`` the scan is always exact.
         allowed: sorted int64 rows of a filter: only they are ranked (before top-k, so
             ``k`` results come back whenever ``k`` allowed rows qualify).
 
@@ -142,16 +174,18 @@ def rank(
     want = index.n_docs if k is None else k
     if want < 1:  # e.g. a one-document index asked for documents other than itself
         return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
-    if allowed is None:
-        fetch = min(want + n_empty, index.n_docs)
-        indices, sims = top_k(index.embeddings, queries, fetch, exclude)
+    if allowed is not None and len(allowed) == 0:
+        return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
+    n = min(want + n_empty, index.n_docs if allowed is None else len(allowed))
+    use_ann = not exact and k is not None and "ann" in index.meta.files
+    if allowed is None or use_ann:
+        indices, sims = ann.rank(
+            index, queries, n, exclude=exclude, exact=not use_ann, allowed=allowed
+        )
     else:
         from simsearch.filters import top_k_within
 
-        if len(allowed) == 0:
-            return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
-        fetch = min(want + n_empty, len(allowed))
-        indices, sims = top_k_within(index.embeddings, queries, fetch, allowed, exclude)
+        indices, sims = top_k_within(index.embeddings, queries, n, allowed, exclude)
     kept_ids, kept_sims = [], []
     for row_ids, row_sims in zip(indices, sims):
         keep = np.ones(len(row_ids), dtype=bool)
@@ -168,7 +202,74 @@ def rank(
     return kept_ids, kept_sims
 
 
-def similar_hits(
+def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
+    """:class:`~simsearch.retrieval.SearchOptions` from keyword values.
+
+    Raises:
+        InvalidParameter: unknown ``mode`` or ``aggregate``.
+    """
+    from simsearch.fusion import DEFAULT
+    from simsearch.retrieval import MODES, SearchOptions
+    from simsearch.window_ranking import AGGREGATES
+
+    if mode is not None and mode not in MODES:
+        raise InvalidParameter("mode", f"{{name}} must be one of {', '.join(MODES)}, got {mode!r}")
+    if aggregate not in AGGREGATES:
+        raise InvalidParameter(
+            "aggregate", f"{{name}} must be one of {', '.join(AGGREGATES)}, got {aggregate!r}"
+        )
+    return SearchOptions(mode=mode, aggregate=aggregate, fusion=DEFAULT)
+
+
+def _open(index: store.Index, options: Any) -> tuple[Any, str]:
+    """The index's retriever and the mode to run; the lexical index is read only when
+    the mode uses it (a dense query stays as fast as before)."""
+    from simsearch.retrieval import resolve_mode
+
+    # An index built for millions of documents (--ann) searches dense by default: the
+    # hybrid fusion needs exact dense scores over its candidates, which the ANN avoids.
+    wanted = "dense" if options.mode is None and "ann" in index.meta.files else options.mode
+    try:
+        run = resolve_mode(wanted, True, index.meta.lexical is not None)
+    except ValueError as exc:
+        raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
+    return index.retriever(lexical=run != "dense"), run
+
+
+def _plain_dense(index: store.Index, run: str) -> bool:
+    """Dense ranking over one vector per row (no windows): the exact or ANN scan of
+    :func:`rank`, with empty documents left out and the similarity threshold."""
+    return run == "dense" and "windows" not in index.meta.files
+
+
+def _as_ranked(indices: Sequence[np.ndarray], sims: Sequence[np.ndarray]) -> list[Any]:
+    from simsearch.retrieval import Ranked
+
+    return [Ranked(ids, s, s, ids) for ids, s in zip(indices, sims)]
+
+
+def _at_least(ranked: list[Any], min_similarity: float | None, run: str) -> list[Any]:
+    """Only the rows at or above the cosine-similarity threshold (hybrid and windows)."""
+    if min_similarity is None:
+        return ranked
+    if run == "lexical":
+        raise InvalidParameter(
+            "min_similarity",
+            "{name} needs cosine similarities, which the lexical mode has none of; "
+            "use the dense or hybrid mode",
+        )
+    from simsearch.retrieval import Ranked
+
+    out = []
+    for one in ranked:
+        keep = one.similarity >= np.float32(min_similarity)
+        out.append(
+            Ranked(one.rows[keep], one.scores[keep], one.similarity[keep], one.windows[keep])
+        )
+    return out
+
+
+def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     index: store.Index,
     doc: int,
     k: int | None = 10,
@@ -176,8 +277,12 @@ def similar_hits(
     log: LogFn = _quiet,
     min_similarity: float | None = None,
     where: str | None = None,
+    exact: bool = False,
+    *,
+    options: Any = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to document ``doc`` by cosine distance.
+    """The ``k`` documents most similar to document ``doc``.
 
     Args:
         index: an opened index (:func:`simsearch.index.load_index`).
@@ -192,26 +297,58 @@ def similar_hits(
             ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.filters`),
             applied before ranking: only matching rows are returned. ``doc`` itself
             need not match.
+        exact: scan the whole matrix even when the index has an approximate (ANN) index;
+            by default an ANN index is used when present (see :mod:`simsearch.ann`).
+        options: :func:`search_options` (mode ``hybrid``, ``dense`` or ``lexical``;
+            default: hybrid when the index has a lexical index). Dense compares the two
+            documents' mean window vectors (see
+            :func:`simsearch.window_ranking.document_scores`); lexical queries BM25 with
+            the document's own terms.
+        allowed: optional ``(n_docs,)`` bool row filter applied before ranking (with
+            ``where``: the rows both allow).
 
     Returns:
-        Up to ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
-        ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
+        ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
+        ``similarity`` (None in lexical mode), ``score`` (the mode's score), ``mode``,
+        ``text``, ``matched_text`` (the hit's window closest to the document),
+        ``matched_terms`` (shared terms, rarest first), ``spans`` and ``columns``.
 
     Raises:
-        SimsearchError: ``doc`` out of range, ``k < 1``, or a bad filter
-            (:class:`~simsearch.filters.InvalidFilter`).
+        InvalidParameter: ``doc`` out of range, ``k < 1``, a mode the index cannot run,
+            or a bad filter (:class:`~simsearch.filters.InvalidFilter`).
     """
+    from simsearch import retrieval
+    from simsearch.explain import rarest_first
+
     check_doc(doc, index)
-    allowed = _allowed(index, where, log)
-    self_candidate = allowed is None or bool(np.isin(doc, allowed))
+    rows = _filter_rows(index, where, allowed, log)
+    self_candidate = rows is None or bool(np.isin(doc, rows))
     exclude_self = not include_self and self_candidate
-    k = _limit(k, min_similarity, index, exclude_self=exclude_self, log=log, allowed=allowed)
-    query = np.asarray(index.embeddings[doc], dtype=np.float32)
-    if not query.any():
+    k = _limit(k, min_similarity, index, exclude_self=exclude_self, log=log, allowed=rows)
+    if k == 0:  # a one-document index has no other document to return
+        return []
+    options = options or search_options()
+    retriever, run = _open(index, options)
+    value = index.rows([doc])[0].get(index.column)
+    text = "" if value is None else str(value)
+    if not text.strip():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
-    exclude = None if include_self else np.array([doc])
-    indices, sims = rank(index, query, k, min_similarity, exclude=exclude, allowed=allowed)
-    return _hits(index, indices, sims)
+    if _plain_dense(index, run):
+        query = np.asarray(index.embeddings[doc], dtype=np.float32)
+        exclude = None if include_self else np.array([doc])
+        indices, sims = rank(
+            index, query, k, min_similarity, exclude=exclude, exact=exact, allowed=rows
+        )
+        return _hits(index, retriever, _as_ranked(indices, sims), run, [None])
+    # The document's terms come from the BM25 matrix: no Kiwi start-up in similar.
+    terms = None if retriever.lexical is None else retriever.lexical.document_terms(doc)
+    limit = index.n_docs if rows is None else len(rows)
+    want = min((k or limit) + index.meta.n_empty, limit - exclude_self)
+    mask = _mask(rows, index.n_docs)
+    ranked = retrieval.similar(retriever, doc, want, options, mask, include_self, doc_terms=terms)
+    ranked = _at_least([ranked], min_similarity, run)
+    shown = rarest_first(retriever.lexical, terms, limit=len(terms)) if terms else None
+    return _hits(index, retriever, ranked, run, [shown], limit=k)
 
 
 def _limit(
@@ -228,6 +365,27 @@ def _limit(
     if k is None and min_similarity is not None:
         return None
     return check_k(10 if k is None else k, index, exclude_self, log, allowed=allowed)
+
+
+def _filter_rows(
+    index: store.Index, where: str | None, allowed: np.ndarray | None, log: LogFn
+) -> np.ndarray | None:
+    """Sorted int64 rows that both the ``where`` filter and the ``allowed`` bool mask
+    keep (None: no filter at all)."""
+    rows = _allowed(index, where, log)
+    if allowed is None:
+        return rows
+    kept = np.flatnonzero(np.asarray(allowed, dtype=bool))
+    return kept if rows is None else np.intersect1d(rows, kept)
+
+
+def _mask(rows: np.ndarray | None, n_docs: int) -> np.ndarray | None:
+    """``(n_docs,)`` bool mask of ``rows`` (the form the retrieval layer takes)."""
+    if rows is None:
+        return None
+    from simsearch.filters import row_mask
+
+    return row_mask(rows, n_docs)
 
 
 def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | None:
@@ -247,6 +405,7 @@ def encode_queries(
     device: str | None = None,
     batch_size: int = 32,
     encoder: Any = None,
+    log: LogFn | None = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -267,7 +426,7 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    encoder = encoder if encoder is not None else query_encoder(index, device)
+    encoder = encoder if encoder is not None else query_encoder(index, device, log)
     vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
@@ -278,7 +437,7 @@ def encode_queries(
     return vectors if whitening is None else whitening.apply(vectors)
 
 
-def query_hits(  # noqa: PLR0913 - one keyword per search option (k, threshold, filter, ...)
+def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     index: store.Index,
     texts: Sequence[str],
     k: int | None = 10,
@@ -288,16 +447,30 @@ def query_hits(  # noqa: PLR0913 - one keyword per search option (k, threshold, 
     min_similarity: float | None = None,
     encoder: Any = None,
     where: str | None = None,
+    exact: bool = False,
+    *,
+    options: Any = None,
+    allowed: np.ndarray | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all;
     ``encoder`` as in :func:`encode_queries`); ``k`` and ``min_similarity`` as in
-    :func:`similar_hits`.
+    :func:`similar_hits`; through the index's ANN index when it has one, unless ``exact``.
+
+    Args:
+        options: :func:`search_options`: mode ``hybrid``, ``dense`` or ``lexical``
+            (default: hybrid when the index has a lexical index; lexical loads no model)
+            and ``aggregate``, a row's score from its windows' cosine similarities:
+            ``max`` (its best window) or ``mean``.
+
+    A row filter plugs in below: :func:`simsearch.retrieval.search` takes ``allowed``, a
+    ``(n_docs,)`` bool mask applied before ranking.
 
     ``where`` filters the rows before ranking, as in :func:`similar_hits`.
 
     Returns:
-        Up to ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
-        ``query``, grouped by query in input order.
+        ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
+        ``query``, grouped by query in input order; ``matched_terms`` are the query's
+        terms found in the row.
 
     Raises:
         SimsearchError: no query text, an empty query, ``k < 1``, a bad filter, or a
@@ -309,17 +482,47 @@ def query_hits(  # noqa: PLR0913 - one keyword per search option (k, threshold, 
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    from simsearch import retrieval
+
     check_min_similarity(min_similarity)
-    allowed = _allowed(index, where, log)  # a bad filter fails before the model loads
-    vectors = encode_queries(index, texts, device, batch_size, encoder)  # model problems first
-    k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=allowed)
-    indices, sims = rank(index, vectors, k, min_similarity, allowed=allowed)
-    return _hits(index, indices, sims, queries=texts)
+    rows = _filter_rows(index, where, allowed, log)  # a bad filter fails before the model loads
+    k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=rows)
+    options = options or search_options()
+    retriever, run = _open(index, options)
+    terms = vectors = None
+    if run == "dense":
+        vectors = encode_queries(index, texts, device, batch_size, encoder, log)
+        if _plain_dense(index, run):
+            indices, sims = rank(index, vectors, k, min_similarity, exact=exact, allowed=rows)
+            return _hits(
+                index, retriever, _as_ranked(indices, sims), run, [None] * len(texts), texts
+            )
+    else:
+        # Kiwi starts in a thread while the query model loads (both take a moment).
+        from concurrent.futures import ThreadPoolExecutor
+
+        from simsearch import lexical
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(lexical.tokenize, texts)
+            if run == "hybrid":
+                vectors = encode_queries(index, texts, device, batch_size, encoder, log)
+            terms = pending.result()
+    limit = index.n_docs if rows is None else len(rows)
+    want = min((k or limit) + index.meta.n_empty, limit)
+    if want < 1:
+        return []
+    ranked = retrieval.search(retriever, vectors, terms, want, options, _mask(rows, index.n_docs))
+    ranked = _at_least(ranked, min_similarity, run)
+    return _hits(
+        index, retriever, ranked, run, terms or [None] * len(texts), queries=texts, limit=k
+    )
 
 
 def hits_frame(hits: list[Hit]) -> pd.DataFrame:
     """Results as a DataFrame: the source columns plus ``row``, ``rank``,
-    ``cosine_distance``, ``similarity`` (and ``query`` for query results)."""
+    ``cosine_distance``, ``similarity``, ``score``, ``mode``, ``matched_text``,
+    ``matched_terms`` (and ``query`` for query results)."""
     import pandas as pd
 
     rows = []
@@ -332,12 +535,16 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
             rank=hit["rank"],
             cosine_distance=hit["cosine_distance"],
             similarity=hit["similarity"],
+            score=hit["score"],
+            mode=hit["mode"],
+            matched_text=hit["matched_text"],
+            matched_terms=hit["matched_terms"],
         )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def similar(
+def similar(  # noqa: PLR0913 - keyword options of the notebook API
     doc: int,
     k: int | None = 10,
     *,
@@ -346,8 +553,11 @@ def similar(
     include_self: bool = False,
     min_similarity: float | None = None,
     where: str | None = None,
+    exact: bool = False,
+    mode: str | None = None,
 ) -> pd.DataFrame:
-    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
+    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
+    (through the approximate index when the index has one; ``exact=True`` scans all).
 
     ``where`` keeps only rows matching an SQL condition over the source columns,
     applied before ranking (see :mod:`simsearch.filters`).
@@ -367,11 +577,14 @@ def similar(
             ``[-1, 1]``, a bad filter.
     """
     index = store.load_index(root, name)
-    hits = similar_hits(index, doc, k, include_self, min_similarity=min_similarity, where=where)
-    return hits_frame(hits)
+    found = similar_hits(
+        index, doc, k, include_self, min_similarity=min_similarity, exact=exact,
+        where=where, options=search_options(mode),
+    )
+    return hits_frame(found)
 
 
-def query(
+def query(  # noqa: PLR0913 - keyword options of the notebook and CLI
     text: str | Sequence[str],
     k: int = 10,
     *,
@@ -380,9 +593,13 @@ def query(
     device: str | None = None,
     min_similarity: float | None = None,
     where: str | None = None,
+    exact: bool = False,
+    mode: str | None = None,
+    aggregate: str = "max",
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
-    several), encoded with the index's own model; ``where`` filters rows before
+    several), encoded with the index's own model (through the approximate index when
+    the index has one; ``exact=True`` scans all); ``where`` filters rows before
     ranking, as in :func:`similar`.
 
     Returns:
@@ -393,5 +610,9 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    hits = query_hits(index, texts, k, device=device, min_similarity=min_similarity, where=where)
-    return hits_frame(hits)
+    options = search_options(mode, aggregate)
+    found = query_hits(
+        index, texts, k, device=device, min_similarity=min_similarity, exact=exact,
+        where=where, options=options,
+    )
+    return hits_frame(found)

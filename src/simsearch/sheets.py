@@ -221,6 +221,7 @@ def read_delimited(
     encoding: str | None = None,
     header_row: int | None = None,
     quoting: int | None = None,
+    data: bytes | None = None,
 ) -> tuple[pd.DataFrame, TableNotes]:
     """Read a CSV/TSV in any encoding Korean Excel writes, with its header row found.
 
@@ -230,26 +231,31 @@ def read_delimited(
             commas (Excel's "Unicode text" saved as .csv) is read tab-separated.
         encoding: codec name, default detected (:mod:`simsearch.charsets`).
         header_row: 1-based line of the header; default detected.
-        quoting: a :mod:`csv` quoting constant (``csv.QUOTE_NONE`` for KorNLU files).
+        quoting: a :mod:`csv` quoting constant; default standard quoting for CSV and
+            none for TSV (a quote is text there: see :mod:`simsearch.delimited`).
+        data: the file's bytes as already read (default: read ``path``).
 
     Returns:
         ``(frame, notes)``: every cell a ``str`` (empty cells ``""``), and how it was read.
 
     Raises:
-        SimsearchError: undecodable bytes, or a header row outside the file.
+        SimsearchError: undecodable bytes, a header row outside the file, or a data row
+            with another number of fields than the header (with its line number).
     """
     import pandas as pd
 
     from simsearch.charsets import read_text
+    from simsearch.delimited import check_rows, quoting_for
 
-    decoded = read_text(path, encoding)
+    decoded = read_text(path, encoding, data)
     text = decoded.text.lstrip("\ufeff")
     first = text.split("\n", 1)[0]
     if sep == "," and "\t" in first and "," not in first:
         sep = "\t"
+    if quoting is None:
+        quoting = quoting_for(sep)
     options: dict[str, Any] = {"sep": sep, "dtype": str, "keep_default_na": False}
-    if quoting is not None:
-        options["quoting"] = quoting
+    options["quoting"] = quoting
     # header=None: every line is data here; the header is chosen below (dtype=str and
     # keep_default_na=False keep "NA"/"null" as words and empty cells as "").
     # Blank lines are skipped and ",," rows kept, as pandas always read these files.
@@ -261,6 +267,8 @@ def read_delimited(
         raw = pd.read_csv(io.StringIO(text), header=None, **options)
     rows = raw.values.tolist()
     header = choose_header(rows, header_row, path)
+    # Row N must stay document N: every record below the header has its field count.
+    check_rows(text, sep, path, skip=header, quoting=quoting)
     rows = [["" if c is None else c for c in r] for r in rows]
     frame = frame_from_rows(rows, header, drop_trailing_blank=False)
     frame = frame.fillna("")
@@ -281,21 +289,23 @@ def _max_fields(text: str, sep: str, quoting: int | None) -> int:
 
 
 # ---------------------------------------------------------------------- workbooks
-def open_workbook(path: Path) -> Any:
-    """The workbook opened with openpyxl (full mode: merged ranges are known).
+def open_workbook(path: Path, data: bytes | None = None) -> Any:
+    """The workbook opened with openpyxl (full mode: merged ranges are known), from
+    ``data`` (the file's bytes as already read) when given.
 
     Raises:
         SimsearchError: not a zip archive (encrypted, or another format renamed).
     """
     from openpyxl import load_workbook
 
-    if not zipfile.is_zipfile(path):
+    source: Any = path if data is None else io.BytesIO(data)
+    if not zipfile.is_zipfile(source):
         # Encrypted (password-protected) workbooks are OLE files, not zip archives.
         raise SimsearchError(
             f"{path} is not a readable .xlsx workbook (password-protected, or another format "
             "renamed to .xlsx?); save it unprotected as .xlsx or export it to CSV"
         )
-    return load_workbook(path, data_only=True)
+    return load_workbook(source, data_only=True)
 
 
 def fill_merged(sheet: Any, below_row: int = 0) -> tuple[int, int]:
@@ -400,6 +410,7 @@ def read_workbook(
     sheet: str | None = None,
     header_row: int | None = None,
     columns: Sequence[str] = (),
+    data: bytes | None = None,
 ) -> tuple[pd.DataFrame, TableNotes]:
     """Read one sheet of an .xlsx/.xlsm workbook the way a person reads it.
 
@@ -411,6 +422,7 @@ def read_workbook(
         sheet: sheet name or 0-based number (as a string); default see above.
         header_row: 1-based header row; default :func:`detect_header_row`.
         columns: the columns the caller needs (for choosing the sheet and the hint).
+        data: the workbook's bytes as already read (default: read ``path``).
 
     Returns:
         ``(frame, notes)``.
@@ -419,7 +431,7 @@ def read_workbook(
         SimsearchError: unreadable workbook, unknown sheet, or the columns are on other
             sheets than the one asked for (the message names them and their numbers).
     """
-    book = open_workbook(path)
+    book = open_workbook(path, data)
     try:
         names = list(book.sheetnames)
         chosen = choose_sheet(names, sheet, path)

@@ -8,7 +8,7 @@ cells stay in place as empty documents so that positions never shift. Every prob
 
 from __future__ import annotations
 
-import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,6 +66,43 @@ class Corpus:
     sheet: str | None
     columns: list[str] = field(default_factory=list)
     notes: TableNotes = field(default_factory=TableNotes)
+    sha256: str = ""
+    size_bytes: int = -1
+    mtime: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceBytes:
+    """The bytes of a source file as read once, with their sha256 and the file's size
+    and modification time taken at the same moment (so a file replaced or edited while
+    simsearch reads it is never recorded with another version's hash)."""
+
+    data: bytes
+    sha256: str
+    size_bytes: int
+    mtime: float
+
+
+def read_source_bytes(path: Path) -> SourceBytes:
+    """Read ``path`` (a regular file only: a FIFO or device is refused, never waited on).
+
+    Raises:
+        SimsearchError: not a regular file, or unreadable.
+    """
+    import hashlib
+    import os
+
+    from simsearch.safe_files import open_regular
+
+    try:
+        with open_regular(path) as handle:
+            before = os.fstat(handle.fileno())
+            data = handle.read()
+    except SimsearchError:
+        raise
+    except OSError as exc:
+        raise SimsearchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return SourceBytes(data, hashlib.sha256(data).hexdigest(), len(data), before.st_mtime)
 
 
 def check_source(path: str | Path) -> Path:
@@ -100,9 +137,10 @@ class TableOptions:
             (:func:`simsearch.sheets.detect_header_row`).
         encoding: codec of a text file (``cp949``, ``utf-8``, ``utf-16``...); default
             detected (:mod:`simsearch.charsets`).
-        raw_quotes: read ``.tsv``/``.txt`` with ``quoting=csv.QUOTE_NONE``: quote
-            characters are text (the KorNLU files hold stray quotes inside sentences,
-            which a quoted parse would merge into one row).
+        raw_quotes: kept for callers of the earlier API: ``.tsv``/``.txt`` files are
+            always read with ``quoting=csv.QUOTE_NONE`` (quote characters are text; a
+            quoted parse merged the KorNLU files' rows), and a row with another number of
+            fields than the header is refused with its line number.
         columns: the columns the caller needs (to pick the sheet that has them).
     """
 
@@ -158,25 +196,40 @@ def read_table_notes(
         SimsearchError: missing/unsupported/empty/corrupt file, undecodable text, an
             unknown sheet (the message lists the sheets), a header row outside the file.
     """
+    frame, notes, _ = _read_table(path, options)
+    return frame, notes
+
+
+def _read_table(
+    path: str | Path, options: TableOptions
+) -> tuple[pd.DataFrame, TableNotes, SourceBytes]:
+    """:func:`read_table_notes` from the bytes read once, which it returns too (their
+    sha256 is what the index records, never a later version of the file)."""
     import pandas as pd
 
     path = check_source(path)
     kind = SUPPORTED[path.suffix.lower()]
+    if options.sheet is not None and kind != "excel":
+        raise InvalidParameter(
+            "sheet", f"{{name}} applies to Excel workbooks; {path.name} is {kind}, which has none"
+        )
+    source = read_source_bytes(path)
     try:
         if kind == "excel" and path.suffix.lower() != ".xls":
-            frame, notes = read_workbook(path, options.sheet, options.header_row, options.columns)
+            frame, notes = read_workbook(
+                path, options.sheet, options.header_row, options.columns, data=source.data
+            )
         elif kind == "excel":
-            frame, notes = _read_legacy_excel(path, options)
+            frame, notes = _read_legacy_excel(path, options, source.data)
         elif kind in ("csv", "tsv"):
-            quoting = csv.QUOTE_NONE if options.raw_quotes and kind == "tsv" else None
             sep = "," if kind == "csv" else "\t"
             frame, notes = read_delimited(
-                path, sep, options.encoding, options.header_row, quoting=quoting
+                path, sep, options.encoding, options.header_row, data=source.data
             )
         elif kind == "parquet":
-            frame, notes = pd.read_parquet(path), TableNotes()
+            frame, notes = pd.read_parquet(io.BytesIO(source.data)), TableNotes()
         else:
-            frame = pd.read_json(path, lines=(kind == "jsonl"), dtype=False)
+            frame = pd.read_json(io.BytesIO(source.data), lines=(kind == "jsonl"), dtype=False)
             notes = TableNotes()
     except SimsearchError:
         raise
@@ -188,14 +241,16 @@ def read_table_notes(
             f"cannot read {path} as {kind}: {reason} (is the file damaged or of another type?)"
         ) from None
     frame.columns = [str(c) for c in frame.columns]
-    return frame.reset_index(drop=True), notes
+    return frame.reset_index(drop=True), notes, source
 
 
-def _read_legacy_excel(path: Path, options: TableOptions) -> tuple[pd.DataFrame, TableNotes]:
+def _read_legacy_excel(
+    path: Path, options: TableOptions, data: bytes
+) -> tuple[pd.DataFrame, TableNotes]:
     """An old binary .xls (pandas with xlrd): header detected, no merged-cell filling."""
     import pandas as pd
 
-    with pd.ExcelFile(path) as book:
+    with pd.ExcelFile(io.BytesIO(data)) as book:
         names = [str(n) for n in book.sheet_names]
         chosen = choose_sheet(names, options.sheet, path)
         raw = pd.read_excel(book, sheet_name=chosen, header=None, dtype=object)
@@ -279,7 +334,7 @@ def read_corpus(
     """
     wanted = split_columns(column if isinstance(column, str) else list(column))
     options = TableOptions(sheet, header_row, encoding, columns=tuple(wanted))
-    frame, notes = read_table_notes(path, options)
+    frame, notes, source = _read_table(path, options)
     if len(frame) == 0:
         raise SimsearchError(f"{path} has no data rows; add rows below the header")
     wanted = split_columns(column if isinstance(column, str) else list(column), frame.columns)
@@ -300,4 +355,7 @@ def read_corpus(
         sheet=notes.sheet,
         columns=wanted,
         notes=notes,
+        sha256=source.sha256,
+        size_bytes=source.size_bytes,
+        mtime=source.mtime,
     )

@@ -14,13 +14,16 @@ from simsearch.cli.run import open_index, read_queries, say, show_list
 from simsearch.cli.spec import (
     DEFAULT_NAME,
     DEFAULT_ROOT,
+    Aggregate,
     Arg,
     BatchSize,
     Device,
+    Exact,
     IndexName,
     IndexRoot,
     K,
     MinSimilarity,
+    Mode,
     ModelCheck,
     Opt,
     Output,
@@ -94,6 +97,21 @@ def index_command(
     whiten_dim: Annotated[
         int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
     ] = None,
+    ann: Annotated[
+        bool,
+        Opt("--ann", help="Also build an approximate index (usearch HNSW, int8) for millions."),
+    ] = False,
+    ray: Annotated[
+        str | None,
+        Opt("--ray", help="Encode on Ray: 'local', 'auto' or the head address (the ray extra)."),
+    ] = None,
+    chunking: Annotated[
+        str,
+        Opt("--chunking", help="auto: long documents as overlapping windows; none: truncate."),
+    ] = "auto",
+    lexical: Annotated[
+        bool, Opt("--lexical/--no-lexical", help="Build the BM25 index over Kiwi terms.")
+    ] = True,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
@@ -121,22 +139,25 @@ def similar_command(
     show: Show = None,
     fmt: ResultFormat = "table",
     output: Output = None,
+    mode: Mode = None,
     model: ModelCheck = None,
     where: Where = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
-    """Documents nearest to document --doc, by cosine distance."""
+    """Documents most similar to document --doc (hybrid, dense or lexical)."""
     from simsearch import render
-    from simsearch.search import similar_hits
+    from simsearch.search import search_options, similar_hits
 
     fmt = render.check_output(fmt, output)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
+    options = search_options(mode)
     hits = similar_hits(
         index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
-        where=where,
+        exact=exact, options=options, where=where,
     )
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
@@ -161,22 +182,27 @@ def query_command(
     fmt: ResultFormat = "table",
     output: Output = None,
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
+    mode: Mode = None,
+    aggregate: Aggregate = "max",
     model: ModelCheck = None,
     where: Where = None,
+    exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
     from simsearch import render
-    from simsearch.search import query_hits
+    from simsearch.search import query_hits, search_options
 
     fmt = render.check_output(fmt, output)
     queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
+    options = search_options(mode, aggregate)
     hits = query_hits(
-        index, queries, k, device=device, log=say, min_similarity=min_similarity, where=where
+        index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
+        options=options, where=where,
     )
     render.write(hits, fmt, columns, output=output)
 

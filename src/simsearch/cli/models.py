@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 from simsearch.cli.run import index_path
-from simsearch.cli.spec import DEFAULT_NAME, Arg, IndexName, Opt, TableOrJson, Where
+from simsearch.cli.spec import (
+    DEFAULT_NAME,
+    Aggregate,
+    Arg,
+    IndexName,
+    Mode,
+    Opt,
+    TableOrJson,
+    Where,
+)
 from simsearch.errors import InvalidParameter
 
 DEFAULT_PLOT = "simsearch-inspect.png"
@@ -50,6 +59,11 @@ def eval_command(
     ] = None,
     whiten_dim: Annotated[int | None, Opt(help="Keep D whitened dimensions.")] = None,
     limit: Annotated[int | None, Opt(help="Use only the first N pairs.")] = None,
+    mode: Mode = None,
+    aggregate: Aggregate = "max",
+    chunking: Annotated[
+        str, Opt(help="Retrieval: auto (the index's windows) or none (first window only).")
+    ] = "auto",
     batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
     where: Where = None,
     fmt: TableOrJson = "table",
@@ -68,6 +82,11 @@ def eval_command(
             raise InvalidParameter(
                 "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
             )
+        from simsearch.search import search_options
+
+        if chunking not in ("auto", "none"):
+            raise InvalidParameter("chunking", f"{{name}} must be auto or none, got {chunking!r}")
+        search = (search_options(mode, aggregate), chunking)
         record = evaluate_index(
             file,
             index_path(index, name),
@@ -75,6 +94,7 @@ def eval_command(
             query_column,
             relevant_column,
             batch_size,
+            search,
             where=where,
         )
         if fmt == "json":

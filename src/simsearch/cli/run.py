@@ -66,8 +66,16 @@ def flag_for(func: Callable[..., Any]) -> Callable[[str], str]:
     return spell
 
 
+#: Commands whose interrupted run the same command resumes (from its checkpoint).
+RESUMABLE = {"index_command"}
+
+
 def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
     """Run a command under the CLI's error contract and return its exit code."""
+    import signal
+
+    # From here Ctrl-C raises KeyboardInterrupt, so a build unwinds and cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _RUNNING.append(func)
     try:
         func(**kwargs)
@@ -75,7 +83,10 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
         say(f"Error: {exc.render(flag_for(func))}")
         return exc.exit_code
     except KeyboardInterrupt:
-        say("Error: interrupted; run the same command again to resume where it stopped")
+        if getattr(func, "__name__", "") in RESUMABLE:
+            say("Error: interrupted; run the same command again to resume where it stopped")
+        else:
+            say("Error: interrupted")
         return 130
     except BrokenPipeError:  # e.g. `simsearch ... | head`
         sys.stderr.close()
@@ -165,3 +176,22 @@ def index_path(root: Path, name: str) -> Path:
             f"one index; use --index {root.parent} --name {root.name}"
         )
     return root / name
+
+
+def run_app(app: Any, args: list[str]) -> int:
+    """Run the typer ``app`` on ``args`` and return the exit code; a usage error (unknown
+    option or command, missing or malformed value) is one line on stderr and code 2,
+    like every other error, instead of click's boxed usage text."""
+    try:
+        code = app(args=args, prog_name="simsearch", standalone_mode=False)
+    except Exception as exc:
+        message = getattr(exc, "format_message", None)
+        if message is None or not hasattr(exc, "exit_code"):
+            raise
+        text = " ".join(str(message()).split())
+        if text:  # empty: the help was printed (no arguments at all)
+            ctx = getattr(exc, "ctx", None)
+            where = getattr(ctx, "command_path", None) or "simsearch"
+            say(f"Error: {text} (see '{where} --help')")
+        return int(exc.exit_code)
+    return code if isinstance(code, int) else 0

