@@ -1,17 +1,28 @@
 """Write the sample corpus data/patents.xlsx (sheet "patents").
 
 120 fictional Korean patent records, 12 per topic across 10 topics, with
-columns number, title, abstract, topic. Rows are interleaved by topic so that
-row order carries no topic information. Row 57 (construction) deliberately
-has an empty abstract to show how missing cells are handled.
+columns number, title, abstract, topic, year, applicant. Rows are interleaved by
+topic so that row order carries no topic information. Row 57 (construction)
+deliberately has an empty abstract to show how missing cells are handled.
 
-Run from the project root:
+Each abstract is 300-600 characters, like a real Korean patent abstract: the
+first part (DOCS below) states the field and the characterising feature
+("본 발명은 … 관한 것으로 … 특징으로 한다"), the second part
+(sample_details.DETAILS) adds process windows, materials, measured effects and
+uses. ``year`` is the filing year read from the application number
+(10-YYYY-NNNNNNN); ``applicant`` comes from sample_details (some repeat, so a
+filter such as ``applicant == '삼성전자'`` selects several rows).
+sample_details.TAIL_PHRASES lists phrases that occur only at the end of one long
+abstract, past the first 128 tokens a model of max_seq_length 128 would see.
+
+The output is deterministic. Run from the project root:
     .venv/bin/python scripts/make_sample_data.py
 """
 
 from pathlib import Path
 
 import pandas as pd
+from sample_details import DETAILS, TAIL_PHRASES
 
 TOPIC_ORDER = [
     "battery",
@@ -1074,6 +1085,31 @@ DOCS = [
 ]
 
 MISSING_ROW = 57  # row index that must hold the construction record with no abstract
+ABSTRACT_CHARS = (300, 600)  # length range of every non-empty abstract
+TAIL_START = 330  # a tail phrase starts past this character (~128 ko-sroberta tokens)
+
+
+def full_record(doc):
+    """(number, title, abstract, topic, year, applicant): the abstract of DOCS
+    followed by its details, the year from the application number."""
+    number, title, abstract, topic = doc
+    applicant, details = DETAILS[number]
+    if abstract is not None:
+        abstract = f"{abstract} {details}"
+    return number, title, abstract, topic, int(number.split("-")[1]), applicant
+
+
+def check(df):
+    """Fail loudly if the sample no longer has the properties tests and README rely on."""
+    assert pd.isna(df.loc[MISSING_ROW, "abstract"])
+    assert df.loc[MISSING_ROW, "topic"] == "construction"
+    lengths = df["abstract"].dropna().str.len()
+    lo, hi = ABSTRACT_CHARS
+    assert lengths.between(lo, hi).all(), lengths[~lengths.between(lo, hi)]
+    for number, phrase in TAIL_PHRASES.items():
+        holders = df.index[df["abstract"].fillna("").str.contains(phrase, regex=False)]
+        assert list(df.loc[holders, "number"]) == [number], (phrase, holders)
+        assert df.loc[holders[0], "abstract"].index(phrase) >= TAIL_START, phrase
 
 
 def interleave(docs):
@@ -1090,11 +1126,17 @@ def interleave(docs):
     return rows
 
 
+def sample_frame():
+    """The sample table as a DataFrame (checked), without writing it."""
+    rows = [full_record(doc) for doc in interleave(DOCS)]
+    columns = ["number", "title", "abstract", "topic", "year", "applicant"]
+    df = pd.DataFrame(rows, columns=columns)
+    check(df)
+    return df
+
+
 def main():
-    rows = interleave(DOCS)
-    df = pd.DataFrame(rows, columns=["number", "title", "abstract", "topic"])
-    assert pd.isna(df.loc[MISSING_ROW, "abstract"])
-    assert df.loc[MISSING_ROW, "topic"] == "construction"
+    df = sample_frame()
     out = Path(__file__).resolve().parent.parent / "data" / "patents.xlsx"
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_excel(out, sheet_name="patents", index=False, engine="openpyxl")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch import atomic, generations, safe_files
+from simsearch import atomic, filters, generations, safe_files
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
@@ -36,6 +36,7 @@ from simsearch.meta import (
     IMPORTED,
     META,
     AnnInfo,
+    ColumnFileInfo,
     EncodeInfo,
     FileEntry,
     Generations,
@@ -413,6 +414,8 @@ def _search_reasons(meta: IndexMeta, wanted: dict[str, Any]) -> list[str]:
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
+    if filters.ROLE not in meta.files:  # built before filters: add the column file
+        reasons.append("no column file for filters yet")
     if (meta.get(AnnInfo) is not None) != wanted["ann"]:
         reasons.append("ANN index requested" if wanted["ann"] else "ANN index no longer requested")
     chunking = meta.windows.chunking if meta.windows else "none"
@@ -781,6 +784,9 @@ class _Job:
         )
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
+        # The source columns as parquet, for filters (simsearch.filters; cheap to rewrite).
+        files[filters.ROLE] = f"columns-{gen}.parquet"
+        column_types = filters.write_columns(frame, self.path / files[filters.ROLE])
         whitening = self._whiten(files)
         ann = self._ann(files) if options.ann else None
         sections = [s for s in (whitening, *self._retrieval_parts(files, report)) if s]
@@ -818,6 +824,7 @@ class _Job:
         )
         for part in sections:
             meta.with_section(part)
+        meta.with_section(ColumnFileInfo(types=column_types))
         meta.with_section(_table_info(self.corpus))
         previous = set(self.old_files) - set(files.values())
         if ann is not None:

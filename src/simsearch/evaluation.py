@@ -214,13 +214,14 @@ def _relevant_rows(value: Any, rows_of: dict[str, list[int]], n_docs: int, path:
     return rows_of[text]
 
 
-def evaluate_retrieval(
+def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of eval
     model: Any,
     queries: Sequence[str],
     relevant: Sequence[set[int]],
     doc_embeddings: np.ndarray,
     whitening: Whitening | None = None,
     batch_size: int = 64,
+    allowed: np.ndarray | None = None,
     *,
     retriever: Any = None,
     options: Any = None,
@@ -232,6 +233,8 @@ def evaluate_retrieval(
         doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
             already whitened when the index is); unused when ``retriever`` is given.
         whitening: the index's transform, applied to the query embeddings the same way.
+        allowed: optional sorted ``(n_allowed,)`` int64 rows of a filter: only they are
+            ranked, and the caller has already limited ``relevant`` to them.
         retriever: rank with :func:`simsearch.retrieval.search` over windows and/or the
             lexical index instead of one vector per row.
         options: :class:`~simsearch.retrieval.SearchOptions` for ``retriever``.
@@ -251,12 +254,19 @@ def evaluate_retrieval(
     if retriever is None:
         from simsearch.ranking import top_k
 
-        ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+        if allowed is None:
+            ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
+        else:
+            from simsearch.filters import top_k_within
+
+            ranked, _ = top_k_within(doc_embeddings, q, 10, allowed)
     else:
         from simsearch import lexical, retrieval
+        from simsearch.filters import row_mask
 
         terms = None if mode == "dense" else lexical.tokenize(list(queries))
-        found = retrieval.search(retriever, q, terms, 10, options)
+        mask = None if allowed is None else row_mask(allowed, retriever.n_rows)
+        found = retrieval.search(retriever, q, terms, 10, options, mask)
         ranked = [one.rows for one in found]
     return retrieval_metrics(ranked, relevant) | {
         "queries": len(queries),
@@ -271,11 +281,17 @@ def evaluate_index(
     query_column: str = "query",
     relevant_column: str = "relevant",
     batch_size: int = 64,
+    where: str | None = None,
     search: Any = None,
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
     ``model``) and its whitening.
+
+    ``where`` (an SQL condition over the source columns, :mod:`simsearch.filters`)
+    evaluates within the matching rows: only they are ranked, relevant rows outside
+    are dropped, and a query left with no relevant row is left out (``skipped``).
+
 
     Args:
         search: ``(options, chunking)``: :class:`~simsearch.retrieval.SearchOptions`
@@ -284,11 +300,14 @@ def evaluate_index(
 
     Returns:
         ``{"model": ..., "mode": ..., "chunking": ...}`` plus
-        :func:`evaluate_retrieval`'s metrics.
+        :func:`evaluate_retrieval`'s metrics (and, with ``where``, ``documents``: matching
+        rows, ``skipped``: queries left out).
 
     Raises:
-        SimsearchError: no index, unreadable pairs, bad columns or rows.
+        SimsearchError: no index, unreadable pairs, bad columns or rows, a bad filter,
+            or no query with a relevant row inside the filter.
     """
+    from simsearch.filters import index_rows
     from simsearch.index import open_path
 
     index = open_path(index_path)
@@ -304,8 +323,19 @@ def evaluate_index(
         mode = retriever.mode(options.mode)
     except ValueError as exc:
         raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
+    allowed = index_rows(index, where)
+    extra: dict[str, Any] = {}
+    if allowed is not None:
+        inside = set(allowed.tolist())
+        kept = [(q, rel & inside) for q, rel in zip(queries, relevant, strict=True) if rel & inside]
+        if not kept:
+            raise InvalidParameter(
+                "where", f"no query has a relevant document among the rows {{name}} {where!r} keeps"
+            )
+        extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
+        queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.whitening(), batch_size,
+        name, queries, relevant, index.embeddings, index.whitening(), batch_size, allowed,
         retriever=retriever, options=options,
     )
-    return {"model": name, "mode": mode, "chunking": chunking} | metrics
+    return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

@@ -141,6 +141,16 @@ class TableInfo(Section):
 
 @section
 @dataclass(frozen=True)
+class ColumnFileInfo(Section):
+    """The columnar copy of the source columns that filters read (file ``columns``,
+    parquet; :mod:`simsearch.filters`): each column's name and Arrow type."""
+
+    KEY: ClassVar[str] = "column_file"
+    types: dict[str, str]
+
+
+@section
+@dataclass(frozen=True)
 class WindowsInfo(Section):
     """Long documents as overlapping windows (file ``windows``, the window -> row map;
     absent when no document was split): ``chunking`` ``auto`` or ``none``, the window size

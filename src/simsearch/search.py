@@ -28,21 +28,28 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def check_k(k: int, index: store.Index, exclude_self: bool, log: LogFn) -> int:
-    """``k`` clamped to the number of candidate documents (saying so through ``log``).
+def check_k(
+    k: int,
+    index: store.Index,
+    exclude_self: bool,
+    log: LogFn,
+    allowed: np.ndarray | None = None,
+) -> int:
+    """``k`` clamped to the number of candidate documents (saying so through ``log``):
+    all documents, or the ``allowed`` rows of a filter.
 
     Raises:
         InvalidParameter: ``k < 1``.
     """
     if k < 1:
         raise InvalidParameter("k", f"{{name}} must be at least 1, got {k}")
-    available = index.n_docs - (1 if exclude_self else 0)
+    n = index.n_docs if allowed is None else len(allowed)
+    available = n - (1 if exclude_self else 0)
     if k > available:
+        what = "documents available" if allowed is None else "documents matching the filter"
         log(
             ParamNote(
-                "k",
-                f"{{name}} {k} is more than the {available:,} documents available; "
-                f"showing {available:,}",
+                "k", f"{{name}} {k} is more than the {available:,} {what}; showing {available:,}"
             )
         )
         return max(available, 0)
@@ -155,7 +162,8 @@ def rank(
         exclude: as in :func:`simsearch.ranking.top_k`.
         exact: scan the whole matrix even when the index has an ANN index (see
             :func:`simsearch.ann.rank`); without a limit ``k`` the scan is always exact.
-        allowed: optional ``(n_docs,)`` bool row filter applied before ranking.
+        allowed: sorted int64 rows of a filter: only they are ranked (before top-k, so
+            ``k`` results come back whenever ``k`` allowed rows qualify).
 
     Returns:
         ``(indices, similarities)``: per query, an int64 array of rows and a float32
@@ -166,10 +174,18 @@ def rank(
     want = index.n_docs if k is None else k
     if want < 1:  # e.g. a one-document index asked for documents other than itself
         return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
-    n = min(want + n_empty, index.n_docs)
-    indices, sims = ann.rank(
-        index, queries, n, exclude=exclude, exact=exact or k is None, allowed=allowed
-    )
+    if allowed is not None and len(allowed) == 0:
+        return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
+    n = min(want + n_empty, index.n_docs if allowed is None else len(allowed))
+    use_ann = not exact and k is not None and "ann" in index.meta.files
+    if allowed is None or use_ann:
+        indices, sims = ann.rank(
+            index, queries, n, exclude=exclude, exact=not use_ann, allowed=allowed
+        )
+    else:
+        from simsearch.filters import top_k_within
+
+        indices, sims = top_k_within(index.embeddings, queries, n, allowed, exclude)
     kept_ids, kept_sims = [], []
     for row_ids, row_sims in zip(indices, sims):
         keep = np.ones(len(row_ids), dtype=bool)
@@ -260,6 +276,7 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     include_self: bool = False,
     log: LogFn = _quiet,
     min_similarity: float | None = None,
+    where: str | None = None,
     exact: bool = False,
     *,
     options: Any = None,
@@ -276,6 +293,10 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
         min_similarity: keep only documents with cosine similarity ``>=`` this.
+        where: a filter over the source columns (SQL condition, e.g.
+            ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.filters`),
+            applied before ranking: only matching rows are returned. ``doc`` itself
+            need not match.
         exact: scan the whole matrix even when the index has an approximate (ANN) index;
             by default an ANN index is used when present (see :mod:`simsearch.ann`).
         options: :func:`search_options` (mode ``hybrid``, ``dense`` or ``lexical``;
@@ -283,7 +304,8 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
             documents' mean window vectors (see
             :func:`simsearch.window_ranking.document_scores`); lexical queries BM25 with
             the document's own terms.
-        allowed: optional ``(n_docs,)`` bool row filter applied before ranking.
+        allowed: optional ``(n_docs,)`` bool row filter applied before ranking (with
+            ``where``: the rows both allow).
 
     Returns:
         ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
@@ -292,13 +314,17 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
         ``matched_terms`` (shared terms, rarest first), ``spans`` and ``columns``.
 
     Raises:
-        InvalidParameter: ``doc`` out of range, ``k < 1``, a mode the index cannot run.
+        InvalidParameter: ``doc`` out of range, ``k < 1``, a mode the index cannot run,
+            or a bad filter (:class:`~simsearch.filters.InvalidFilter`).
     """
     from simsearch import retrieval
     from simsearch.explain import rarest_first
 
     check_doc(doc, index)
-    k = _limit(k, min_similarity, index, exclude_self=not include_self, log=log)
+    rows = _filter_rows(index, where, allowed, log)
+    self_candidate = rows is None or bool(np.isin(doc, rows))
+    exclude_self = not include_self and self_candidate
+    k = _limit(k, min_similarity, index, exclude_self=exclude_self, log=log, allowed=rows)
     if k == 0:  # a one-document index has no other document to return
         return []
     options = options or search_options()
@@ -311,28 +337,66 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
         query = np.asarray(index.embeddings[doc], dtype=np.float32)
         exclude = None if include_self else np.array([doc])
         indices, sims = rank(
-            index, query, k, min_similarity, exclude=exclude, exact=exact, allowed=allowed
+            index, query, k, min_similarity, exclude=exclude, exact=exact, allowed=rows
         )
         return _hits(index, retriever, _as_ranked(indices, sims), run, [None])
     # The document's terms come from the BM25 matrix: no Kiwi start-up in similar.
     terms = None if retriever.lexical is None else retriever.lexical.document_terms(doc)
-    want = min((k or index.n_docs) + index.meta.n_empty, index.n_docs - (not include_self))
-    ranked = retrieval.similar(
-        retriever, doc, want, options, allowed, include_self, doc_terms=terms
-    )
+    limit = index.n_docs if rows is None else len(rows)
+    want = min((k or limit) + index.meta.n_empty, limit - exclude_self)
+    mask = _mask(rows, index.n_docs)
+    ranked = retrieval.similar(retriever, doc, want, options, mask, include_self, doc_terms=terms)
     ranked = _at_least([ranked], min_similarity, run)
     shown = rarest_first(retriever.lexical, terms, limit=len(terms)) if terms else None
     return _hits(index, retriever, ranked, run, [shown], limit=k)
 
 
 def _limit(
-    k: int | None, min_similarity: float | None, index: store.Index, exclude_self: bool, log: LogFn
+    k: int | None,
+    min_similarity: float | None,
+    index: store.Index,
+    exclude_self: bool,
+    log: LogFn,
+    allowed: np.ndarray | None = None,
 ) -> int | None:
-    """``k`` checked; None (no limit) only with a threshold."""
+    """``k`` checked (against the ``allowed`` rows of a filter when given); None (no
+    limit) only with a threshold."""
     check_min_similarity(min_similarity)
-    if k is None:
-        return None if min_similarity is not None else check_k(10, index, exclude_self, log)
-    return check_k(k, index, exclude_self=exclude_self, log=log)
+    if k is None and min_similarity is not None:
+        return None
+    return check_k(10 if k is None else k, index, exclude_self, log, allowed=allowed)
+
+
+def _filter_rows(
+    index: store.Index, where: str | None, allowed: np.ndarray | None, log: LogFn
+) -> np.ndarray | None:
+    """Sorted int64 rows that both the ``where`` filter and the ``allowed`` bool mask
+    keep (None: no filter at all)."""
+    rows = _allowed(index, where, log)
+    if allowed is None:
+        return rows
+    kept = np.flatnonzero(np.asarray(allowed, dtype=bool))
+    return kept if rows is None else np.intersect1d(rows, kept)
+
+
+def _mask(rows: np.ndarray | None, n_docs: int) -> np.ndarray | None:
+    """``(n_docs,)`` bool mask of ``rows`` (the form the retrieval layer takes)."""
+    if rows is None:
+        return None
+    from simsearch.filters import row_mask
+
+    return row_mask(rows, n_docs)
+
+
+def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | None:
+    """The rows a filter allows (None: no filter), saying how many through ``log``."""
+    if where is None:
+        return None
+    from simsearch.filters import index_rows
+
+    rows = index_rows(index, where)
+    log(f"{len(rows):,} of {index.n_docs:,} documents match the filter")
+    return rows
 
 
 def encode_queries(
@@ -382,6 +446,7 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     log: LogFn = _quiet,
     min_similarity: float | None = None,
     encoder: Any = None,
+    where: str | None = None,
     exact: bool = False,
     *,
     options: Any = None,
@@ -400,13 +465,16 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     A row filter plugs in below: :func:`simsearch.retrieval.search` takes ``allowed``, a
     ``(n_docs,)`` bool mask applied before ranking.
 
+    ``where`` filters the rows before ranking, as in :func:`similar_hits`.
+
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
         ``query``, grouped by query in input order; ``matched_terms`` are the query's
         terms found in the row.
 
     Raises:
-        SimsearchError: no query text, an empty query, ``k < 1``, or a model problem.
+        SimsearchError: no query text, an empty query, ``k < 1``, a bad filter, or a
+            model problem.
     """
     texts = list(texts)
     if not texts:
@@ -416,14 +484,16 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     from simsearch import retrieval
 
-    k = _limit(k, min_similarity, index, exclude_self=False, log=log)
+    check_min_similarity(min_similarity)
+    rows = _filter_rows(index, where, allowed, log)  # a bad filter fails before the model loads
+    k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=rows)
     options = options or search_options()
     retriever, run = _open(index, options)
     terms = vectors = None
     if run == "dense":
         vectors = encode_queries(index, texts, device, batch_size, encoder, log)
         if _plain_dense(index, run):
-            indices, sims = rank(index, vectors, k, min_similarity, exact=exact, allowed=allowed)
+            indices, sims = rank(index, vectors, k, min_similarity, exact=exact, allowed=rows)
             return _hits(
                 index, retriever, _as_ranked(indices, sims), run, [None] * len(texts), texts
             )
@@ -438,8 +508,11 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
             if run == "hybrid":
                 vectors = encode_queries(index, texts, device, batch_size, encoder, log)
             terms = pending.result()
-    want = min((k or index.n_docs) + index.meta.n_empty, index.n_docs)
-    ranked = retrieval.search(retriever, vectors, terms, want, options, allowed)
+    limit = index.n_docs if rows is None else len(rows)
+    want = min((k or limit) + index.meta.n_empty, limit)
+    if want < 1:
+        return []
+    ranked = retrieval.search(retriever, vectors, terms, want, options, _mask(rows, index.n_docs))
     ranked = _at_least(ranked, min_similarity, run)
     return _hits(
         index, retriever, ranked, run, terms or [None] * len(texts), queries=texts, limit=k
@@ -471,7 +544,7 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def similar(
+def similar(  # noqa: PLR0913 - keyword options of the notebook API
     doc: int,
     k: int | None = 10,
     *,
@@ -479,14 +552,18 @@ def similar(
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
     min_similarity: float | None = None,
+    where: str | None = None,
     exact: bool = False,
     mode: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
     (through the approximate index when the index has one; ``exact=True`` scans all).
 
+    ``where`` keeps only rows matching an SQL condition over the source columns,
+    applied before ranking (see :mod:`simsearch.filters`).
+
     Example:
-        >>> simsearch.similar(0, k=5)  # doctest: +SKIP
+        >>> simsearch.similar(0, k=5, where="year >= 2020")  # doctest: +SKIP
 
     Args:
         k: at most this many rows; None with ``min_similarity``: no limit.
@@ -497,12 +574,12 @@ def similar(
 
     Raises:
         SimsearchError: no index, ``doc`` out of range, ``k < 1``, a threshold outside
-            ``[-1, 1]``.
+            ``[-1, 1]``, a bad filter.
     """
     index = store.load_index(root, name)
     found = similar_hits(
         index, doc, k, include_self, min_similarity=min_similarity, exact=exact,
-        options=search_options(mode),
+        where=where, options=search_options(mode),
     )
     return hits_frame(found)
 
@@ -515,25 +592,27 @@ def query(  # noqa: PLR0913 - keyword options of the notebook and CLI
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
     min_similarity: float | None = None,
+    where: str | None = None,
     exact: bool = False,
     mode: str | None = None,
     aggregate: str = "max",
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
     several), encoded with the index's own model (through the approximate index when
-    the index has one; ``exact=True`` scans all).
+    the index has one; ``exact=True`` scans all); ``where`` filters rows before
+    ranking, as in :func:`similar`.
 
     Returns:
         A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
 
     Raises:
-        SimsearchError: no index, empty query, ``k < 1``, model problems.
+        SimsearchError: no index, empty query, ``k < 1``, a bad filter, model problems.
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
     options = search_options(mode, aggregate)
     found = query_hits(
         index, texts, k, device=device, min_similarity=min_similarity, exact=exact,
-        options=options,
+        where=where, options=options,
     )
     return hits_frame(found)

@@ -29,6 +29,7 @@ from simsearch.cli.spec import (
     Output,
     ResultFormat,
     Show,
+    Where,
 )
 
 
@@ -140,6 +141,7 @@ def similar_command(
     output: Output = None,
     mode: Mode = None,
     model: ModelCheck = None,
+    where: Where = None,
     exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -155,7 +157,7 @@ def similar_command(
     options = search_options(mode)
     hits = similar_hits(
         index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
-        exact=exact, options=options,
+        exact=exact, options=options, where=where,
     )
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
@@ -183,6 +185,7 @@ def query_command(
     mode: Mode = None,
     aggregate: Aggregate = "max",
     model: ModelCheck = None,
+    where: Where = None,
     exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -199,7 +202,7 @@ def query_command(
     options = search_options(mode, aggregate)
     hits = query_hits(
         index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
-        options=options,
+        options=options, where=where,
     )
     render.write(hits, fmt, columns, output=output)
 

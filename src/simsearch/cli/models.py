@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 from simsearch.cli.run import index_path
-from simsearch.cli.spec import DEFAULT_NAME, Aggregate, Arg, IndexName, Mode, Opt, TableOrJson
+from simsearch.cli.spec import (
+    DEFAULT_NAME,
+    Aggregate,
+    Arg,
+    IndexName,
+    Mode,
+    Opt,
+    TableOrJson,
+    Where,
+)
 from simsearch.errors import InvalidParameter
 
 DEFAULT_PLOT = "simsearch-inspect.png"
@@ -56,6 +65,7 @@ def eval_command(
         str, Opt(help="Retrieval: auto (the index's windows) or none (first window only).")
     ] = "auto",
     batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
+    where: Where = None,
     fmt: TableOrJson = "table",
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
@@ -63,6 +73,8 @@ def eval_command(
     from simsearch import render
 
     render.check_format(fmt, ("table", "json"))
+    if where is not None and index is None:
+        raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
     if index is not None:
         from simsearch.evaluation import evaluate_index
 
@@ -83,6 +95,7 @@ def eval_command(
             relevant_column,
             batch_size,
             search,
+            where=where,
         )
         if fmt == "json":
             render.write_json_value(record)

@@ -85,6 +85,14 @@ Device = Annotated[
     Opt("--device", help="cpu, cuda, cuda:1, mps, or cuda:0,cuda:1 for several (default: auto)."),
 ]
 BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]
+Where = Annotated[
+    str | None,
+    Opt(
+        "--where",
+        help="Only rows matching this SQL condition on the source columns, applied before "
+        "ranking, e.g. \"year >= 2020 and applicant == '삼성전자'\".",
+    ),
+]
 Mode = Annotated[
     str | None,
     Opt("--mode", help="hybrid, dense or lexical (default: hybrid when the index has both)."),
