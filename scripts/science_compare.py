@@ -1,7 +1,7 @@
 """Issue 12 measurements: softmax vs nli vs sts, mlm/tsdae -> sts vs sts, flow vs whitening.
 
 Every training run gets the SAME budget: a seeded sample of ``--examples`` training examples
-(default 1,000), one epoch, batch 16, ``max_seq_length`` 64, seed 42, one torch thread. One run
+(default 512), one epoch, batch 16, ``max_seq_length`` 64, seed 42, one torch thread. One run
 per invocation, so a shell chain loses one run on a crash:
 
     python scripts/science_compare.py run --name sts --method sts
@@ -254,7 +254,7 @@ def main() -> None:
     p.add_argument("--name", required=True)
     p.add_argument("--method", required=True, choices=["sts", "nli", "softmax", "mlm", "tsdae"])
     p.add_argument("--base", default=None, help="model dir to start from (default: MiniLM)")
-    p.add_argument("--examples", type=int, default=1000)
+    p.add_argument("--examples", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-seq-length", type=int, default=64)
     p.add_argument("--seed", type=int, default=42)

@@ -149,7 +149,7 @@ def _anisotropic(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) * 0.3
     x[:, 0] = x[:, 1] ** 2 + 5.0  # shared direction + non-linear dependence
-    x[:, 5] = 0.25  # a constant dimension (zero variance)
+    x[:, d // 2] = 0.0  # a constant dimension (zero variance, also after normalising)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
@@ -158,7 +158,7 @@ def test_flow_maps_corpus_to_isotropic_gaussian_and_matches_zuko(tmp_path):
     from simsearch.flow import EmbeddingFlow, FlowConfig, fit_flow
 
     x = _anisotropic()
-    flow = fit_flow(x, FlowConfig(hidden=32, epochs=40, seed=0))
+    flow = fit_flow(x, FlowConfig(hidden=32, epochs=25, seed=0))
     info = flow.info
     assert info["input_dim"] == 12 and info["dim"] == 11  # constant dimension dropped
     assert info["export_max_abs_diff"] < 1e-4  # ONNX graph == zuko's forward map
@@ -166,7 +166,7 @@ def test_flow_maps_corpus_to_isotropic_gaussian_and_matches_zuko(tmp_path):
     assert z.shape == (600, 11) and z.dtype == np.float32
     assert np.abs(z.mean(axis=0)).max() < 0.2
     assert np.abs(z.std(axis=0) - 1).max() < 0.2
-    assert mean_random_cosine(x) > 0.8 and abs(mean_random_cosine(flow.apply(x))) < 0.05
+    assert mean_random_cosine(x) > 0.6 and abs(mean_random_cosine(flow.apply(x))) < 0.05
     assert np.allclose(np.linalg.norm(flow.apply(x[:5]), axis=1), 1, atol=1e-5)
     path = flow.save(tmp_path / "flow")
     assert path.suffix == ".onnx"
@@ -200,3 +200,14 @@ def test_flow_refuses_bad_input(tmp_path):
         EmbeddingFlow.load(junk)
     with pytest.raises(SimsearchError, match="No flow file"):
         EmbeddingFlow.load(tmp_path / "missing.onnx")
+
+
+def test_read_nli_pairs_on_kornli_dev_keeps_every_row():
+    """Real data: the 2,490 XNLI dev rows, 830 per label, stray quotes left in place."""
+    from conftest import shared_file
+
+    from simsearch.softmax import read_nli_pairs
+
+    pairs = read_nli_pairs(shared_file("kornli/xnli.dev.ko.tsv"))
+    assert len(pairs) == 2490
+    assert pairs["label"].value_counts().to_dict() == {0: 830, 1: 830, 2: 830}

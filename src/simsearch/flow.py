@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,7 +273,9 @@ def _export(
 
     module = Forward().eval()
     buffer = io.BytesIO()
-    with torch.no_grad():
+    # The TorchScript exporter (dynamo=False) needs no onnxscript; silence its deprecation note.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
             (torch.zeros(2, sample.shape[1]),),
