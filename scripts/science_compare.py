@@ -28,7 +28,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SIMSEARCH_DATA", ROOT / ".." / ".." / "shared" / "data")).resolve()
+# ../shared/data beside the checkout (the project's convention), or two levels up for a
+# worktree under /work/wt/<name>; $SIMSEARCH_DATA overrides.
+_CANDIDATES = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
+DATA = Path(
+    os.environ.get("SIMSEARCH_DATA") or next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+).resolve()
 MODELS = Path(os.environ.get("SIMSEARCH_MODELS", "/work/models"))
 RESULTS = ROOT / "runs" / "science"
 NLI_FILES = ("kornli/xnli.dev.ko.tsv", "kornli/xnli.test.ko.tsv")

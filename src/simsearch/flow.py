@@ -46,7 +46,9 @@ class FlowConfig:
         lr: Adam learning rate.
         validation: share of the embeddings held out for early stopping (0: none).
         patience: epochs without a better held-out likelihood before stopping.
-        seed: seeds the split, the initialisation and the batch order.
+        max_embeddings: fit on a seeded sample of at most this many embeddings (the flow is
+            then applied to all): bounds the fitting time on a large corpus.
+        seed: seeds the sample, the split, the initialisation and the batch order.
     """
 
     transforms: int = 4
@@ -56,6 +58,7 @@ class FlowConfig:
     lr: float = 1e-3
     validation: float = 0.1
     patience: int = 5
+    max_embeddings: int = 20_000
     seed: int = 0
 
 
@@ -174,6 +177,9 @@ def fit_flow(embeddings: np.ndarray, config: FlowConfig | None = None) -> Embedd
         raise SimsearchError("A flow needs at least 10 embeddings (an (n, d) matrix).")
     if not np.isfinite(x).all():
         raise SimsearchError("The embeddings contain NaN or infinite values.")
+    if len(x) > config.max_embeddings:
+        rows = np.random.default_rng(config.seed).choice(len(x), config.max_embeddings, False)
+        x = x[np.sort(rows)]
     n, d = x.shape
     std = x.std(axis=0)
     keep = np.flatnonzero(std > std.max() * _REL_STD_EPS)
