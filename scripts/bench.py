@@ -12,7 +12,8 @@ Sections (each prints a table of medians and ratios):
    1M): the notebook recipe (``cosine_distances`` + ``argsort``), numpy dot +
    ``argpartition``, faiss ``IndexFlatIP``, and ``simsearch.top_k``; plus 256 queries
    at once (simsearch's chunked matrix products vs a Python loop of numpy vs faiss);
-2. cold ``simsearch similar`` on a 100k x 768 index, as subprocesses;
+2. cold ``simsearch similar``, ``list`` and ``info`` on a 100k x 768 index, as
+   subprocesses, beside ``python -c "import numpy"`` (goal: each within 2.5x of it);
 3. cold ``simsearch query`` with MiniLM, ONNX path vs the sentence-transformers path;
 4. encoding throughput (docs/s) per backend with the KorSTS dev Spearman beside it;
 5. peak RSS of ``simsearch index`` on a small and a 4x larger input.
@@ -207,7 +208,7 @@ PROBE = (
     "atexit.register(lambda: print('IMPORTED', 'torch' in sys.modules, "
     "'sentence_transformers' in sys.modules, file=sys.stderr))\n"
     "sys.argv = ['simsearch'] + sys.argv[1:]\n"
-    "from simsearch.fastcli import main\n"
+    "from simsearch.cli import main\n"
     "main()\n"
 )
 
@@ -234,15 +235,35 @@ def bench_similar(work: Path, runs: int) -> list[list[object]]:
         cwd=work, env=ENV, check=True, capture_output=True,
     )  # fmt: skip
     args = ["similar", "--doc", "4242", "--k", "10", "--index", "sim"]
-    fast = run_cold([PY, "-m", "simsearch", *args], work, runs)
-    typer = run_cold([PY, "-m", "simsearch.cli", *args], work, runs)
-    floor = run_cold([PY, "-c", "import numpy"], work, runs)
+    commands = {
+        "similar --doc 4242 --k 10": args,
+        "list": ["list", "--index", "sim"],
+        "info": ["info", "--index", "sim"],
+    }
+    # Interleaved, so a burst of load on the shared machine hits every command alike.
+    times: dict[str, list[float]] = {name: [] for name in ["numpy", *commands, "typer"]}
+    for _ in range(runs):
+        times["numpy"].append(run_cold([PY, "-c", "import numpy"], work, 1))
+        for name, cmd in commands.items():
+            times[name].append(run_cold([PY, "-m", "simsearch", *cmd], work, 1))
+        typer_lane = "import sys; from simsearch.cli.typer_app import app; app(sys.argv[1:])"
+        times["typer"].append(run_cold([PY, "-c", typer_lane, *args], work, 1))
+    med = {name: statistics.median(values) for name, values in times.items()}
+    floor = med["numpy"]
     imports = heavy_imports(args, work)
-    return [
-        ["python -c 'import numpy' (floor)", f"{floor:.2f}", ""],
-        ["simsearch similar (typer lane, python -m simsearch.cli)", f"{typer:.2f}", ""],
-        ["simsearch similar (python -m simsearch / console script)", f"{fast:.2f}", imports],
-    ]
+    rows = [["python -c 'import numpy' (floor)", f"{floor:.3f}", "1.00x", ""]]
+    for name in commands:
+        rows.append([f"simsearch {name}", f"{med[name]:.3f}", f"{med[name] / floor:.2f}x", ""])
+    rows[1][3] = imports
+    rows.append(
+        [
+            "simsearch similar through typer (no fast lane)",
+            f"{med['typer']:.3f}",
+            f"{med['typer'] / floor:.2f}x",
+            "",
+        ]
+    )
+    return rows
 
 
 def korsts() -> tuple[list[str], list[str], np.ndarray]:
@@ -440,8 +461,10 @@ def main() -> None:
         if "similar" in only:
             rows = bench_similar(work, runs=5 if quick else 9)
             table(
-                "Cold `similar --doc N --k 10`, 100k x 768 index, median s (" + load() + ")",
-                ["command", "wall s", "heavy imports"],
+                "Cold commands on a 100k x 768 index (python -m simsearch), median s ("
+                + load()
+                + ")",
+                ["command", "wall s", "vs import numpy", "heavy imports"],
                 rows,
             )
         if "query" in only:

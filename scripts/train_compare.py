@@ -31,7 +31,7 @@ def base_model() -> str:
 
 
 def load_data(method: str, max_sentences: int | None, seed: int):
-    from simsearch.labeled import read_nli_triplets, read_sts_pairs, read_texts
+    from simsearch.datasets import read_nli_triplets, read_sts_pairs, read_texts
 
     sts_train = DATA / "korsts" / "sts-train.tsv"
     nli_files = [DATA / "kornli" / "xnli.dev.ko.tsv", DATA / "kornli" / "xnli.test.ko.tsv"]
@@ -52,7 +52,7 @@ def load_data(method: str, max_sentences: int | None, seed: int):
 
 
 def run(args: argparse.Namespace) -> None:
-    from simsearch.labeled import read_sts_pairs
+    from simsearch.datasets import read_sts_pairs
     from simsearch.training import train_model
 
     dev = read_sts_pairs(DATA / "korsts" / "sts-dev.tsv")

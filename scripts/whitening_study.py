@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simsearch._compat import encode, load_model
+from simsearch.datasets import read_sts_pairs, read_texts
+from simsearch.encoding import encode, load_model
 from simsearch.evaluation import sts_correlations
-from simsearch.labeled import read_sts_pairs, read_texts
 from simsearch.whitening import fit_whitening
 
 DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +18,9 @@ SHARED = (REPO / ".." / "shared" / "data").resolve()
 SAMPLE = REPO / "data" / "patents.xlsx"
 
 
-def shared_file(relative: str) -> Path:
+def shared_file(*parts: str) -> Path:
     """A file of ../shared/data, or skip the test when the shared data is absent."""
-    path = SHARED / relative
+    path = SHARED.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"shared data {path} not present (only in the project's CI checkout)")
     return path
@@ -86,22 +86,78 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def simsearch_exe() -> str:
-    exe = shutil.which("simsearch") or str(Path(sys.executable).parent / "simsearch")
-    if not Path(exe).exists():
-        pytest.skip("the simsearch console script is not installed (pip install -e .)")
-    return exe
+def cli_command() -> list[str]:
+    """How tests run the command line: ``python -m simsearch`` with this checkout's
+    ``src`` first on the path (the same ``main`` as the ``simsearch`` console script,
+    whose entry point ``tests/test_cli.py`` checks), so a missing or stale installed
+    script can never turn the CLI tests into skips."""
+    return [sys.executable, "-m", "simsearch"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI subprocess: offline, this checkout's ``src`` first."""
+    path = os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=path, **extra)
 
 
 def run_cli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
-    """Run the installed ``simsearch`` console script in a subprocess."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
+    """Run the ``simsearch`` command line in a subprocess."""
     return subprocess.run(
-        [simsearch_exe(), *args],
+        [*cli_command(), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         input=stdin,
-        env=env,
+        env=cli_env(COLUMNS="200"),
         timeout=300,
     )
+
+
+#: Words of the random English sentences of the evaluation/training tests (every one is
+#: spelled by the tiny model's character vocabulary).
+WORDS = [
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "car",
+    "bus",
+    "train",
+    "plane",
+    "red",
+    "blue",
+    "green",
+    "small",
+    "big",
+    "fast",
+    "slow",
+    "eats",
+    "runs",
+    "flies",
+    "swims",
+    "the",
+    "a",
+    "is",
+    "on",
+    "in",
+    "park",
+    "road",
+    "sky",
+    "sea",
+    "happy",
+    "sad",
+    "man",
+    "woman",
+    "child",
+    "plays",
+    "sings",
+]
+
+
+def random_sentences(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct short sentences over :data:`WORDS`."""
+    rng = random.Random(seed)
+    seen: dict[str, None] = {}
+    while len(seen) < n:
+        seen.setdefault(" ".join(rng.choices(WORDS, k=rng.randint(3, 7))), None)
+    return list(seen)

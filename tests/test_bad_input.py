@@ -126,21 +126,23 @@ def damaged_copy(project, tmp_path, damage):
     "damage,expected",
     [
         (
-            lambda d, m: (d / m["files"]["embeddings"]).write_bytes(
-                (d / m["files"]["embeddings"]).read_bytes()[:-100]
+            lambda d, m: (d / m["files"]["embeddings"]["name"]).write_bytes(
+                (d / m["files"]["embeddings"]["name"]).read_bytes()[:-100]
             ),
             "has ",
         ),
         (
-            lambda d, m: (d / m["files"]["embeddings"]).write_bytes(b"not a numpy file at all"),
+            lambda d, m: (d / m["files"]["embeddings"]["name"]).write_bytes(
+                b"not a numpy file at all"
+            ),
             "damaged",
         ),
         (lambda d, m: (d / "meta.json").unlink(), "meta.json is missing"),
         (lambda d, m: (d / "meta.json").write_text("{"), "meta.json is unreadable"),
-        (lambda d, m: (d / m["files"]["rows"]).unlink(), "is missing"),
+        (lambda d, m: (d / m["files"]["rows"]["name"]).unlink(), "is missing"),
         (
             lambda d, m: np.save(
-                d / m["files"]["embeddings"], np.zeros((12, 32), dtype=np.float64)[:, :16]
+                d / m["files"]["embeddings"]["name"], np.zeros((12, 32), dtype=np.float64)[:, :16]
             ),
             "damaged",
         ),
@@ -156,7 +158,7 @@ def test_damaged_index_is_refused_with_rebuild_hint(project, tmp_path, damage, e
 
 def test_bit_flip_is_caught_by_verify_and_not_reused(project, tmp_path, tiny_model):
     def flip(d, m):
-        path = d / m["files"]["embeddings"]
+        path = d / m["files"]["embeddings"]["name"]
         data = bytearray(path.read_bytes())
         data[-5] ^= 0xFF
         path.write_bytes(bytes(data))

@@ -54,10 +54,11 @@ def test_build_writes_normalised_embeddings_equal_to_sentence_transformers(workd
     texts[7] = ""
     source = write_csv(workdir / "docs.csv", texts)
     report = build_index(source, "text", model=tiny_model)
-    assert report.status == "built" and report.encoded == 39 and report.n_empty == 0
+    assert report.status == "built" and report.encoded == 39 and report.n_empty == 1
+    assert report.n_docs == 40
     index = load_index()
     assert index.embeddings.shape == (40, 32) and index.embeddings.dtype == np.float32
-    assert index.meta["n_empty"] == 1 and index.meta["n_docs"] == 40
+    assert index.meta.n_empty == 1 and index.meta.n_docs == 40
     assert not index.embeddings[7].any(), "an empty document is a zero row"
     keep = [i for i in range(40) if i != 7]
     expected = reference(tiny_model, [texts[i] for i in keep])
@@ -66,8 +67,8 @@ def test_build_writes_normalised_embeddings_equal_to_sentence_transformers(workd
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
     meta = index.meta
     for key in ("source", "model", "dim", "n_docs", "versions", "created_at", "files"):
-        assert key in meta
-    assert meta["source"]["column"] == "text" and len(meta["source"]["sha256"]) == 64
+        assert getattr(meta, key)
+    assert meta.source.column == "text" and len(meta.source.sha256) == 64
     assert index.rows([3])[0]["text"] == texts[3]
     index.verify()
 
@@ -81,7 +82,7 @@ def test_unchanged_source_reuses_the_cache_and_changes_say_why(workdir, tiny_mod
     assert other.status == "updated" and other.encoded == 20
     assert any("column changed" in r for r in other.reasons)
     rebuilt = build_index(source, "extra", model=tiny_model, rebuild=True)
-    assert rebuilt.encoded == 20 and rebuilt.reasons == ["--rebuild was given"]
+    assert rebuilt.encoded == 20 and rebuilt.reasons == ["rebuild requested"]
 
 
 def test_incremental_update_equals_full_rebuild(workdir, tiny_model):
@@ -136,7 +137,7 @@ def test_whitened_index_searches_the_whitened_matrix_and_reencodes_nothing(workd
     report = build_index(source, "text", model=tiny_model, whiten=True, whiten_dim=8)
     assert report.encoded == 0 and report.reasons == ["whitening changed (off -> on)"]
     index = load_index()
-    assert index.embeddings.shape == (50, 8) and index.meta["dim"] == 32
+    assert index.embeddings.shape == (50, 8) and index.meta.dim == 32
     raw = np.load(index.file("embeddings"))
     keep = [i for i in range(50) if i != 9]
     expected = fit_whitening(raw[keep], 8).apply(raw[keep])
@@ -147,5 +148,9 @@ def test_whitened_index_searches_the_whitened_matrix_and_reencodes_nothing(workd
     np.testing.assert_allclose(query[0], index.embeddings[3], atol=1e-4)
     off = build_index(source, "text", model=tiny_model)
     assert off.encoded == 0 and load_index().embeddings.shape == (50, 32)
-    with pytest.raises(SimsearchError, match="--whiten-dim needs --whiten"):
+    with pytest.raises(SimsearchError, match="whiten_dim needs whitening") as raised:
         build_index(source, "text", model=tiny_model, whiten_dim=4)
+    from simsearch.cli.core import index_command
+    from simsearch.cli.run import flag_for
+
+    assert raised.value.render(flag_for(index_command)).startswith("--whiten-dim needs")

@@ -39,7 +39,7 @@ def test_similar_json_equals_numpy_on_the_cached_matrix(indexed):
     assert result.returncode == 0, result.stderr
     hits = json.loads(result.stdout)
     meta = json.loads((indexed / ".simsearch" / "default" / "meta.json").read_text())
-    emb = np.load(indexed / ".simsearch" / "default" / meta["files"]["embeddings"])
+    emb = np.load(indexed / ".simsearch" / "default" / meta["files"]["embeddings"]["name"])
     distances = 1.0 - emb @ emb[3]
     distances[3] = np.inf  # left out by default
     expected = np.argsort(distances, kind="stable")[:5]
@@ -127,3 +127,26 @@ def test_help_lists_every_command(indexed):
     assert result.returncode == 0
     for command in ("index", "similar", "query", "list", "info", "eval", "inspect", "train"):
         assert command in result.stdout
+
+
+def test_console_script_entry_point_is_the_cli_main():
+    """pyproject's ``simsearch`` script names a callable that exists: the same ``main``
+    every CLI test runs through ``python -m simsearch``."""
+    import importlib
+
+    import tomllib
+    from conftest import REPO
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]["scripts"]
+    module, _, attr = scripts["simsearch"].partition(":")
+    from simsearch.cli import main
+
+    assert getattr(importlib.import_module(module), attr) is main
+
+
+def test_every_documented_format_is_honoured_and_others_refused(indexed):
+    info = run_cli("info", "-f", "json", cwd=indexed)
+    assert info.returncode == 0 and json.loads(info.stdout)["rows"] > 0
+    for args in (["info", "-f", "csv"], ["list", "--format", "json"], ["eval", "x", "-f", "csv"]):
+        refused = run_cli(*args, cwd=indexed)
+        assert refused.returncode == 2, (args, refused.stderr)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from simsearch.corpus import read_corpus, read_table
 from simsearch.errors import SimsearchError
+from simsearch.tables import read_corpus, read_table
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ again, and get the same index as an uninterrupted run."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, simsearch_exe
+from conftest import cli_command, cli_env, run_cli
 
 from simsearch import load_index
 from simsearch.build import build_index
@@ -78,9 +77,9 @@ def test_interrupted_index_resumes_to_the_same_result(
     tmp_path, corpus, tiny_model, reference, sig, point
 ):
     args = ["index", str(corpus), "--column", "text", "--model", tiny_model, "--batch-size", "4"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = cli_env()
     process = subprocess.Popen(
-        [simsearch_exe(), *args, "--quiet"],
+        [*cli_command(), *args, "--quiet"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

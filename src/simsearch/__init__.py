@@ -19,16 +19,20 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "build_index": "simsearch.build",
     "BuildReport": "simsearch.build",
+    "BuildOptions": "simsearch.build",
+    "IndexMeta": "simsearch.meta",
     "similar": "simsearch.search",
     "query": "simsearch.search",
     "load_index": "simsearch.index",
     "Index": "simsearch.index",
     "top_k": "simsearch.ranking",
-    "read_corpus": "simsearch.corpus",
+    "read_corpus": "simsearch.tables",
+    "read_table": "simsearch.tables",
     "load_model": "simsearch.encoding",
     "encode": "simsearch.encoding",
     "DEFAULT_MODEL": "simsearch.encoding",
     "SimsearchError": "simsearch.errors",
+    "InvalidParameter": "simsearch.errors",
 }
 
 __all__ = sorted(_EXPORTS)

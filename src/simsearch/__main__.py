@@ -1,5 +1,5 @@
-"""``python -m simsearch``: the command line (with the fast lane of :mod:`simsearch.fastcli`)."""
+"""``python -m simsearch``: the command line (see :mod:`simsearch.cli`)."""
 
-from simsearch.fastcli import main
+from simsearch.cli import main
 
 main()

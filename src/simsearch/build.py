@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from simsearch import atomic
 from simsearch import index as store
-from simsearch.corpus import Corpus, cell_text, read_corpus
 from simsearch.encoding import DEFAULT_MODEL, model_id
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.meta import META, EncodeInfo, FileEntry, IndexMeta, SourceInfo, WhiteningInfo
+from simsearch.tables import Corpus, cell_text, read_corpus
 
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
@@ -64,10 +66,50 @@ class BuildReport:
     resumed: int = 0
     truncated: int = 0
     seconds: float = 0.0
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: IndexMeta | None = None
 
 
-def build_index(
+@dataclass(frozen=True)
+class BuildOptions:
+    """What to build and how (the keyword arguments of :func:`build_index`)."""
+
+    sheet: str | None = None
+    model: str = DEFAULT_MODEL
+    root: str | Path = store.DEFAULT_ROOT
+    name: str = store.DEFAULT_NAME
+    device: str | None = None
+    batch_size: int = 32
+    chunk_size: int | None = None
+    rebuild: bool = False
+    embeddings: str | Path | None = None
+    backend: str = "torch"
+    precision: str = "fp32"
+    whiten: bool = False
+    whiten_dim: int | None = None
+
+    def check(self) -> None:
+        """Refuse options that cannot work, before anything is read or loaded.
+
+        Raises:
+            InvalidParameter: naming the first bad option.
+        """
+        if self.batch_size < 1:
+            raise InvalidParameter(
+                "batch_size", f"{{name}} must be at least 1, got {self.batch_size}"
+            )
+        if self.whiten_dim is not None and not self.whiten:
+            raise InvalidParameter("whiten_dim", "{name} needs whitening turned on")
+        if self.whiten_dim is not None and self.whiten_dim < 1:
+            raise InvalidParameter(
+                "whiten_dim", f"{{name}} must be at least 1, got {self.whiten_dim}"
+            )
+        if self.embeddings is None:
+            from simsearch.encoders import check_options
+
+            check_options(self.backend, self.precision, self.device)
+
+
+def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
     source: str | Path,
     column: str,
     *,
@@ -105,7 +147,7 @@ def build_index(
         on_progress: called as ``on_progress(done, total)`` (texts) while encoding.
         log: called with one-line status messages (cache reuse, resume, truncation).
         backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on CPU); see
-            :mod:`simsearch.backends`.
+            :mod:`simsearch.encoders`.
         precision: ``fp32``; ``fp16``/``bf16`` on a GPU with torch; ``int8`` with onnx.
         whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
             :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
@@ -116,61 +158,62 @@ def build_index(
         A :class:`BuildReport`.
 
     Raises:
-        SimsearchError: bad source, column, sheet, model, device or imported matrix.
+        SimsearchError: bad source, column, sheet, model, device or imported matrix
+            (:class:`~simsearch.errors.InvalidParameter` names the argument).
     """
+    from simsearch.options import options_from
+
+    options = options_from(BuildOptions, locals())  # the keywords are its fields
+    return build(source, column, options, on_progress=on_progress, log=log)
+
+
+def build(
+    source: str | Path,
+    column: str,
+    options: BuildOptions,
+    *,
+    on_progress: ProgressFn | None = None,
+    log: LogFn | None = None,
+) -> BuildReport:
+    """:func:`build_index` with its options as one :class:`BuildOptions`."""
     started = time.perf_counter()
     log = log or (lambda _msg: None)
-    if batch_size < 1:
-        raise SimsearchError(f"--batch-size must be at least 1, got {batch_size}")
-    if embeddings is None:
-        from simsearch.backends import check_options
-
-        check_options(backend, precision, device)
-    corpus = read_corpus(source, column, sheet)
+    options.check()
+    corpus = read_corpus(source, column, options.sheet)
     source = Path(source).resolve()
     wanted = {
-        "sha256": store.file_digest(source),
+        "sha256": atomic.file_digest(source),
         "sheet": corpus.sheet,
         "column": column,
-        "model": model_id(model),
-        "precision": "fp32" if embeddings is not None else precision,
-        "whitening": _whitening_key(whiten, whiten_dim),
+        "model": model_id(options.model),
+        "precision": "fp32" if options.embeddings is not None else options.precision,
+        "whitening": {"dim": options.whiten_dim} if options.whiten else None,
     }
-    path = store.index_dir(root, name)
+    path = store.index_dir(options.root, options.name)
     on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
     with store.write_lock(path, on_wait=on_wait):
         old = _open_previous(path, log)
         reasons = _reasons(old.meta if old else None, wanted)
-        if old is not None and not reasons and not rebuild and embeddings is None:
+        fresh = bool(reasons) or options.rebuild or options.embeddings is not None
+        if old is not None and not fresh:
             _query_export(wanted["model"], path, None, log)
-            return BuildReport(
-                path=path,
-                status="up-to-date",
-                n_docs=old.n_docs,
-                n_empty=int(old.meta.get("n_empty", 0)),
-                reused=old.n_docs,
-                seconds=time.perf_counter() - started,
-                meta=old.meta,
-            )
-        if rebuild:
-            reasons = ["--rebuild was given"]
-        job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not rebuild)
-        if embeddings is not None:
-            report = job.import_matrix(Path(embeddings))
+            report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
+            meta = old.meta
         else:
-            report = job.encode(
-                model, device, batch_size, chunk_size or 8 * batch_size, backend, precision
-            )
-        report.reasons = reasons
-        meta = job.commit(source, report, device=device, batch_size=batch_size)
+            reasons = ["rebuild requested"] if options.rebuild else reasons
+            job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
+            report = job.run(options)
+            report.reasons = reasons
+            meta = job.commit(source, report, options)
+            _query_export(wanted["model"], path, job.encoder, log)
         report.meta = meta
-        _query_export(wanted["model"], path, job.encoder, log)
+        report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
         report.seconds = time.perf_counter() - started
         return report
 
 
 def _open_previous(path: Path, log: LogFn) -> store.Index | None:
-    if not (path / store.META).exists():
+    if not (path / META).exists():
         return None
     try:
         old = store.load_index(path.parent, path.name)
@@ -190,37 +233,25 @@ def _query_export(model: str, path: Path, encoder: Any, log: LogFn) -> None:
     ensure_export(model, path.parent, st=st, log=log)
 
 
-def _whitening_key(whiten: bool, dim: int | None) -> dict[str, Any] | None:
-    if dim is not None and not whiten:
-        raise SimsearchError("--whiten-dim needs --whiten")
-    if dim is not None and dim < 1:
-        raise SimsearchError(f"--whiten-dim must be at least 1, got {dim}")
-    return {"dim": dim} if whiten else None
-
-
-def _precision(meta: dict[str, Any]) -> str:
-    return str((meta.get("encode") or {}).get("precision", "fp32"))
-
-
-def _reasons(meta: dict[str, Any] | None, wanted: dict[str, Any]) -> list[str]:
+def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     if meta is None:
         return ["no index yet"]
-    src = meta.get("source", {})
+    src = meta.source
     reasons = []
-    if src.get("sha256") != wanted["sha256"]:
+    if src.sha256 != wanted["sha256"]:
         reasons.append("the source file changed")
-    if src.get("sheet") != wanted["sheet"]:
-        reasons.append(f"sheet changed ({src.get('sheet')!r} -> {wanted['sheet']!r})")
-    if src.get("column") != wanted["column"]:
-        reasons.append(f"column changed ({src.get('column')!r} -> {wanted['column']!r})")
-    if meta.get("model") != wanted["model"]:
-        reasons.append(f"model changed ({meta.get('model')} -> {wanted['model']})")
-    elif _precision(meta) != wanted["precision"] and meta.get("encode", {}).get("status") != (
-        "imported"
-    ):
-        reasons.append(f"precision changed ({_precision(meta)} -> {wanted['precision']})")
-    if (meta.get("whitening") or {}).get("requested", None) != wanted["whitening"]:
-        old = "on" if meta.get("whitening") else "off"
+    if src.sheet != wanted["sheet"]:
+        reasons.append(f"sheet changed ({src.sheet!r} -> {wanted['sheet']!r})")
+    if src.column != wanted["column"]:
+        reasons.append(f"column changed ({src.column!r} -> {wanted['column']!r})")
+    precision = meta.encode.precision
+    if meta.model != wanted["model"]:
+        reasons.append(f"model changed ({meta.model} -> {wanted['model']})")
+    elif precision != wanted["precision"] and meta.encode.status != "imported":
+        reasons.append(f"precision changed ({precision} -> {wanted['precision']})")
+    white = meta.whitening
+    if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
+        old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
     return reasons
 
@@ -247,10 +278,10 @@ class _Job:
         same_model = (
             old is not None
             and old.model == wanted["model"]
-            and _precision(old.meta) == wanted["precision"]
+            and old.meta.encode.precision == wanted["precision"]
         )
         self.old = old if reuse and same_model else None
-        self.old_files = list(old.meta["files"].values()) if old is not None else []
+        self.old_files = [f.name for f in old.meta.files.values()] if old is not None else []
         self.matrix_path: Path | None = None
         self.encoder: Any = None
         self.dim = 0
@@ -280,6 +311,20 @@ class _Job:
 
     # -- encoding ---------------------------------------------------------------------
 
+    def run(self, options: BuildOptions) -> BuildReport:
+        """Import ``options.embeddings`` or encode what the cache lacks."""
+        if options.embeddings is not None:
+            return self.import_matrix(Path(options.embeddings))
+        chunk = options.chunk_size or 8 * options.batch_size
+        return self.encode(
+            options.model,
+            options.device,
+            options.batch_size,
+            chunk,
+            options.backend,
+            options.precision,
+        )
+
     def encode(
         self,
         model: str,
@@ -295,7 +340,7 @@ class _Job:
         report.dropped = dropped
         pending = None
         if order:
-            from simsearch.backends import open_encoder
+            from simsearch.encoders import open_encoder
 
             encoder = open_encoder(
                 model,
@@ -322,12 +367,10 @@ class _Job:
                 if self.on_progress:
                     self.on_progress(start + len(texts), total)
             report.encoded = total - done
-        elif self.old is not None:
-            self.dim = int(self.old.meta["dim"])
         else:
-            # Nothing to encode and no cache: every document is empty, which
-            # select_column refuses, so this is unreachable in practice.
-            raise SimsearchError("nothing to encode: every document is empty")
+            # Nothing new: every non-empty text is cached (select_column refuses a
+            # column where every document is empty, so there is a cache here).
+            self.dim = self.old.meta.dim
         if report.truncated:
             self.log(
                 f"{report.truncated:,} texts are longer than the model's max sequence length "
@@ -360,7 +403,7 @@ class _Job:
         pending = np.lib.format.open_memmap(
             pending_file, mode="w+", dtype=np.float32, shape=(len(order), self.dim)
         )
-        store.write_json_atomic(job_file, {"key": key, "done": 0, "total": len(order)})
+        atomic.write_json_atomic(job_file, {"key": key, "done": 0, "total": len(order)})
         return pending, 0
 
     def _job_key(self, order: list[bytes]) -> str:
@@ -383,7 +426,7 @@ class _Job:
         job_file = self._work() / "job.json"
         job = json.loads(job_file.read_text(encoding="utf-8"))
         job["done"] = done
-        store.write_json_atomic(job_file, job)
+        atomic.write_json_atomic(job_file, job)
 
     def import_matrix(self, npy: Path) -> BuildReport:
         """Use a precomputed ``(n_rows, dim)`` matrix instead of encoding."""
@@ -402,7 +445,7 @@ class _Job:
         if not np.issubdtype(matrix.dtype, np.floating):
             raise SimsearchError(f"{npy} holds {matrix.dtype}, not floating-point embeddings")
         self.dim = int(matrix.shape[1])
-        with store.atomic_path(self._matrix_target()) as tmp:
+        with atomic.atomic_path(self._matrix_target()) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 block = np.asarray(matrix[start : start + COPY_ROWS], dtype=np.float32)
@@ -428,7 +471,7 @@ class _Job:
             np.load(self.old.file("embeddings"), mmap_mode="r") if self.old is not None else None
         )
         hashes = self.hashes.tolist()
-        with store.atomic_path(self._matrix_target()) as tmp:
+        with atomic.atomic_path(self._matrix_target()) as tmp:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 stop = min(start + COPY_ROWS, n)
@@ -444,9 +487,7 @@ class _Job:
             out.flush()
             del out
 
-    def commit(
-        self, source: Path, report: BuildReport, *, device: str | None, batch_size: int
-    ) -> dict[str, Any]:
+    def commit(self, source: Path, report: BuildReport, options: BuildOptions) -> IndexMeta:
         """Write rows, offsets and hashes, then ``meta.json`` (the commit point), then
         remove older generations and the checkpoint."""
         gen = self.generation
@@ -463,54 +504,54 @@ class _Job:
             for values, text in zip(frame.itertuples(index=False, name=None), self.corpus.texts)
         )
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
-        store.write_npy_atomic(self.path / files["hashes"], self.hashes)
+        atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
         whitening = self._whiten(files)
-        sizes = {k: (self.path / f).stat().st_size for k, f in files.items()}
-        checksums = {k: store.file_digest(self.path / f) for k, f in files.items()}
-        meta = {
-            "format_version": store.FORMAT_VERSION,
-            "name": self.path.name,
-            "created_at": store.now_iso(),
-            "source": {
-                "path": str(source),
-                "sha256": self.wanted["sha256"],
-                "size_bytes": source.stat().st_size,
-                "mtime": source.stat().st_mtime,
-                "sheet": self.corpus.sheet,
-                "column": column,
-            },
-            "columns": [str(c) for c in frame.columns],
-            "n_docs": len(self.corpus.texts),
-            "n_empty": self.corpus.n_empty,
-            "dim": self.dim,
-            "search_dim": whitening["dim"] if whitening else self.dim,
-            "whitening": whitening,
-            "model": self.wanted["model"],
-            "normalized": True,
-            "encode": {
-                "device": device,
-                "batch_size": batch_size,
-                "backend": getattr(self.encoder, "backend", None),
-                "precision": self.wanted["precision"],
-                "status": report.status,
-                "encoded": report.encoded,
-                "reused": report.reused,
-                "dropped": report.dropped,
-                "truncated": report.truncated,
-            },
-            "versions": _versions(),
-            "files": files,
-            "sizes": sizes,
-            "checksums": checksums,
-        }
+        stat = source.stat()
+        meta = IndexMeta(
+            name=self.path.name,
+            created_at=store.now_iso(),
+            model=self.wanted["model"],
+            source=SourceInfo(
+                path=str(source),
+                sha256=self.wanted["sha256"],
+                size_bytes=stat.st_size,
+                mtime=stat.st_mtime,
+                sheet=self.corpus.sheet,
+                column=column,
+            ),
+            columns=[str(c) for c in frame.columns],
+            n_docs=len(self.corpus.texts),
+            n_empty=self.corpus.n_empty,
+            dim=self.dim,
+            search_dim=whitening.dim if whitening else self.dim,
+            encode=EncodeInfo(
+                device=options.device,
+                batch_size=options.batch_size,
+                backend=getattr(self.encoder, "backend", None),
+                precision=self.wanted["precision"],
+                status=report.status,
+                encoded=report.encoded,
+                reused=report.reused,
+                dropped=report.dropped,
+                truncated=report.truncated,
+            ),
+            versions=_versions(),
+            files={role: self._entry(name) for role, name in files.items()},
+        )
+        if whitening is not None:
+            meta.with_section(whitening)
         previous = set(self.old_files)
-        store.write_json_atomic(self.path / store.META, meta)
+        meta.write(self.path)
         # The generation just replaced stays one build longer: a reader that opened its
         # meta.json a moment ago can still read its rows.
         self._cleanup(set(files.values()) | previous)
         return meta
 
-    def _whiten(self, files: dict[str, str]) -> dict[str, Any] | None:
+    def _entry(self, name: str) -> FileEntry:
+        path = self.path / name
+        return FileEntry(name=name, size=path.stat().st_size, sha256=atomic.file_digest(path))
+
+    def _whiten(self, files: dict[str, str]) -> WhiteningInfo | None:
         """Fit BERT-whitening on the non-empty rows and write the whitened search matrix
         (empty documents stay zero rows) and the transform; names them in ``files``."""
         requested = self.wanted["whitening"]
@@ -524,7 +565,7 @@ class _Job:
         files["search"] = f"search-{self.generation}.npy"
         files["whitening"] = f"whitening-{self.generation}.npz"
         n = raw.shape[0]
-        with store.atomic_path(self.path / files["search"]) as tmp:
+        with atomic.atomic_path(self.path / files["search"]) as tmp:
             out = np.lib.format.open_memmap(
                 tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
             )
@@ -534,9 +575,9 @@ class _Job:
                 out[start : start + len(block)] = block
             out.flush()
             del out
-        with store.atomic_path(self.path / files["whitening"]) as tmp, open(tmp, "wb") as fh:
+        with atomic.atomic_path(self.path / files["whitening"]) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, mean=transform.mean, matrix=transform.matrix)
-        return {"requested": requested, "dim": transform.dim, "fitted_on": int(len(keep))}
+        return WhiteningInfo(requested_dim=requested["dim"], dim=transform.dim, fitted_on=len(keep))
 
     def _cleanup(self, keep: set[str]) -> None:
         shutil.rmtree(self._work(), ignore_errors=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -49,12 +49,14 @@ def model_id(model: str) -> str:
     return model
 
 
-def load_model(model: str = DEFAULT_MODEL, device: str | None = None) -> SentenceTransformer:
+def load_model(
+    model: str | SentenceTransformer = DEFAULT_MODEL, device: str | None = None
+) -> SentenceTransformer:
     """Load a SentenceTransformer from a hub id or a local directory.
 
     Args:
         model: hub id (e.g. ``jhgan/ko-sroberta-multitask``) or a directory saved with
-            ``SentenceTransformer.save``.
+            ``SentenceTransformer.save``; an already-loaded model is returned as is.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default: see
             :func:`resolve_device`.
 
@@ -62,13 +64,15 @@ def load_model(model: str = DEFAULT_MODEL, device: str | None = None) -> Sentenc
         SimsearchError: the model cannot be loaded (not a directory and not downloadable,
             e.g. offline with an empty cache), or the device does not exist.
     """
+    if not isinstance(model, str):
+        return model
     _quiet_libraries()
     from sentence_transformers import SentenceTransformer
 
     device = resolve_device(device)
     local = Path(model).expanduser()
     if model.startswith((".", "/", "~")) and not local.is_dir():
-        raise SimsearchError(f"model directory not found: {model} (check --model)")
+        raise InvalidParameter("model", f"model directory not found: {model} (check {{name}})")
     try:
         return SentenceTransformer(str(local) if local.is_dir() else model, device=device)
     except (OSError, ValueError) as exc:
@@ -76,14 +80,16 @@ def load_model(model: str = DEFAULT_MODEL, device: str | None = None) -> Sentenc
         why = "the Hugging Face hub is offline (HF_HUB_OFFLINE=1) and it is not in the cache"
         if not offline:
             why = f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        raise SimsearchError(
+        raise InvalidParameter(
+            "model",
             f"cannot load model {model!r}: {why}; connect to the internet once to download "
-            "it, or pass --model a local directory holding a saved SentenceTransformer"
+            "it, or give {name} a local directory holding a saved SentenceTransformer",
         ) from None
     except RuntimeError as exc:
-        raise SimsearchError(
+        raise InvalidParameter(
+            "device",
             f"cannot load model {model!r} on device {device!r}: {str(exc).splitlines()[0]}; "
-            "choose another --device (cpu always works)"
+            "choose another {name} (cpu always works)",
         ) from None
 
 

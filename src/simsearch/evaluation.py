@@ -2,7 +2,11 @@
 
 STS follows the convention of Reimers & Gurevych 2019 (Sentence-BERT) and the KorSTS paper
 (Ham et al. 2020): Spearman and Pearson correlation between the cosine similarity of the two
-sentence embeddings and the gold score, reported x 100.
+sentence embeddings and the gold score, reported x 100, computed with ``scipy.stats``
+(the same definitions as sentence-transformers' ``EmbeddingSimilarityEvaluator``; cosine
+similarities are taken in float64 so near-ties do not depend on summation order).
+Retrieval metrics follow BEIR / ``InformationRetrievalEvaluator`` (see
+:func:`retrieval_metrics`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from simsearch._compat import encode, load_model, model_label
+from simsearch.encoding import encode, load_model
 from simsearch.errors import SimsearchError
 
 if TYPE_CHECKING:
@@ -25,12 +29,20 @@ if TYPE_CHECKING:
 STS_COLUMNS = ["model", "spearman", "pearson", "pairs", "encode_seconds"]
 
 
+def model_label(model: str | Any) -> str:
+    """A short display name for a model argument (its string, or the loaded model's type)."""
+    if isinstance(model, str):
+        return model
+    return type(model).__name__
+
+
 @dataclass
 class StsEmbeddings:
     """The embeddings an STS score was computed from (for independent checks).
 
     ``emb1``/``emb2`` are (pairs, dim) float32, L2-normalised (whitened when asked);
-    ``cosine`` is (pairs,) float32; ``scores`` the gold scores (pairs,) float64.
+    ``cosine`` is (pairs,) float64 (products of float32 are exact in float64, so the
+    value hardly depends on summation order); ``scores`` the gold scores (pairs,) float64.
     """
 
     emb1: np.ndarray
@@ -68,7 +80,7 @@ def embed_sts_pairs(
     row = {text: i for i, text in enumerate(texts)}
     emb1 = emb[[row[t] for t in pairs["sentence1"]]]
     emb2 = emb[[row[t] for t in pairs["sentence2"]]]
-    cosine = np.einsum("ij,ij->i", emb1, emb2).astype(np.float32)
+    cosine = np.einsum("ij,ij->i", emb1.astype(np.float64), emb2.astype(np.float64))
     return StsEmbeddings(emb1, emb2, cosine, pairs["score"].to_numpy(dtype=np.float64))
 
 
@@ -97,7 +109,7 @@ def evaluate_sts(
     Raises:
         SimsearchError: unreadable pairs file or model.
     """
-    from simsearch.labeled import read_sts_pairs, read_texts
+    from simsearch.datasets import read_sts_pairs, read_texts
 
     if not isinstance(pairs, pd.DataFrame):
         pairs = read_sts_pairs(pairs)
@@ -169,11 +181,10 @@ def read_retrieval_pairs(
     Raises:
         SimsearchError: missing column, row out of range, or a text not in the index.
     """
-    from simsearch.labeled import _require_columns, read_table
+    from simsearch.datasets import read_table, require_columns
 
     df = read_table(path)
-    _require_columns(df, [query], path, "--query-column")
-    _require_columns(df, [relevant], path, "--relevant-column")
+    require_columns(df, {"query_column": query, "relevant_column": relevant}, path)
     df = df[[query, relevant]].dropna()
     rows_of: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
@@ -227,11 +238,9 @@ def evaluate_retrieval(
     if whitening is not None:
         q = whitening.apply(q)
     seconds = time.perf_counter() - start
+    from simsearch.ranking import top_k
+
     k = min(10, len(doc_embeddings))
-    try:
-        from simsearch.ranking import top_k
-    except ImportError:
-        top_k = _top_k
     ranked, _ = top_k(np.asarray(doc_embeddings), q, k)
     return retrieval_metrics(ranked, relevant) | {
         "queries": len(queries),
@@ -239,7 +248,30 @@ def evaluate_retrieval(
     }
 
 
-def _top_k(embeddings: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = queries @ embeddings.T
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return order.astype(np.int64), np.take_along_axis(scores, order, axis=1)
+def evaluate_index(
+    path: Path | str,
+    index_path: Path | str,
+    model: str | None = None,
+    query_column: str = "query",
+    relevant_column: str = "relevant",
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
+    (its directory or its root), encoding the queries with the index's model (or
+    ``model``) and its whitening.
+
+    Returns:
+        ``{"model": ...}`` plus :func:`evaluate_retrieval`'s metrics.
+
+    Raises:
+        SimsearchError: no index, unreadable pairs, bad columns or rows.
+    """
+    from simsearch.index import open_path
+
+    index = open_path(index_path)
+    name = model or index.model
+    queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
+    metrics = evaluate_retrieval(
+        name, queries, relevant, index.embeddings, index.whitening(), batch_size
+    )
+    return {"model": name} | metrics

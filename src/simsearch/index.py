@@ -2,7 +2,7 @@
 
 Layout of an index named ``NAME`` under a root directory (default ``.simsearch``)::
 
-    .simsearch/NAME/meta.json            metadata; written last, it is the commit point
+    .simsearch/NAME/meta.json            metadata (simsearch.meta); written last: the commit
     .simsearch/NAME/embeddings-G.npy     (n_docs, dim) float32, L2-normalised rows
     .simsearch/NAME/rows-G.jsonl         row i of the source as one JSON object per line
     .simsearch/NAME/offsets-G.npy        (n_docs + 1,) int64 byte offsets into rows-G.jsonl
@@ -21,21 +21,22 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.atomic import atomic_path, file_digest, write_npy_atomic
+from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.meta import META, IndexMeta, damaged
 
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from simsearch.whitening import Whitening
+
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
-META = "meta.json"
 HASH_DTYPE = np.dtype("S16")
 
 
@@ -53,53 +54,13 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
 def index_dir(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Path:
     """The directory of the index ``name`` under ``root``."""
     if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise SimsearchError(f"invalid index name {name!r}; use letters, digits, '-' or '_'")
+        raise InvalidParameter(
+            "name", f"invalid index {{name}} {name!r}; use letters, digits, '-' or '_'"
+        )
     return Path(root) / name
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it survives a power cut (no-op on Windows)."""
-    if os.name == "nt":  # pragma: no cover
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success fsync it and rename it over
-    ``target``. On error the temporary file is removed and ``target`` is untouched."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, target)
-        fsync_dir(target.parent)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def write_json_atomic(target: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as UTF-8 JSON to ``target`` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-
-
-def write_npy_atomic(target: Path, array: np.ndarray) -> None:
-    """Write ``array`` as ``.npy`` to ``target`` atomically."""
-    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
 
 
 def write_rows_atomic(rows_path: Path, offsets_path: Path, records: Iterator[dict]) -> int:
@@ -117,15 +78,6 @@ def write_rows_atomic(rows_path: Path, offsets_path: Path, records: Iterator[dic
     return len(offsets) - 1
 
 
-def file_digest(path: Path, block_bytes: int = 1 << 22) -> str:
-    """Hex sha256 of a file (read in 4 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(block_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def now_iso() -> str:
     """The current UTC time as an ISO-8601 string with seconds."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -140,20 +92,20 @@ class Index:
 
     Attributes:
         path: the index directory.
-        meta: the parsed ``meta.json`` (see :mod:`simsearch.build` for its keys).
-        embeddings: ``(n_docs, dim)`` float32 search matrix, memory-mapped read-only;
-            rows are L2-normalised (empty documents are zero rows).
+        meta: its metadata (:class:`~simsearch.meta.IndexMeta`).
+        embeddings: ``(n_docs, search_dim)`` float32 search matrix, memory-mapped
+            read-only; rows are L2-normalised (empty documents are zero rows).
     """
 
     path: Path
-    meta: dict[str, Any]
+    meta: IndexMeta
     embeddings: np.ndarray
     _offsets: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_docs(self) -> int:
         """Number of documents (rows of the source file)."""
-        return int(self.meta["n_docs"])
+        return self.meta.n_docs
 
     @property
     def dim(self) -> int:
@@ -163,16 +115,16 @@ class Index:
     @property
     def column(self) -> str:
         """The source column whose text was encoded."""
-        return str(self.meta["source"]["column"])
+        return self.meta.column
 
     @property
     def model(self) -> str:
         """The model id (hub id or absolute local path) the embeddings were made with."""
-        return str(self.meta["model"])
+        return self.meta.model
 
-    def file(self, key: str) -> Path:
-        """Path of one of the files named in ``meta['files']``."""
-        return self.path / self.meta["files"][key]
+    def file(self, role: str) -> Path:
+        """Path of the file with ``role`` (``embeddings``, ``rows``, ...) of this index."""
+        return self.meta.file(self.path, role)
 
     @property
     def offsets(self) -> np.ndarray:
@@ -195,63 +147,69 @@ class Index:
     @property
     def texts(self) -> list[str]:
         """All document texts in row order (reads the whole rows file)."""
+        from simsearch.tables import cell_text
+
         column = self.column
         with open(self.file("rows"), encoding="utf-8") as handle:
-            return [_as_text(json.loads(line).get(column)) for line in handle]
+            return [cell_text(json.loads(line).get(column)) for line in handle]
 
     def hashes(self) -> np.ndarray:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
         return np.load(self.file("hashes"))
 
+    def whitening(self) -> Whitening | None:
+        """The stored BERT-whitening transform, or None when the index is not whitened."""
+        if self.meta.whitening is None:
+            return None
+        from simsearch.whitening import Whitening
+
+        return Whitening.load(self.file("whitening"))
+
     def verify(self) -> None:
-        """Compare every file with the sha256 recorded in ``meta['checksums']``.
+        """Compare every file with the sha256 recorded in its metadata.
 
         Raises:
-            SimsearchError: a file's checksum differs (the index is damaged).
+            DamagedIndex: a file's checksum differs (the index is damaged).
         """
-        for key, expected in self.meta.get("checksums", {}).items():
-            if file_digest(self.file(key)) != expected:
-                raise damaged(self.path, f"{self.meta['files'][key]} fails its sha256 check")
+        for entry in self.meta.files.values():
+            if entry.sha256 and file_digest(self.path / entry.name) != entry.sha256:
+                raise damaged(self.path, f"{entry.name} fails its sha256 check")
 
+    def stale(self) -> str | None:
+        """A warning when the source file was modified or removed after the index was
+        built (compares size and modification time: one ``stat``), else ``None``."""
+        src = self.meta.source
+        path = Path(src.path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return f"the source file {path} is gone; results come from the cached index"
+        if stat.st_size != src.size_bytes or stat.st_mtime != src.mtime:
+            return (
+                f"{path.name} changed after the index was built; run 'simsearch index' again "
+                "to update it (only changed rows are re-encoded)"
+            )
+        return None
 
-def _as_text(value: Any) -> str:
-    from simsearch.corpus import cell_text
-
-    return cell_text(value)
-
-
-def damaged(path: Path, why: str) -> SimsearchError:
-    """The error for an index that must not be used."""
-    return SimsearchError(
-        f"the index at {path} is damaged ({why}); rebuild it with "
-        "'simsearch index FILE --column COL --rebuild'"
-    )
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """Parse ``path/meta.json``.
-
-    Raises:
-        SimsearchError: no index there yet, or the metadata is unreadable.
-    """
-    meta_path = path / META
-    if path.exists() and not os.access(path, os.R_OK | os.X_OK):
-        raise SimsearchError(f"cannot read the index directory {path}: permission denied")
-    if not meta_path.exists():
-        if path.is_dir() and any(path.glob("embeddings-*.npy")):
-            raise damaged(path, "meta.json is missing")
-        raise SimsearchError(
-            f"no index found at {path}; run 'simsearch index FILE --column COL' first"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except PermissionError:
-        raise SimsearchError(f"cannot read {meta_path}: permission denied") from None
-    except (OSError, ValueError) as exc:
-        raise damaged(path, f"meta.json is unreadable: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
-        raise damaged(path, "meta.json is not a simsearch index of this version")
-    return meta
+    def describe(self) -> dict[str, Any]:
+        """A flat summary: name, source, column, model, rows, dim, bytes on disk
+        (``size_bytes``), ``stale`` (see :meth:`stale`) and the whole metadata."""
+        meta = self.meta
+        return {
+            "name": self.path.name,
+            "path": str(self.path),
+            "source": meta.source.path,
+            "sheet": meta.source.sheet,
+            "column": meta.column,
+            "model": meta.model,
+            "rows": meta.n_docs,
+            "empty": meta.n_empty,
+            "dim": meta.dim,
+            "size_bytes": sum(p.stat().st_size for p in self.path.iterdir() if p.is_file()),
+            "created_at": meta.created_at,
+            "stale": self.stale(),
+            "meta": meta.to_dict(),
+        }
 
 
 def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Index:
@@ -262,38 +220,69 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
     checksums are checked by :meth:`Index.verify` (``simsearch info --verify``).
 
     Raises:
-        SimsearchError: no index yet, or its files disagree with its metadata.
+        SimsearchError: no index yet, or its files disagree with its metadata
+            (:class:`~simsearch.errors.DamagedIndex`).
     """
     path = index_dir(root, name)
     if Path(root).exists() and not Path(root).is_dir():
-        raise SimsearchError(f"--index {root} is a file, not a directory of indexes")
-    meta = read_meta(path)
-    try:
-        files = meta["files"]
-        n_docs, dim = int(meta["n_docs"]), int(meta["dim"])
-        matrix_path = path / files.get("search", files["embeddings"])
-    except (KeyError, TypeError, ValueError):
-        raise damaged(path, "meta.json lacks required keys") from None
-    for key, size in meta.get("sizes", {}).items():
-        file_path = path / files[key]
+        raise InvalidParameter("root", f"{{name}} {root} is a file, not a directory of indexes")
+    meta = IndexMeta.read(path)
+    if "embeddings" not in meta.files:
+        raise damaged(path, "meta.json names no embeddings file")
+    for entry in meta.files.values():
+        file_path = path / entry.name
         if not file_path.exists():
-            raise damaged(path, f"{files[key]} is missing")
-        if file_path.stat().st_size != size:
-            raise damaged(path, f"{files[key]} has {file_path.stat().st_size} bytes, not {size}")
+            raise damaged(path, f"{entry.name} is missing")
+        if entry.size >= 0 and file_path.stat().st_size != entry.size:
+            raise damaged(
+                path, f"{entry.name} has {file_path.stat().st_size} bytes, not {entry.size}"
+            )
+    matrix_path = meta.file(path, "search" if "search" in meta.files else "embeddings")
     try:
         matrix = np.load(matrix_path, mmap_mode="r")
     except PermissionError:
         raise SimsearchError(f"cannot read {matrix_path}: permission denied") from None
     except (OSError, ValueError) as exc:
         raise damaged(path, f"{matrix_path.name} is unreadable: {exc}") from None
-    expected_dim = int(meta.get("search_dim", dim))
-    if matrix.dtype != np.float32 or matrix.shape != (n_docs, expected_dim):
+    if matrix.dtype != np.float32 or matrix.shape != (meta.n_docs, meta.search_dim):
         raise damaged(
             path,
             f"{matrix_path.name} holds {matrix.shape} {matrix.dtype}, "
-            f"metadata says ({n_docs}, {expected_dim}) float32",
+            f"metadata says ({meta.n_docs}, {meta.search_dim}) float32",
         )
     return Index(path=path, meta=meta, embeddings=matrix)
+
+
+def open_path(path: str | Path) -> Index:
+    """Open an index by its directory (one holding meta.json) or by an index root
+    (its default index).
+
+    Raises:
+        SimsearchError: no index there (see :func:`load_index`).
+    """
+    path = Path(path)
+    if (path / META).is_file():
+        return load_index(path.parent, path.name)
+    return load_index(path)
+
+
+def describe_all(root: str | Path = DEFAULT_ROOT) -> list[dict[str, Any]]:
+    """:meth:`Index.describe` for every index under ``root``; a damaged one is listed
+    with its problem in ``error`` instead of failing the whole listing.
+
+    Raises:
+        SimsearchError: ``root`` does not exist or holds no index.
+    """
+    root = Path(root)
+    out = []
+    for path in list_indexes(root):
+        try:
+            out.append(load_index(root, path.name).describe())
+        except SimsearchError as exc:
+            out.append({"name": path.name, "path": str(path), "error": str(exc)})
+    if not out:
+        raise SimsearchError(f"no indexes at {root}; run 'simsearch index FILE --column COL' first")
+    return out
 
 
 def list_indexes(root: str | Path = DEFAULT_ROOT) -> list[Path]:

@@ -206,7 +206,7 @@ def quantized(directory: Path) -> Path:
     target = directory / "model-int8.onnx"
     if target.is_file():
         return target
-    from simsearch.index import atomic_path
+    from simsearch.atomic import atomic_path
 
     root_logger = logging.getLogger()
     level = root_logger.level

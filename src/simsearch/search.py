@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simsearch import index as store
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
 from simsearch.ranking import top_k
 
 if TYPE_CHECKING:
@@ -33,41 +32,31 @@ def check_k(k: int, index: store.Index, exclude_self: bool, log: LogFn) -> int:
     """``k`` clamped to the number of candidate documents (saying so through ``log``).
 
     Raises:
-        SimsearchError: ``k < 1``.
+        InvalidParameter: ``k < 1``.
     """
     if k < 1:
-        raise SimsearchError(f"--k must be at least 1, got {k}")
+        raise InvalidParameter("k", f"{{name}} must be at least 1, got {k}")
     available = index.n_docs - (1 if exclude_self else 0)
     if k > available:
-        log(f"--k {k} is more than the {available:,} documents available; showing {available:,}")
+        log(
+            ParamNote(
+                "k",
+                f"{{name}} {k} is more than the {available:,} documents available; "
+                f"showing {available:,}",
+            )
+        )
         return max(available, 0)
     return k
 
 
 def check_doc(doc: int, index: store.Index) -> None:
-    """Raises SimsearchError unless ``0 <= doc < n_docs``."""
+    """Raises InvalidParameter unless ``0 <= doc < n_docs``."""
     if not 0 <= doc < index.n_docs:
-        raise SimsearchError(
-            f"--doc {doc} is out of range: the index has {index.n_docs:,} documents "
-            f"(rows 0 to {index.n_docs - 1:,})"
+        raise InvalidParameter(
+            "doc",
+            f"{{name}} {doc} is out of range: the index has {index.n_docs:,} documents "
+            f"(rows 0 to {index.n_docs - 1:,})",
         )
-
-
-def source_changed(index: store.Index) -> str | None:
-    """A warning when the source file was modified or removed after the index was built
-    (compares size and modification time, which costs one ``stat``), else ``None``."""
-    src = index.meta.get("source", {})
-    path = Path(src.get("path", ""))
-    try:
-        stat = path.stat()
-    except OSError:
-        return f"the source file {path} is gone; results come from the cached index"
-    if stat.st_size != src.get("size_bytes") or stat.st_mtime != src.get("mtime"):
-        return (
-            f"{path.name} changed after the index was built; run 'simsearch index' again "
-            "to update it (only changed rows are re-encoded)"
-        )
-    return None
 
 
 def _hits(
@@ -142,7 +131,7 @@ def encode_queries(
 
     On the CPU this runs the model's ONNX export when ``index`` made one (no torch
     import: a cold query takes well under 2 s), else sentence-transformers; see
-    :func:`simsearch.backends.query_encoder`.
+    :func:`simsearch.encoders.query_encoder`.
 
     A whitened index (``index --whiten``) applies its stored transform to the queries,
     exactly as to the documents.
@@ -153,19 +142,16 @@ def encode_queries(
     Raises:
         SimsearchError: the model cannot be loaded or its dimension differs from the index.
     """
-    from simsearch.backends import query_encoder
+    from simsearch.encoders import query_encoder
 
     vectors = query_encoder(index, device).encode(texts, batch_size)
-    if vectors.shape[1] != int(index.meta["dim"]):
+    if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
-            f"{index.meta['dim']}-d ones; rebuild the index with 'simsearch index --rebuild'"
+            f"{index.meta.dim}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
-    if "whitening" in index.meta["files"]:
-        from simsearch.whitening import Whitening
-
-        vectors = Whitening.load(index.file("whitening")).apply(vectors)
-    return vectors
+    whitening = index.whitening()
+    return vectors if whitening is None else whitening.apply(vectors)
 
 
 def query_hits(
@@ -187,7 +173,7 @@ def query_hits(
     """
     texts = list(texts)
     if not texts:
-        raise SimsearchError("no query given; pass TEXT, or --file FILE with one query per line")
+        raise SimsearchError("no query given; give at least one query text")
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")

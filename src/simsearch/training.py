@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 METHODS = ("simcse", "nli", "sts", "triplet")
 
@@ -107,7 +109,7 @@ def build_loss(method: str, model: Any, sts_loss: str = "cosent") -> Any:
             return losses.CoSENTLoss(model)
         if sts_loss == "cosine":
             return losses.CosineSimilarityLoss(model)
-        raise SimsearchError(f"Unknown --sts-loss {sts_loss!r}: use cosent or cosine.")
+        raise InvalidParameter("sts_loss", f"Unknown {{name}} {sts_loss!r}: use cosent or cosine.")
     if method == "triplet":
         return losses.BatchSemiHardTripletLoss(model)
     raise SimsearchError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
@@ -123,36 +125,82 @@ def _dev_spearman(model: Any, dev: pd.DataFrame | None, batch_size: int) -> floa
     return round(sts_correlations(emb.cosine, emb.scores)[0], 2)
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: the method and its schedule.
+
+    Attributes:
+        method: one of ``simcse``, ``nli``, ``sts``, ``triplet``.
+        epochs, batch_size, lr: training schedule (None: the method's default, ``DEFAULTS``).
+        max_seq_length: tokens kept per text (longer texts are truncated).
+        seed: seeds Python, NumPy, torch and the data order (transformers ``set_seed``).
+        max_steps: stop after this many optimiser steps (overrides epochs; tests use it).
+        warmup_ratio: share of the steps with a linear learning-rate warm-up.
+        sts_loss: ``cosent`` or ``cosine`` (method ``sts``).
+        show_progress: the trainer's progress bar.
+    """
+
+    method: str
+    epochs: float = 1.0
+    batch_size: int | None = None
+    lr: float | None = None
+    max_seq_length: int = 128
+    seed: int = 42
+    max_steps: int | None = None
+    warmup_ratio: float = 0.1
+    sts_loss: str = "cosent"
+    show_progress: bool = True
+
+    def check(self) -> None:
+        """Raises InvalidParameter for an unknown method, epochs <= 0 or batch size < 2."""
+        if self.method not in METHODS:
+            raise InvalidParameter(
+                "method", f"Unknown {{name}} {self.method!r}: choose one of {', '.join(METHODS)}."
+            )
+        if self.epochs <= 0:
+            raise InvalidParameter("epochs", "{name} must be positive.")
+        if self.batch_size is not None and self.batch_size < 2:
+            raise InvalidParameter(
+                "batch_size", "{name} must be at least 2 (the losses compare batch items)."
+            )
+
+
 def train_model(
     base_model: str | Any,
     method: str,
     data: pd.DataFrame | list[str],
     output_dir: Path | str,
     dev: pd.DataFrame | None = None,
-    epochs: float = 1.0,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    max_seq_length: int = 128,
-    seed: int = 42,
-    max_steps: int | None = None,
-    warmup_ratio: float = 0.1,
-    sts_loss: str = "cosent",
-    show_progress: bool = True,
+    *,
     data_label: str = "",
     base_label: str | None = None,
+    **schedule: Any,
 ) -> TrainResult:
-    """Fine-tune ``base_model`` with ``method`` on ``data`` and save it to ``output_dir``.
+    """:func:`train` with the config given as keywords: ``method`` and ``schedule``
+    are the fields of :class:`TrainConfig` (``epochs=``, ``batch_size=``, ...)."""
+    config = TrainConfig(method, **schedule)
+    return train(base_model, data, output_dir, config, dev=dev, labels=(data_label, base_label))
+
+
+def train(
+    base_model: str | Any,
+    data: pd.DataFrame | list[str],
+    output_dir: Path | str,
+    config: TrainConfig,
+    *,
+    dev: pd.DataFrame | None = None,
+    labels: tuple[str, str | None] = ("", None),
+) -> TrainResult:
+    """Fine-tune ``base_model`` with ``config`` on ``data`` and save it to ``output_dir``.
 
     Args:
         base_model: hub id / local directory, or a loaded SentenceTransformer.
-        method: one of ``simcse``, ``nli``, ``sts``, ``triplet``.
         data: reader output (see :func:`build_dataset`).
+        output_dir: where the trained model is saved.
+        config: method and schedule (:class:`TrainConfig`).
         dev: optional scored pairs (sentence1, sentence2, score); Spearman x 100 of cosine
             similarity is measured before and after training.
-        epochs, batch_size, lr: training schedule (None: the method's default, ``DEFAULTS``).
-        max_seq_length: tokens kept per text (longer texts are truncated).
-        seed: seeds Python, NumPy, torch and the data order (transformers ``set_seed``).
-        max_steps: stop after this many optimiser steps (overrides epochs; tests use it).
+        labels: (description of the data, of the base model) for the card.
 
     Returns:
         TrainResult (also written to ``output_dir/simsearch_card.json``).
@@ -167,19 +215,17 @@ def train_model(
     from sentence_transformers.base.sampler import BatchSamplers
     from transformers import set_seed
 
-    from simsearch._compat import load_model
+    from simsearch.encoding import load_model
 
-    if method not in METHODS:
-        raise SimsearchError(f"Unknown method {method!r}: choose one of {', '.join(METHODS)}.")
-    batch_size = int(batch_size or DEFAULTS[method]["batch_size"])
-    lr = float(lr or DEFAULTS[method]["lr"])
-    if batch_size < 2:
-        raise SimsearchError("--batch-size must be at least 2 (the losses compare batch items).")
+    config.check()
+    method, seed = config.method, config.seed
+    batch_size = int(config.batch_size or DEFAULTS[method]["batch_size"])
+    lr = float(config.lr or DEFAULTS[method]["lr"])
     set_seed(seed)
-    model = load_model(base_model) if isinstance(base_model, str) else base_model
-    model.max_seq_length = max_seq_length
+    model = load_model(base_model)
+    model.max_seq_length = config.max_seq_length
     dataset = build_dataset(method, data)
-    loss = build_loss(method, model, sts_loss)
+    loss = build_loss(method, model, config.sts_loss)
     output_dir = Path(output_dir)
     before = _dev_spearman(model, dev, batch_size=64)
 
@@ -191,11 +237,11 @@ def train_model(
         sampler = BatchSamplers.GROUP_BY_LABEL
     args = SentenceTransformerTrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
-        num_train_epochs=epochs,
-        max_steps=max_steps if max_steps else -1,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
         per_device_train_batch_size=batch_size,
         learning_rate=lr,
-        warmup_steps=warmup_ratio,  # a float < 1 is a ratio of all steps in transformers v5
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of all steps in transformers v5
         seed=seed,
         data_seed=seed,
         batch_sampler=sampler,
@@ -203,7 +249,7 @@ def train_model(
         save_strategy="no",
         report_to="none",
         logging_steps=50,
-        disable_tqdm=not show_progress,
+        disable_tqdm=not config.show_progress,
         use_cpu=os.environ.get("SIMSEARCH_DEVICE", "cpu") == "cpu",
         dataloader_drop_last=method == "triplet",
     )
@@ -219,14 +265,14 @@ def train_model(
         checkpoints.rmdir()  # save_strategy="no" leaves the trainer's output_dir empty
     result = TrainResult(
         output_dir=str(output_dir),
-        base_model=base_label or (base_model if isinstance(base_model, str) else "model"),
-        method=method + (f" ({sts_loss})" if method == "sts" else ""),
-        data=data_label,
+        base_model=labels[1] or (base_model if isinstance(base_model, str) else "model"),
+        method=method + (f" ({config.sts_loss})" if method == "sts" else ""),
+        data=labels[0],
         examples=len(dataset),
-        epochs=epochs,
+        epochs=config.epochs,
         batch_size=batch_size,
         lr=lr,
-        max_seq_length=max_seq_length,
+        max_seq_length=config.max_seq_length,
         seed=seed,
         steps=int(state.global_step),
         train_seconds=round(seconds, 1),
@@ -263,7 +309,106 @@ def write_card(result: TrainResult) -> None:
     (out / "SIMSEARCH_CARD.md").write_text("\n".join(lines) + "\n", "utf-8")
 
 
-def read_card(model_dir: Path | str) -> dict[str, Any] | None:
-    """The ``simsearch_card.json`` of a trained model directory, or None if absent."""
-    path = Path(model_dir) / "simsearch_card.json"
-    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+# --------------------------------------------------------------------------- from files
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """Which files and columns hold the training data (``simsearch train`` options).
+
+    Attributes:
+        data: training files; ``index``: an index whose texts feed ``simcse``.
+        column: simcse text column(s) / triplet text column; ``label_column``: triplet class.
+        text1, text2, score: sts columns; anchor, positive, negative: nli columns.
+        max_texts: simcse: sample at most this many unique texts.
+    """
+
+    data: Sequence[Path] = ()
+    index: Path | None = None
+    column: Sequence[str] | None = None
+    label_column: str = "label"
+    text1: str = "sentence1"
+    text2: str = "sentence2"
+    score: str = "score"
+    anchor: str = "sentence1"
+    positive: str = "sentence2"
+    negative: str | None = None
+    max_texts: int | None = None
+
+
+def load_training_data(method: str, spec: TrainData, seed: int = 42) -> tuple[object, str]:
+    """(data for :func:`build_dataset`, a description for the card).
+
+    Raises:
+        SimsearchError: unknown method, no data given, or unreadable files
+            (:class:`~simsearch.errors.InvalidParameter` names the option).
+    """
+    import pandas as pd
+
+    from simsearch.datasets import (
+        read_labeled_texts,
+        read_nli_triplets,
+        read_sts_pairs,
+    )
+
+    TrainConfig(method).check()
+    data = list(spec.data)
+    if not data and not (method == "simcse" and spec.index):
+        raise InvalidParameter("data", f"method {method} needs training data: give {{name}}.")
+    names = ", ".join(p.name for p in data)
+    if method == "simcse":
+        return _simcse_texts(spec, names, seed)
+    if method == "nli":
+        return read_nli_triplets(data, spec.anchor, spec.positive, spec.negative), names
+    if method == "sts":
+        frames = [read_sts_pairs(p, spec.text1, spec.text2, spec.score) for p in data]
+        return pd.concat(frames, ignore_index=True), names
+    if len(data) > 1:
+        # Class ids are per file; re-read jointly would be cleaner but one file is the norm.
+        raise InvalidParameter("data", "method triplet reads one {name} file; merge them first.")
+    text_column = (spec.column or ["text"])[0]
+    frame, _ = read_labeled_texts(data[0], text_column, spec.label_column)
+    return frame, names
+
+
+def _simcse_texts(spec: TrainData, names: str, seed: int) -> tuple[list[str], str]:
+    from simsearch.datasets import read_texts
+
+    texts: list[str] = []
+    for path in spec.data:
+        texts += read_texts(path, spec.column)
+    if spec.index is not None:
+        from simsearch.index import open_path
+
+        texts += [t for t in open_path(spec.index).texts if t.strip()]
+        names = ", ".join(filter(None, [names, f"index {spec.index}"]))
+    texts = list(dict.fromkeys(texts))
+    if spec.max_texts and len(texts) > spec.max_texts:
+        texts = random.Random(seed).sample(texts, spec.max_texts)
+    return texts, f"{names}: {len(texts)} unique texts"
+
+
+def train_from_files(
+    output: Path,
+    config: TrainConfig,
+    spec: TrainData,
+    model: str | None = None,
+    dev: Path | None = None,
+) -> TrainResult:
+    """Read the files of ``spec`` for ``config.method``, train from ``model`` (default
+    :data:`simsearch.encoding.DEFAULT_MODEL`) and save to ``output``.
+
+    Raises:
+        SimsearchError: bad options or data (see :func:`load_training_data`), or an
+            output directory that already holds files.
+    """
+    from simsearch.datasets import read_sts_pairs
+    from simsearch.encoding import DEFAULT_MODEL
+
+    config.check()
+    if output.exists() and any(output.iterdir()):
+        raise InvalidParameter("output", f"{output} is not empty: choose a new {{name}}.")
+    train_data, label = load_training_data(config.method, spec, config.seed)
+    dev_pairs = read_sts_pairs(dev) if dev else None
+    base = model or DEFAULT_MODEL
+    return train(base, train_data, output, config, dev=dev_pairs, labels=(label, None))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 # Singular values below this (relative to the largest) are treated as zero: dividing by
 # their square root would blow noise up to unit variance.
@@ -76,7 +76,7 @@ class Whitening:
         """
         path = Path(path)
         if not path.is_file():
-            raise SimsearchError(f"No whitening file at {path}: rebuild the index with --whiten.")
+            raise SimsearchError(f"No whitening file at {path}: rebuild the index with whitening.")
         with np.load(path) as data:
             if "mean" not in data or "matrix" not in data:
                 raise SimsearchError(f"{path} is not a whitening file (needs mean and matrix).")
@@ -97,7 +97,9 @@ def fit_whitening(embeddings: np.ndarray, dim: int | None = None) -> Whitening:
         raise SimsearchError("Whitening needs at least 2 embeddings (an (n, d) matrix).")
     n, d = x.shape
     if dim is not None and not 1 <= dim <= d:
-        raise SimsearchError(f"--whiten-dim must be between 1 and {d} (the model's dimension).")
+        raise InvalidParameter(
+            "whiten_dim", f"{{name}} must be between 1 and {d} (the model's dimension)."
+        )
     mu = x.mean(axis=0)
     centered = x - mu
     cov = centered.T @ centered / n

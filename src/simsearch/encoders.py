@@ -1,4 +1,4 @@
-"""Choosing how texts are encoded: sentence-transformers on torch, or the ONNX runtime.
+"""Encoders: sentence-transformers on torch, or the ONNX runtime, behind one interface.
 
 * ``torch`` (default): ``SentenceTransformer.encode``; ``precision`` ``fp32``, or on a
   GPU ``fp16``/``bf16`` (the model's weights are cast after loading; embeddings come
@@ -7,8 +7,9 @@
   ``fp32`` (same embeddings as torch to ~1e-6) or ``int8`` (dynamic quantisation:
   faster, slightly different embeddings).
 
-Every encoder has ``dim``, ``encode(texts, batch_size)`` (L2-normalised float32, zero
-rows for empty texts) and ``count_truncated(texts)``.
+Every encoder is an :class:`Encoder`: ``dim``, ``backend``, ``precision``,
+``encode(texts, batch_size)`` (L2-normalised float32, zero rows for empty texts) and
+``count_truncated(texts)``.
 """
 
 from __future__ import annotations
@@ -16,47 +17,66 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter
 
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 LogFn = Callable[[str], None]
 
 
+class Encoder(Protocol):
+    """What building and querying need from an encoder."""
+
+    backend: str
+    precision: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """``(len(texts), dim)`` float32, L2-normalised rows; zero rows for empty texts."""
+        ...
+
+    def count_truncated(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` exceed the model's max sequence length (and are cut)."""
+        ...
+
+
 def check_options(backend: str, precision: str, device: str | None) -> None:
     """Refuse combinations that cannot run, before anything slow is loaded.
 
     Raises:
-        SimsearchError: unknown backend or precision, int8 on torch, fp16/bf16 on ONNX,
-            or the ONNX backend on a GPU device.
+        InvalidParameter: unknown backend or precision, int8 on torch, fp16/bf16 on ONNX,
+            the ONNX backend on a GPU device or without onnxruntime.
     """
     if backend not in BACKENDS:
-        raise SimsearchError(f"unknown --backend {backend!r}; use one of: {', '.join(BACKENDS)}")
+        raise InvalidParameter(
+            "backend", f"unknown {{name}} {backend!r}; use one of: {', '.join(BACKENDS)}"
+        )
     if precision not in PRECISIONS:
-        raise SimsearchError(
-            f"unknown --precision {precision!r}; use one of: {', '.join(PRECISIONS)}"
+        raise InvalidParameter(
+            "precision", f"unknown {{name}} {precision!r}; use one of: {', '.join(PRECISIONS)}"
         )
     if backend == "torch" and precision == "int8":
-        raise SimsearchError("--precision int8 needs --backend onnx (dynamic int8 quantisation)")
+        raise InvalidParameter("precision", "{name} int8 needs the onnx backend")
     if backend == "onnx" and precision in ("fp16", "bf16"):
-        raise SimsearchError(
-            f"--precision {precision} is for GPUs with --backend torch; "
-            "the onnx backend runs fp32 or int8 on CPU"
+        raise InvalidParameter(
+            "precision",
+            f"{{name}} {precision} is for GPUs with the torch backend; "
+            "the onnx backend runs fp32 or int8 on CPU",
         )
     if backend == "onnx":
         from importlib.util import find_spec
 
         if find_spec("onnxruntime") is None or find_spec("onnx") is None:
-            raise SimsearchError(
-                "--backend onnx needs onnx and onnxruntime: pip install 'simsearch[onnx]'"
+            raise InvalidParameter(
+                "backend", "{name} onnx needs onnx and onnxruntime: pip install 'simsearch[onnx]'"
             )
     if backend == "onnx" and device not in (None, "cpu"):
-        raise SimsearchError(
-            f"--backend onnx runs on the CPU, not {device!r}; use --backend torch on a GPU"
+        raise InvalidParameter(
+            "device", f"the onnx backend runs on the CPU, not {{name}} {device!r}; use torch"
         )
 
 
@@ -71,9 +91,10 @@ class TorchEncoder:
         if precision in ("fp16", "bf16"):
             resolved = resolve_device(device)
             if not resolved.startswith(("cuda", "mps")):
-                raise SimsearchError(
-                    f"--precision {precision} needs a GPU (--device cuda), but the device is "
-                    f"{resolved!r}; on CPU use --backend onnx (optionally --precision int8)"
+                raise InvalidParameter(
+                    "precision",
+                    f"{{name}} {precision} needs a GPU device (cuda), but the device is "
+                    f"{resolved!r}; on CPU use the onnx backend (optionally precision int8)",
                 )
         self.st = load_model(model, device)
         self.precision = precision
@@ -111,7 +132,7 @@ def open_encoder(
     precision: str = "fp32",
     root: str | os.PathLike = ".simsearch",
     log: LogFn | None = None,
-) -> Any:
+) -> Encoder:
     """An encoder for ``index`` builds (see the module doc); the ONNX backend exports
     the model under ``root`` first when no export exists yet."""
     check_options(backend, precision, device)
@@ -122,7 +143,7 @@ def open_encoder(
     return OnnxEncoder(export(model, root, log=log), precision)
 
 
-def query_encoder(index: Any, device: str | None = None) -> Any:
+def query_encoder(index: Any, device: str | None = None) -> Encoder:
     """The encoder for query texts of ``index``: its ONNX export when one exists and the
     device is the CPU (fast start, no torch import), else sentence-transformers. An
     index encoded in int8 is queried with the same int8 model."""
@@ -131,7 +152,6 @@ def query_encoder(index: Any, device: str | None = None) -> Any:
     model = index.model
     root = Path(index.path).parent
     if onnx_encoder.enabled() and device in (None, "cpu") and onnx_encoder.has_export(root, model):
-        built = (index.meta.get("encode") or {}).get("precision", "fp32")
-        precision = "int8" if built == "int8" else "fp32"
+        precision = "int8" if index.meta.encode.precision == "int8" else "fp32"
         return onnx_encoder.OnnxEncoder(onnx_encoder.export_dir(root, model), precision)
     return TorchEncoder(model, device)

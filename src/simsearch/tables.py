@@ -1,18 +1,21 @@
-"""Reading a corpus: one document per row of a spreadsheet or table file.
+"""Reading tables: THE one reader for corpora and labeled data, with one error contract.
 
 Row N of the source file is document N everywhere in simsearch. Missing or empty
-cells stay in place as empty documents so that positions never shift.
+cells stay in place as empty documents so that positions never shift. Every problem
+(missing, unsupported, empty, damaged, non-UTF-8 file, unknown sheet or column) raises
+:class:`~simsearch.errors.SimsearchError` with the fix in the message.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 SUPPORTED = {
     ".xlsx": "excel",
     ".xlsm": "excel",
+    ".xls": "excel",
     ".csv": "csv",
     ".tsv": "tsv",
     ".txt": "tsv",
@@ -70,14 +74,19 @@ def check_source(path: str | Path) -> Path:
     return path
 
 
-def read_table(path: str | Path, sheet: str | None = None) -> tuple[pd.DataFrame, str | None]:
+def read_table(
+    path: str | Path, sheet: str | None = None, *, raw_quotes: bool = False
+) -> tuple[pd.DataFrame, str | None]:
     """Read a whole table with pandas, every cell kept as the file holds it.
 
     Args:
-        path: an ``.xlsx``/``.xlsm``, ``.csv``, ``.tsv``/``.txt``, ``.parquet``,
+        path: an ``.xlsx``/``.xlsm``/``.xls``, ``.csv``, ``.tsv``/``.txt``, ``.parquet``,
             ``.jsonl`` or ``.json`` (records) file.
         sheet: the Excel sheet name (or 0-based index as a string); default the first sheet.
             Ignored for other formats.
+        raw_quotes: read ``.tsv``/``.txt`` with ``quoting=csv.QUOTE_NONE``: quote
+            characters are text (the KorNLU files hold stray quotes inside sentences,
+            which a quoted parse would merge into one row).
 
     Returns:
         ``(frame, sheet_name)``: the table in file order with a fresh 0..n-1 index, and the
@@ -96,10 +105,16 @@ def read_table(path: str | Path, sheet: str | None = None) -> tuple[pd.DataFrame
             frame, sheet = _read_excel(path, sheet)
         elif kind in ("csv", "tsv"):
             sep = "," if kind == "csv" else "\t"
+            quoting = csv.QUOTE_NONE if raw_quotes and kind == "tsv" else csv.QUOTE_MINIMAL
             # dtype=str + keep_default_na=False keeps cells exactly as written
             # ("NA", "null" are real words in some corpora); empty cells become "".
             frame = pd.read_csv(
-                path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+                path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                quoting=quoting,
             )
             sheet = None
         elif kind == "parquet":
@@ -124,13 +139,14 @@ def read_table(path: str | Path, sheet: str | None = None) -> tuple[pd.DataFrame
 def _read_excel(path: Path, sheet: str | None) -> tuple[pd.DataFrame, str]:
     import pandas as pd
 
-    if not zipfile.is_zipfile(path):
+    legacy = path.suffix.lower() == ".xls"  # the old binary format: pandas uses xlrd
+    if not legacy and not zipfile.is_zipfile(path):
         # Encrypted (password-protected) workbooks are OLE files, not zip archives.
         raise SimsearchError(
             f"{path} is not a readable .xlsx workbook (password-protected, or another format "
             "renamed to .xlsx?); save it unprotected as .xlsx or export it to CSV"
         )
-    with pd.ExcelFile(path, engine="openpyxl") as book:
+    with pd.ExcelFile(path, engine=None if legacy else "openpyxl") as book:
         names = [str(n) for n in book.sheet_names]
         chosen = _choose_sheet(names, sheet, path)
         frame = pd.read_excel(book, sheet_name=chosen, dtype=object)
@@ -145,7 +161,7 @@ def _choose_sheet(names: list[str], sheet: str | None, path: Path) -> str:
     if sheet.isdigit() and int(sheet) < len(names):
         return names[int(sheet)]
     listed = ", ".join(repr(n) for n in names)
-    raise SimsearchError(f"no sheet {sheet!r} in {path}; choose --sheet from: {listed}")
+    raise InvalidParameter("sheet", f"no sheet {sheet!r} in {path}; choose {{name}} from: {listed}")
 
 
 def cell_text(value: Any) -> str:
@@ -180,7 +196,9 @@ def select_column(frame: pd.DataFrame, column: str, source: str | Path = "the fi
     """
     if column not in frame.columns:
         listed = ", ".join(repr(c) for c in frame.columns)
-        raise SimsearchError(f"no column {column!r} in {source}; choose --column from: {listed}")
+        raise InvalidParameter(
+            "column", f"no column {column!r} in {source}; choose {{name}} from: {listed}"
+        )
     texts = [cell_text(v) for v in frame[column].tolist()]
     if texts and not any(t.strip() for t in texts):
         raise SimsearchError(

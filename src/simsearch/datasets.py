@@ -1,4 +1,4 @@
-"""Readers for labeled data: scored pairs (KorSTS), NLI triplets (KorNLI), texts, classes.
+"""Labeled data sets: readers for: scored pairs (KorSTS), NLI triplets (KorNLI), texts, classes.
 
 Every reader returns a :class:`pandas.DataFrame` with fixed column names so the
 evaluation and training code never has to know the file format:
@@ -14,50 +14,38 @@ Bad input (missing file, unknown column, too few rows) raises
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from simsearch.errors import SimsearchError
-
-_TEXT_SUFFIXES = {".tsv", ".csv", ".txt", ".xlsx", ".xls"}
+from simsearch.errors import InvalidParameter, SimsearchError
 
 
 def read_table(path: Path | str) -> pd.DataFrame:
-    """Read a CSV, TSV or Excel file into a DataFrame of strings/numbers.
-
-    TSV files are read with ``quoting=csv.QUOTE_NONE`` because the KorNLU files contain
-    stray quote characters inside sentences (a quoted parse would merge rows).
+    """A labeled-data table read by :func:`simsearch.tables.read_table` (same formats
+    and errors), with TSV quotes taken literally (KorNLU) and empty cells as missing
+    values (so ``dropna`` drops rows without a sentence).
 
     Raises:
-        SimsearchError: the file does not exist or its suffix is not csv/tsv/txt/xlsx.
+        SimsearchError: missing, unsupported, empty, damaged or non-UTF-8 file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SimsearchError(f"File not found: {path}. Check the path (relative to {Path.cwd()}).")
-    suffix = path.suffix.lower()
-    if suffix not in _TEXT_SUFFIXES:
-        raise SimsearchError(
-            f"Unsupported file type {suffix!r} for {path}: use .csv, .tsv, .txt or .xlsx."
-        )
-    if suffix in {".xlsx", ".xls"}:
-        return pd.read_excel(path)
-    if suffix in {".tsv", ".txt"}:
-        return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, encoding="utf-8")
-    return pd.read_csv(path, encoding="utf-8")
+    from simsearch.tables import read_table as read_any
+
+    frame, _ = read_any(path, raw_quotes=True)
+    return frame.mask(frame.astype(str) == "")
 
 
-def _require_columns(
-    df: pd.DataFrame, columns: Sequence[str], path: Path | str, option: str
-) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise SimsearchError(
-            f"{path}: no column {missing[0]!r} (columns are {list(df.columns)}); "
-            f"name the right one with {option}."
-        )
+def require_columns(df: pd.DataFrame, columns: dict[str, str], path: Path | str) -> None:
+    """Raises InvalidParameter (naming the parameter) for the first of ``columns``
+    (parameter -> column name) that ``df`` lacks."""
+    for param, column in columns.items():
+        if column not in df.columns:
+            raise InvalidParameter(
+                param,
+                f"{path}: no column {column!r} (columns are {list(df.columns)}); "
+                "name the right one with {name}.",
+            )
 
 
 def _clean_text(series: pd.Series) -> pd.Series:
@@ -83,8 +71,7 @@ def read_sts_pairs(
         SimsearchError: missing file/column, or no usable pair left.
     """
     df = read_table(path)
-    _require_columns(df, [text1, text2], path, "--text1/--text2")
-    _require_columns(df, [score], path, "--score")
+    require_columns(df, {"text1": text1, "text2": text2, "score": score}, path)
     out = pd.DataFrame(
         {
             "sentence1": df[text1],
@@ -137,7 +124,7 @@ def read_nli_triplets(
                     f"{path}: need 3 columns (anchor, positive, negative); "
                     "or a gold_label column in NLI format."
                 )
-            _require_columns(df, cols, path, "--anchor/--positive/--negative")
+            require_columns(df, dict(zip(("anchor", "positive", "negative"), cols)), path)
             part = df[cols].dropna()
             part.columns = ["anchor", "positive", "negative"]
             frames.append(part.astype(str))
@@ -153,7 +140,7 @@ def read_nli_triplets(
 def _nli_to_triplets(
     df: pd.DataFrame, path: Path | str, premise: str, hypothesis: str, label: str
 ) -> pd.DataFrame:
-    _require_columns(df, [premise, hypothesis], path, "--anchor/--positive")
+    require_columns(df, {"anchor": premise, "positive": hypothesis}, path)
     df = df.dropna(subset=[premise, hypothesis, label])
     labels = df[label].astype(str).str.strip().str.lower()
     ent = df[labels == "entailment"][[premise, hypothesis]]
@@ -177,7 +164,8 @@ def read_texts(path: Path | str, columns: Sequence[str] | None = None) -> list[s
     if not columns:
         pair_cols = [c for c in ("sentence1", "sentence2") if c in df.columns]
         columns = pair_cols or [df.columns[0]]
-    _require_columns(df, columns, path, "--column")
+    for column in columns:
+        require_columns(df, {"columns": column}, path)
     seen: dict[str, None] = {}
     for column in columns:
         for text in _clean_text(df[column].dropna()):
@@ -201,8 +189,7 @@ def read_labeled_texts(
         SimsearchError: missing file/column or fewer than 2 classes with 2+ texts.
     """
     df = read_table(path)
-    _require_columns(df, [text], path, "--column")
-    _require_columns(df, [label], path, "--label-column")
+    require_columns(df, {"text": text, "label": label}, path)
     df = df[[text, label]].dropna()
     df = pd.DataFrame({"text": _clean_text(df[text]), "cls": df[label].astype(str)})
     counts = df["cls"].value_counts()

@@ -1,4 +1,4 @@
-"""Anisotropy diagnostics for sentence embeddings.
+"""Diagnostics of an embedding space (``simsearch inspect``): anisotropy and its plot.
 
 - Mean cosine similarity of random document pairs (Ethayarajh 2019): near 0 for an isotropic
   space; raw BERT-style embeddings sit in a narrow cone and score high.
@@ -14,12 +14,13 @@ All inputs are (n, d) float32 arrays of L2-normalised embeddings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import InvalidParameter, SimsearchError
 
 
 @dataclass
@@ -35,7 +36,6 @@ class Diagnostics:
     dims_for_90: int
     alignment: float | None = None
     uniformity: float | None = None
-    extra: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready summary (the spectrum truncated to its first 10 values)."""
@@ -172,3 +172,131 @@ def plot_spectra(diagnostics: list[Diagnostics], path: Path | str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def _sample_rows(n: int, sample: int, seed: int) -> np.ndarray:
+    if n <= sample:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, sample, replace=False))
+
+
+def _short_name(model: str) -> str:
+    """A plot/table label: a local directory's last two path parts, else the hub id."""
+    path = Path(model)
+    return "/".join(path.parts[-2:]) if path.is_dir() else model
+
+
+def _positive_pairs(pairs: Path, positive_score: float) -> tuple[list[str], list[str]]:
+    from simsearch.datasets import read_sts_pairs
+
+    df = read_sts_pairs(pairs)
+    df = df[df["score"] >= positive_score]
+    if df.empty:
+        raise InvalidParameter(
+            "positive_score", f"{pairs}: no pair scores >= {positive_score}; lower {{name}}."
+        )
+    return list(df["sentence1"]), list(df["sentence2"])
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """What :func:`inspect_sources` samples, pairs and plots.
+
+    Attributes:
+        texts: a table file whose texts the models embed; ``column``: its text column(s).
+        sample: texts/documents sampled per source (seeded by ``seed``).
+        pairs: scored pairs; those scoring >= ``positive_score`` give alignment.
+        whiten: also diagnose each source after BERT-whitening fitted on its sample.
+        plot: the PNG file of the spectra.
+    """
+
+    texts: Path | None = None
+    column: Sequence[str] | None = None
+    sample: int = 2000
+    pairs: Path | None = None
+    positive_score: float = 4.0
+    whiten: bool = False
+    plot: Path | str = "simsearch-inspect.png"
+    seed: int = 0
+
+
+Source = tuple[str, np.ndarray, object, object]
+
+
+def inspect_sources(
+    indexes: Sequence[Path] = (),
+    models: Sequence[str] = (),
+    options: InspectOptions = InspectOptions(),  # noqa: B008 - frozen, so safe to share
+) -> tuple[list[Diagnostics], Path]:
+    """Diagnose each index (a seeded sample of its rows) and each model (over
+    ``options.texts``).
+
+    With ``options.pairs`` the positive pairs are encoded by each source's model for
+    alignment. With ``options.whiten`` each source is also diagnosed after BERT-whitening
+    fitted on its own sample. Writes the overlaid spectra to ``options.plot`` (PNG) and
+    returns (diagnostics, path).
+
+    Raises:
+        SimsearchError: nothing to inspect, models without texts, unreadable inputs.
+    """
+    if not indexes and not models:
+        raise InvalidParameter(
+            "indexes", "Nothing to inspect: give an index ({name}) and/or models with texts."
+        )
+    if models and options.texts is None:
+        raise InvalidParameter("texts", "models need {name}: a file of the sentences to embed.")
+    if options.sample < 2:
+        raise InvalidParameter("sample", "{name} must be at least 2.")
+    positives = _positive_pairs(options.pairs, options.positive_score) if options.pairs else None
+    results = []
+    for label, emb, model, stored_whitening in _sources(indexes, models, options):
+        emb = emb[np.linalg.norm(emb, axis=1) > 0]  # empty documents are zero rows
+        pair_emb = None
+        if positives is not None:
+            pair_emb = _pair_embeddings(model, positives, stored_whitening)
+        results.append(diagnose(emb, label, pair_emb, options.seed))
+        if options.whiten:
+            from simsearch.whitening import fit_whitening
+
+            w = fit_whitening(emb)
+            white_pairs = None if pair_emb is None else (w.apply(pair_emb[0]), w.apply(pair_emb[1]))
+            results.append(diagnose(w.apply(emb), f"{label} +whiten", white_pairs, options.seed))
+    return results, plot_spectra(results, options.plot)
+
+
+def _sources(
+    indexes: Sequence[Path], models: Sequence[str], options: InspectOptions
+) -> list[Source]:
+    """(label, sampled embeddings, model, stored whitening) per index and per model."""
+    from simsearch.datasets import read_texts
+    from simsearch.encoding import encode, load_model
+    from simsearch.index import open_path
+
+    sources: list[Source] = []
+    for path in indexes:
+        idx = open_path(path)
+        rows = _sample_rows(len(idx.embeddings), options.sample, options.seed)
+        emb = np.asarray(idx.embeddings[rows], dtype=np.float32)
+        sources.append((f"index {path}", emb, idx.model, idx.whitening()))
+    if models:
+        all_texts = read_texts(options.texts, options.column)
+        chosen = [all_texts[i] for i in _sample_rows(len(all_texts), options.sample, options.seed)]
+        for name in models:
+            model = load_model(name)
+            sources.append((_short_name(name), encode(model, chosen), model, None))
+    return sources
+
+
+def _pair_embeddings(
+    model: object, positives: tuple[list[str], list[str]], whitening: object
+) -> tuple[np.ndarray, np.ndarray]:
+    from simsearch.encoding import encode, load_model
+
+    loaded = load_model(model)  # type: ignore[arg-type]
+    pair = (encode(loaded, positives[0]), encode(loaded, positives[1]))
+    if whitening is not None:
+        pair = (whitening.apply(pair[0]), whitening.apply(pair[1]))  # type: ignore[attr-defined]
+    return pair

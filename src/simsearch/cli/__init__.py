@@ -1,0 +1,88 @@
+"""The ``simsearch`` command line: a thin layer over the library.
+
+One module per command group, each with a ``COMMANDS`` table:
+
+* :mod:`simsearch.cli.core` -- ``index``, ``similar``, ``query``
+* :mod:`simsearch.cli.indexes` -- ``list``, ``info``
+* :mod:`simsearch.cli.models` -- ``eval``, ``inspect``, ``train``
+
+Options are declared once (:mod:`simsearch.cli.spec`); the typer app
+(:mod:`simsearch.cli.typer_app`) and the fast lane (:mod:`simsearch.cli.fast`) are both derived
+from those declarations, and every command runs under one contract
+(:mod:`simsearch.cli.run`): errors are one line on stderr and exit code 2; stdout
+carries only results (safe to pipe).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+GROUPS = ("core", "indexes", "models")
+#: command -> group, so the fast lane imports only the module of its command.
+WHERE = {
+    "index": "core",
+    "similar": "core",
+    "query": "core",
+    "list": "indexes",
+    "info": "indexes",
+    "eval": "models",
+    "inspect": "models",
+    "train": "models",
+}
+
+
+def commands(group: str) -> dict[str, tuple[Callable[..., Any], bool]]:
+    """The ``COMMANDS`` table of a group: name -> (function, fast)."""
+    return importlib.import_module(f"simsearch.cli.{group}").COMMANDS
+
+
+def find(command: str) -> tuple[Callable[..., Any], bool] | None:
+    """(function, fast) of a command, or None for an unknown name."""
+    group = WHERE.get(command)
+    return commands(group).get(command) if group else None
+
+
+def _preload_table() -> None:
+    """Import rich (~80 ms) in a thread while the main thread imports numpy, maps the
+    index and ranks (BLAS releases the GIL): the table is then ready sooner."""
+    import threading
+
+    def work() -> None:
+        try:
+            import rich.console  # noqa: F401
+            import rich.table  # noqa: F401
+        except Exception:  # noqa: BLE001 - the main thread imports it again and reports
+            pass
+
+    threading.Thread(target=work, daemon=True).start()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: the fast lane when it applies, else the typer app."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args:
+        from simsearch.cli.fast import parse
+
+        opts = parse(args[0], args[1:])
+        if opts is not None:
+            from simsearch.cli.run import run
+
+            if opts.get("fmt", "table") == "table":
+                _preload_table()
+            code = run(find(args[0])[0], opts)  # type: ignore[index]
+            sys.stdout.flush()
+            raise SystemExit(code)
+    from simsearch.cli.typer_app import app
+
+    app(args=args, prog_name="simsearch")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # lazily: importing typer is what the fast lane avoids
+        from simsearch.cli.typer_app import app
+
+        return app
+    raise AttributeError(f"module 'simsearch.cli' has no attribute {name!r}")

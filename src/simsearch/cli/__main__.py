@@ -1,0 +1,5 @@
+"""``python -m simsearch.cli``: the command line."""
+
+from simsearch.cli import main
+
+main()

@@ -1,0 +1,208 @@
+"""Model commands: ``eval`` (STS and retrieval scores), ``inspect`` (anisotropy
+diagnostics) and ``train`` (fine-tuning). Heavy libraries are imported inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from simsearch.cli.spec import Arg, Opt, TableOrJson
+from simsearch.errors import InvalidParameter
+
+DEFAULT_PLOT = "simsearch-inspect.png"
+
+
+# ----------------------------------------------------------------------------- eval
+def eval_command(
+    file: Annotated[
+        Path,
+        Arg(help="Scored pairs (KorSTS tsv, csv, xlsx) or, with --index, (query, relevant) rows."),
+    ],
+    model: Annotated[
+        list[str] | None,
+        Opt(
+            "--model",
+            "-m",
+            help="Model to score; repeat for several. With --index: overrides the index's model.",
+        ),
+    ] = None,
+    index: Annotated[
+        Path | None, Opt(help="Retrieval mode: evaluate against this index directory.")
+    ] = None,
+    text1: Annotated[str, Opt(help="First text column.")] = "sentence1",
+    text2: Annotated[str, Opt(help="Second text column.")] = "sentence2",
+    score: Annotated[str, Opt(help="Gold score column.")] = "score",
+    query_column: Annotated[str, Opt(help="Retrieval: query column.")] = "query",
+    relevant_column: Annotated[
+        str, Opt(help="Retrieval: relevant document row (0-based) or exact text.")
+    ] = "relevant",
+    whiten: Annotated[
+        bool,
+        Opt(help="BERT-whitening fitted on the eval sentences (or on --whiten-corpus)."),
+    ] = False,
+    whiten_corpus: Annotated[
+        Path | None, Opt(help="Fit the whitening on this file's texts instead.")
+    ] = None,
+    whiten_dim: Annotated[int | None, Opt(help="Keep D whitened dimensions.")] = None,
+    limit: Annotated[int | None, Opt(help="Use only the first N pairs.")] = None,
+    batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
+    fmt: TableOrJson = "table",
+) -> None:
+    """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
+    recall@1/5/10, MRR@10, nDCG@10 against an index."""
+    from simsearch import render
+
+    render.check_format(fmt, ("table", "json"))
+    if index is not None:
+        from simsearch.evaluation import evaluate_index
+
+        if model and len(model) > 1:
+            raise InvalidParameter(
+                "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
+            )
+        record = evaluate_index(
+            file, index, model[0] if model else None, query_column, relevant_column, batch_size
+        )
+        if fmt == "json":
+            render.write_json_value(record)
+            return
+        render.write_metrics(f"Retrieval on {file.name}", list(record), [list(record.values())])
+        return
+    from simsearch.datasets import read_sts_pairs
+    from simsearch.evaluation import evaluate_sts
+
+    if not model:
+        raise InvalidParameter(
+            "model", "Name at least one model: {name} DIR_OR_HUB_ID (repeatable)."
+        )
+    if whiten_dim is not None and not (whiten or whiten_corpus):
+        raise InvalidParameter("whiten_dim", "{name} needs --whiten (or --whiten-corpus FILE).")
+    pairs = read_sts_pairs(file, text1, text2, score)
+    whiten_arg: bool | Path = whiten_corpus if whiten_corpus else whiten
+    results = evaluate_sts(model, pairs, batch_size, whiten_arg, whiten_dim, limit)
+    if fmt == "json":
+        render.write_json_value(results.to_dict(orient="records"))
+        return
+    render.write_metrics(f"STS on {file.name}", list(results.columns), results.values.tolist())
+
+
+# -------------------------------------------------------------------------- inspect
+def inspect_command(
+    index: Annotated[
+        list[Path] | None, Opt(help="Index directory to diagnose; repeat to overlay two.")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        Opt("--model", "-m", help="Model to diagnose over --texts; repeatable."),
+    ] = None,
+    texts: Annotated[Path | None, Opt(help="Text file (csv/tsv/xlsx) for --model.")] = None,
+    column: Annotated[list[str] | None, Opt(help="Text column(s) of --texts.")] = None,
+    sample: Annotated[int, Opt(help="Texts/documents sampled (seeded).")] = 2000,
+    pairs: Annotated[
+        Path | None,
+        Opt(
+            help="Scored pairs (KorSTS format) for "
+            "alignment: pairs scoring >= --positive-score are positives."
+        ),
+    ] = None,
+    positive_score: Annotated[float, Opt(help="Gold score of a positive pair.")] = 4.0,
+    whiten: Annotated[bool, Opt(help="Also diagnose each set after BERT-whitening.")] = False,
+    plot: Annotated[Path, Opt(help="PNG file for the spectrum plot.")] = Path(DEFAULT_PLOT),
+    seed: Annotated[int, Opt(help="Sampling seed.")] = 0,
+    fmt: TableOrJson = "table",
+) -> None:
+    """Anisotropy diagnostics: mean random-pair cosine, singular value spectrum (PNG),
+    alignment and uniformity (Wang & Isola 2020)."""
+    from simsearch import render
+    from simsearch.diagnostics import InspectOptions, inspect_sources
+    from simsearch.options import options_from
+
+    render.check_format(fmt, ("table", "json"))
+    options = options_from(InspectOptions, locals())  # named like its fields
+    diagnostics, plot_path = inspect_sources(index or [], model or [], options)
+    records = [d.as_dict() for d in diagnostics]
+    if fmt == "json":
+        render.write_json_value({"plot": str(plot_path), "results": records})
+        return
+    columns = [
+        "name",
+        "n",
+        "dim",
+        "mean_cosine",
+        "top1_share",
+        "dims_for_90pct",
+        "alignment",
+        "uniformity",
+    ]
+    rows = [[r[c] if r[c] is not None else "-" for c in columns] for r in records]
+    render.write_metrics("Anisotropy", columns, rows, digits=3)
+    print(f"spectrum plot: {plot_path}")
+    print(
+        "mean_cosine near 0 and a flat spectrum = isotropic; lower alignment and "
+        "uniformity are better."
+    )
+
+
+# ---------------------------------------------------------------------------- train
+def train_command(
+    method: Annotated[str, Opt(help="simcse, nli, sts or triplet.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Directory for the model.")],
+    data: Annotated[list[Path] | None, Opt(help="Training file; repeatable.")] = None,
+    index: Annotated[Path | None, Opt(help="simcse: train on this index's texts.")] = None,
+    model: Annotated[
+        str | None,
+        Opt("--model", "-m", help="Base model (default: the core's default model)."),
+    ] = None,
+    column: Annotated[list[str] | None, Opt(help="simcse/triplet text column(s).")] = None,
+    label_column: Annotated[str, Opt(help="triplet: class column.")] = "label",
+    text1: Annotated[str, Opt(help="sts: first text column.")] = "sentence1",
+    text2: Annotated[str, Opt(help="sts: second text column.")] = "sentence2",
+    score: Annotated[str, Opt(help="sts: score column.")] = "score",
+    anchor: Annotated[str, Opt(help="nli: premise/anchor column.")] = "sentence1",
+    positive: Annotated[str, Opt(help="nli: hypothesis/positive column.")] = "sentence2",
+    negative: Annotated[
+        str | None,
+        Opt(help="nli: negative column of a generic 3-column file (NLI files use gold_label)."),
+    ] = None,
+    dev: Annotated[
+        Path | None, Opt(help="Scored pairs (KorSTS format) evaluated before and after.")
+    ] = None,
+    epochs: Annotated[float, Opt(help="Training epochs.")] = 1.0,
+    batch_size: Annotated[int | None, Opt(help="Batch size (default per method).")] = None,
+    lr: Annotated[float | None, Opt(help="Learning rate (default per method).")] = None,
+    max_seq_length: Annotated[int, Opt(help="Tokens kept per text.")] = 128,
+    max_steps: Annotated[int | None, Opt(help="Stop after N steps.")] = None,
+    max_texts: Annotated[int | None, Opt(help="simcse: sample at most N texts.")] = None,
+    sts_loss: Annotated[str, Opt(help="sts: cosent or cosine.")] = "cosent",
+    seed: Annotated[int, Opt(help="Random seed.")] = 42,
+    fmt: TableOrJson = "table",
+) -> None:
+    """Fine-tune a model (SimCSE, NLI triplets, scored pairs or labeled texts) and save a
+    directory usable with --model."""
+    from dataclasses import asdict
+
+    from simsearch import render
+    from simsearch.options import options_from
+    from simsearch.training import TrainConfig, TrainData, train_from_files
+
+    render.check_format(fmt, ("table", "json"))
+    # The options are named like the fields of the two dataclasses.
+    config = options_from(TrainConfig, locals(), show_progress=fmt == "table")
+    spec = options_from(TrainData, locals(), data=data or [])
+    result = train_from_files(output, config, spec, model=model, dev=dev)
+    if fmt == "json":
+        render.write_json_value(asdict(result))
+        return
+    print(
+        f"saved {result.output_dir} ({result.method}, {result.examples} examples, "
+        f"{result.steps} steps, {result.train_seconds:.0f} s)"
+    )
+    if result.dev_after is not None:
+        print(f"dev Spearman x100: {result.dev_before:.2f} -> {result.dev_after:.2f}")
+
+
+COMMANDS = {
+    "eval": (eval_command, False),
+    "inspect": (inspect_command, False),
+    "train": (train_command, False),
+}

@@ -1,0 +1,60 @@
+"""How command-line options are declared: once, as ``Annotated[type, Opt(...)]`` on the
+parameters of plain command functions, with no typer import.
+
+:mod:`simsearch.cli.typer_app` turns each declaration into a ``typer.Option``/``typer.Argument``
+(typer stays the CLI framework: help, usage errors, completion); :mod:`simsearch.cli.fast`
+reads the very same declarations to parse the plain forms of the commands that load no
+model without importing typer (see there why). Options shared by several commands are
+declared here once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+DEFAULT_ROOT = ".simsearch"
+DEFAULT_NAME = "default"
+
+
+class Opt:
+    """An option: its spellings (``"--k", "-k"``) and the keyword arguments of
+    ``typer.Option`` (``help=``, ``show_default=``...)."""
+
+    argument = False
+
+    def __init__(self, *decls: str, **typer_kwargs: Any) -> None:
+        self.decls = decls
+        self.typer_kwargs = typer_kwargs
+
+    @property
+    def flag(self) -> str | None:
+        """The spelling used in messages: the first long one (None: typer derives it
+        from the parameter name)."""
+        return next((d for d in self.decls if d.startswith("--")), None)
+
+
+class Arg(Opt):
+    """A positional argument (``typer.Argument``)."""
+
+    argument = True
+
+
+# ---------------------------------------------------------------- shared declarations
+
+IndexRoot = Annotated[
+    Path, Opt("--index", help="Directory holding the indexes.", show_default=True)
+]
+IndexName = Annotated[str, Opt("--name", help="Which index under --index.")]
+Format = Annotated[str, Opt("--format", "-f", help="table, json or csv.")]
+TableOrJson = Annotated[str, Opt("--format", "-f", help="table or json.")]
+Show = Annotated[
+    str | None, Opt("--show", help="Comma-separated source columns to add to the output.")
+]
+K = Annotated[int, Opt("--k", "-k", help="Number of results.")]
+ModelCheck = Annotated[
+    str | None,
+    Opt("--model", "-m", help="Refuse to run unless the index was built with this model."),
+]
+Device = Annotated[str | None, Opt("--device", help="cpu, cuda, cuda:1, mps (default: auto).")]
+BatchSize = Annotated[int, Opt("--batch-size", help="Texts per batch.")]

@@ -1,0 +1,303 @@
+"""Rendering output: rich tables for people, JSON and CSV for pipes. Search hits,
+index listings and details, and metric tables (eval/inspect) all go through here, and
+every table is made by one builder (:func:`rich_table`).
+
+JSON contract (stable): an array of objects with the keys ``rank`` (1-based), ``row``
+(0-based position in the source file), ``cosine_distance``, ``similarity``, ``text``;
+query results add ``query_index`` and ``query``; ``--show`` adds ``columns``, an object
+of the requested source columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from simsearch.errors import InvalidParameter
+
+Hit = dict[str, Any]
+FORMATS = ("table", "json", "csv")
+CORE_KEYS = ("rank", "row", "cosine_distance", "similarity", "text")
+
+
+def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
+    """``fmt`` if it is one of ``allowed``.
+
+    Raises:
+        InvalidParameter: (param ``fmt``) any other value.
+    """
+    if fmt not in allowed:
+        raise InvalidParameter("fmt", f"unknown {{name}} {fmt!r}; use one of: {', '.join(allowed)}")
+    return fmt
+
+
+def check_show(show: Sequence[str], columns: Sequence[str]) -> None:
+    """Raises InvalidParameter (param ``show``) if a column to show is not in the
+    index's source columns."""
+    missing = [c for c in show if c not in columns]
+    if missing:
+        listed = ", ".join(repr(c) for c in columns)
+        raise InvalidParameter(
+            "show", f"no column {missing[0]!r} to {{name}}; choose from: {listed}"
+        )
+
+
+@dataclass(frozen=True)
+class Col:
+    """One column of a rich table (the keyword arguments of ``Table.add_column``)."""
+
+    name: str
+    justify: str = "left"
+    no_wrap: bool = False
+    overflow: str = "ellipsis"
+    min_width: int | None = None
+    max_width: int | None = None
+    ratio: int | None = None
+
+
+def rich_table(columns: Sequence[Col], rows: Sequence[Sequence[Any]], **table: Any) -> Any:
+    """A ``rich.table.Table`` with ``columns`` and ``rows`` (``table``: Table options)."""
+    from rich.table import Table
+
+    out = Table(**table)
+    for col in columns:
+        out.add_column(
+            col.name,
+            justify=col.justify,  # type: ignore[arg-type]
+            no_wrap=col.no_wrap,
+            overflow=col.overflow,  # type: ignore[arg-type]
+            min_width=col.min_width,
+            max_width=col.max_width,
+            ratio=col.ratio,
+        )
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def plain(hit: Hit, show: Sequence[str]) -> dict[str, Any]:
+    """One result as the JSON object of the output contract."""
+    out: dict[str, Any] = {}
+    if "query" in hit:
+        out["query_index"] = hit["query_index"]
+        out["query"] = hit["query"]
+    out.update({key: hit[key] for key in CORE_KEYS})
+    if show:
+        out["columns"] = {c: hit["columns"].get(c) for c in show}
+    return out
+
+
+def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
+    """Write results as a JSON array (UTF-8, non-ASCII kept as is)."""
+    # sys.stdout looked up at call time: a default bound at import time keeps writing to
+    # a stream that redirect_stdout, CliRunner or capsys has since replaced (and closed).
+    stream = sys.stdout if stream is None else stream
+    json.dump([plain(h, show) for h in hits], stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+
+
+def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
+    """Write results as CSV with a header row; shown columns come before ``text``."""
+    stream = sys.stdout if stream is None else stream
+    has_query = bool(hits) and "query" in hits[0]
+    header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
+    header += list(show) + ["text"]
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    for hit in hits:
+        lead = [hit["query_index"], hit["query"]] if has_query else []
+        values = [hit[k] for k in CORE_KEYS[:4]]
+        shown = [_cell(hit["columns"].get(c)) for c in show]
+        writer.writerow(lead + values + shown + [hit["text"]])
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _one_line(text: str) -> Any:
+    """A cell for the table: whitespace runs (newlines, tabs) folded to one space, other
+    control characters shown as U+FFFD, and never parsed as rich markup ("[bold]" in a
+    document stays literal text)."""
+    from rich.text import Text
+
+    folded = " ".join(text.split())
+    return Text("".join(c if c.isprintable() else "\ufffd" for c in folded))
+
+
+def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
+    """Print results as tables (one per query), the text cut to the terminal width.
+
+    rich measures Korean (and other East Asian wide) characters as two cells, so the
+    cut falls on the right column even for Hangul.
+    """
+    from rich import box
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    groups: dict[int, list[Hit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.get("query_index", 0), []).append(hit)
+    for group in groups.values():
+        heading = _one_line(f"query: {group[0]['query']}") if "query" in group[0] else title
+        # The numbers keep their width; the text takes what is left of the terminal and
+        # is cut with an ellipsis (never wrapped), so each result stays on one line.
+        widths = {
+            "rank": 4,
+            "row": max(3, len(str(max(h["row"] for h in group)))),
+            "distance": 8,
+            "similarity": 10,
+        }
+        cols = [Col(n, "right", True, min_width=w) for n, w in widths.items()]
+        for column in show:
+            values = [_one_line(_cell(h["columns"].get(column))).cell_len for h in group]
+            width = min(24, max([len(column), *values]))
+            cols.append(
+                Col(column, no_wrap=True, overflow="ellipsis", min_width=width, max_width=24)
+            )
+        cols.append(Col("text", no_wrap=True, overflow="ellipsis", ratio=1))
+        rows = [
+            [
+                str(hit["rank"]),
+                str(hit["row"]),
+                f"{hit['cosine_distance']:.4f}",
+                f"{hit['similarity']:.4f}",
+                *[_one_line(_cell(hit["columns"].get(c))) for c in show],
+                _one_line(hit["text"]),
+            ]
+            for hit in group
+        ]
+        table = rich_table(
+            cols,
+            rows,
+            title=heading,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            expand=True,
+        )
+        console.print(table)
+
+
+def write(hits: list[Hit], fmt: str, show: Sequence[str], title: str | None = None) -> None:
+    """Write results to stdout in ``fmt`` (``table``, ``json`` or ``csv``)."""
+    if fmt == "json":
+        write_json(hits, show)
+    elif fmt == "csv":
+        write_csv(hits, show)
+    else:
+        write_table(hits, show, title)
+
+
+# --------------------------------------------------------------------------- indexes
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def write_list(items: list[dict[str, Any]]) -> None:
+    """Print one table row per index (items from :func:`simsearch.index.describe_all`)."""
+    from rich.console import Console
+
+    names = ("name", "source", "column", "model", "rows", "dim", "size", "status")
+    rows = []
+    for item in items:
+        if "error" in item:
+            rows.append([item["name"], "", "", "", "", "", "", f"damaged: {item['error']}"])
+            continue
+        rows.append(
+            [
+                item["name"],
+                Path(item["source"]).name,
+                item["column"],
+                item["model"],
+                f"{item['rows']:,}",
+                str(item["dim"]),
+                human_bytes(item["size_bytes"]),
+                "stale" if item["stale"] else "up to date",
+            ]
+        )
+    Console().print(rich_table([Col(n, overflow="fold") for n in names], rows, pad_edge=False))
+
+
+def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False) -> None:
+    """Print one index in detail (``fmt="json"`` prints the metadata as JSON)."""
+    if fmt == "json":
+        json.dump(item, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    lines = [
+        ("index", item["path"]),
+        ("source", item["source"]),
+        ("sheet", item["sheet"] or "-"),
+        ("column", item["column"]),
+        ("documents", f"{item['rows']:,} ({item['empty']:,} empty)"),
+        ("model", item["model"]),
+        ("dimension", str(item["dim"])),
+        ("size on disk", human_bytes(item["size_bytes"])),
+        ("created", item["created_at"]),
+        ("status", item["stale"] or "up to date with its source"),
+        ("checksums", "verified" if verified else "not checked (use --verify)"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in item["meta"]["versions"].items())),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        print(f"{key.ljust(width)}  {value}")
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def write_metrics(title: str, columns: list[str], rows: list[list[Any]], digits: int = 2) -> None:
+    """Metric rows (eval, inspect) as a table; floats with ``digits`` decimals."""
+    from rich.console import Console
+
+    cols = [Col(c, "left" if i == 0 else "right") for i, c in enumerate(columns)]
+    cells = [
+        [f"{v + 0.0:.{digits}f}" if isinstance(v, float) else str(v) for v in row] for row in rows
+    ]
+    Console(width=160).print(rich_table(cols, cells, title=title))
+
+
+def write_json_value(value: Any) -> None:
+    """Print ``value`` as indented JSON (ASCII-escaped) on stdout."""
+    print(json.dumps(value, indent=2))
+
+
+# --------------------------------------------------------------------------- builds
+
+
+def build_summary(report: Any) -> list[str]:
+    """The lines ``simsearch index`` prints about a :class:`~simsearch.build.BuildReport`."""
+    meta = report.meta
+    where = report.path
+    if report.status == "up-to-date":
+        return [
+            f"Index is up to date: {report.n_docs:,} documents, model {meta.model}, "
+            f"column {meta.column!r} ({where}); nothing re-encoded."
+        ]
+    lines = []
+    if report.reasons and report.reasons != ["no index yet"]:
+        lines.append(f"Re-indexing: {'; '.join(report.reasons)}.")
+    if report.status == "imported":
+        what = "imported the embeddings matrix"
+    else:
+        what = f"encoded {report.encoded:,}, reused {report.reused:,}, dropped {report.dropped:,}"
+    empty = f"; {meta.n_empty:,} empty documents kept as empty rows" if meta.n_empty else ""
+    lines.append(
+        f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "
+        f"{meta.column!r} with {meta.model}: {what}{empty} "
+        f"in {report.seconds:.1f} s -> {where}"
+    )
+    return lines
