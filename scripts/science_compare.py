@@ -58,7 +58,7 @@ def _sample(items, n: int | None, seed: int):
 
 def corpus_texts() -> list[str]:
     """The "own corpus" for MLM/TSDAE: unique sentences of KorSTS train + KorNLI dev/test."""
-    from simsearch.labeled import read_texts
+    from simsearch.datasets import read_texts
 
     texts = read_texts(DATA / "korsts" / "sts-train.tsv")
     for name in NLI_FILES:
@@ -67,7 +67,7 @@ def corpus_texts() -> list[str]:
 
 
 def load_data(method: str, examples: int | None, seed: int):
-    from simsearch.labeled import read_nli_triplets, read_sts_pairs
+    from simsearch.datasets import read_nli_triplets, read_sts_pairs
 
     if method == "sts":
         data = read_sts_pairs(DATA / "korsts" / "sts-train.tsv")
@@ -94,48 +94,31 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from simsearch.labeled import read_sts_pairs
+    from simsearch.datasets import read_sts_pairs
 
     dev = read_sts_pairs(DATA / "korsts" / "sts-dev.tsv")
     data, label = load_data(args.method, args.examples, args.seed)
     base = args.base or base_model()
     base_label = args.base or "all-MiniLM-L6-v2 (offline)"
     out = MODELS / args.name
+    from simsearch.training import train_model, write_card
+
     # dev=None during training: the "before" figure is the same for every run from one base
     # (measured once by `post`), and each dev pass costs minutes here; "after" is measured below.
-    common = dict(
+    result = train_model(
+        base,
+        args.method,
+        data,
+        out,
         dev=None,
+        data_label=label,
+        base_label=base_label,
         epochs=1.0,
         batch_size=args.batch_size,
         max_seq_length=args.max_seq_length,
         seed=args.seed,
-        data_label=label,
-        base_label=base_label,
     )
-    if args.method in ("sts", "nli"):
-        from simsearch.training import train_model
-
-        result = train_model(base, args.method, data, out, **common)
-    elif args.method == "softmax":
-        from simsearch.softmax import train_softmax
-
-        result = train_softmax(base, data, out, **common)
-    else:
-        from simsearch.pretraining import PretrainConfig, pretrain
-
-        config = PretrainConfig(
-            method=args.method,
-            epochs=1.0,
-            batch_size=args.batch_size,
-            max_seq_length=args.max_seq_length,
-            seed=args.seed,
-        )
-        result = pretrain(
-            base, data, out, config, dev=None, data_label=label, base_label=base_label
-        )
     result.dev_after = dev_spearman(out, dev, args.max_seq_length)
-    from simsearch.training import write_card
-
     write_card(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = asdict(result) | {"name": args.name, "finished": time.strftime("%Y-%m-%d %H:%M")}
@@ -146,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
 
 def dev_spearman(model_dir: Path, dev, max_seq_length: int) -> float:
     """KorSTS dev Spearman x 100 of a saved model, reloaded from disk (what --model sees)."""
-    from simsearch._compat import load_model
+    from simsearch.encoding import load_model
     from simsearch.evaluation import embed_sts_pairs, sts_correlations
 
     model = load_model(str(model_dir))
@@ -161,11 +144,11 @@ def post(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from simsearch._compat import encode, load_model
-    from simsearch.anisotropy import diagnose, plot_spectra
+    from simsearch.datasets import read_sts_pairs, read_texts
+    from simsearch.diagnostics import diagnose, plot_spectra
+    from simsearch.encoding import encode, load_model
     from simsearch.evaluation import embed_sts_pairs, sts_correlations
     from simsearch.flow import FlowConfig, fit_flow
-    from simsearch.labeled import read_sts_pairs, read_texts
     from simsearch.whitening import fit_whitening
 
     model = load_model(args.model)

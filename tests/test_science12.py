@@ -23,7 +23,7 @@ TEXTS = [
 
 
 def _encode(model_dir: str, texts: list[str]) -> np.ndarray:
-    from simsearch._compat import encode, load_model
+    from simsearch.encoding import encode, load_model
 
     return encode(load_model(model_dir), texts)
 
@@ -63,6 +63,7 @@ def test_read_nli_pairs_without_labels_is_refused(tmp_path):
 
 def test_softmax_trains_the_encoder_and_saves_a_usable_model(tiny_model, tmp_path):
     from simsearch.softmax import train_softmax
+    from simsearch.training import TrainConfig
 
     rng = random.Random(0)
     data = pd.DataFrame(
@@ -73,9 +74,8 @@ def test_softmax_trains_the_encoder_and_saves_a_usable_model(tiny_model, tmp_pat
         }
     )
     out = tmp_path / "softmax"
-    result = train_softmax(
-        tiny_model, data, out, max_steps=2, batch_size=8, lr=1e-3, show_progress=False
-    )
+    config = TrainConfig("softmax", max_steps=2, batch_size=8, lr=1e-3, show_progress=False)
+    result = train_softmax(tiny_model, data, out, config)
     assert result.steps == 2 and result.extra["labels"] == {
         "entailment": 6, "neutral": 5, "contradiction": 5
     }
@@ -87,10 +87,11 @@ def test_softmax_trains_the_encoder_and_saves_a_usable_model(tiny_model, tmp_pat
 
 def test_softmax_needs_two_labels(tiny_model, tmp_path):
     from simsearch.softmax import train_softmax
+    from simsearch.training import TrainConfig
 
     data = pd.DataFrame({"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": [0, 0]})
     with pytest.raises(SimsearchError, match="at least 2 different labels"):
-        train_softmax(tiny_model, data, tmp_path / "x", max_steps=1)
+        train_softmax(tiny_model, data, tmp_path / "x", TrainConfig("softmax", max_steps=1))
 
 
 # ---------------------------------------------------------------- MLM / TSDAE
@@ -116,11 +117,14 @@ def test_delete_words_keeps_order_and_at_least_one_word():
 def test_pretraining_saves_a_sentence_transformer_with_mean_pooling(tiny_model, tmp_path, method):
     import json
 
-    from simsearch.pretraining import PretrainConfig, pretrain
+    from simsearch.pretraining import pretrain
+    from simsearch.training import TrainConfig
 
     out = tmp_path / method
-    config = PretrainConfig(method=method, max_steps=2, batch_size=4, lr=1e-3, max_seq_length=32)
-    result = pretrain(tiny_model, TEXTS, out, config, show_progress=False)
+    config = TrainConfig(
+        method, max_steps=2, batch_size=4, lr=1e-3, max_seq_length=32, show_progress=False
+    )
+    result = pretrain(tiny_model, TEXTS, out, config)
     assert result.steps == 2 and result.method == method
     assert np.isfinite(result.extra["train_loss"])
     modules = json.loads((out / "modules.json").read_text("utf-8"))
@@ -133,12 +137,17 @@ def test_pretraining_saves_a_sentence_transformer_with_mean_pooling(tiny_model, 
 
 
 def test_pretraining_refuses_bad_input(tiny_model, tmp_path):
-    from simsearch.pretraining import PretrainConfig, pretrain
+    from simsearch.errors import InvalidParameter
+    from simsearch.pretraining import pretrain
+    from simsearch.training import TrainConfig
 
     with pytest.raises(SimsearchError, match="at least 2 non-empty texts"):
-        pretrain(tiny_model, ["", "  ", "one"], tmp_path / "a", PretrainConfig(max_steps=1))
-    with pytest.raises(SimsearchError, match="Unknown pre-training method"):
-        pretrain(tiny_model, TEXTS, tmp_path / "b", PretrainConfig(method="bert"))
+        pretrain(tiny_model, ["", "  ", "one"], tmp_path / "a", TrainConfig("mlm", max_steps=1))
+    with pytest.raises(InvalidParameter, match="Unknown pre-training method 'sts'"):
+        pretrain(tiny_model, TEXTS, tmp_path / "b", TrainConfig("sts"))
+    with pytest.raises(InvalidParameter) as bad:
+        pretrain(tiny_model, TEXTS, tmp_path / "c", TrainConfig("tsdae", deletion_ratio=1.0))
+    assert bad.value.param == "deletion_ratio"
 
 
 # ---------------------------------------------------------------- BERT-flow
@@ -154,7 +163,7 @@ def _anisotropic(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
 
 
 def test_flow_maps_corpus_to_isotropic_gaussian_and_matches_zuko(tmp_path):
-    from simsearch.anisotropy import mean_random_cosine
+    from simsearch.diagnostics import mean_random_cosine
     from simsearch.flow import EmbeddingFlow, FlowConfig, fit_flow
 
     x = _anisotropic()
@@ -213,3 +222,86 @@ def test_read_nli_pairs_on_kornli_dev_keeps_every_row():
     pairs = read_nli_pairs(shared_file("kornli/xnli.dev.ko.tsv"))
     assert len(pairs) == 2490
     assert pairs["label"].value_counts().to_dict() == {0: 830, 1: 830, 2: 830}
+
+
+# ---------------------------------------------------------------- CLI and index integration
+
+
+def test_cli_train_mlm_on_an_index_then_sts_on_top(tiny_model, tmp_path, capsys):
+    """`train --method mlm --index` (the command function, in-process: a subprocess would
+    import torch again): the result is a --model for `train --method sts`."""
+    import json
+
+    from simsearch.build import build_index
+    from simsearch.cli.models import train_command
+    from simsearch.cli.run import run
+    from simsearch.training import train_model
+
+    docs = tmp_path / "docs.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(docs, index=False)
+    build_index(docs, "text", model=tiny_model, root=tmp_path / "idx")
+    mlm = tmp_path / "mlm"
+    capsys.readouterr()
+    code = run(
+        train_command,
+        {"method": "mlm", "output": mlm, "index": tmp_path / "idx" / "default",
+         "model": tiny_model, "max_steps": 1, "batch_size": 4, "fmt": "json"},
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    record = json.loads(out)  # stdout carries the JSON only (no trainer log lines)
+    assert record["method"] == "mlm" and record["examples"] == len(TEXTS)
+    pairs = pd.DataFrame(
+        {"sentence1": TEXTS[:4], "sentence2": TEXTS[4:], "score": [1.0, 2.0, 3.0, 4.0]}
+    )
+    sts = train_model(str(mlm), "sts", pairs, tmp_path / "sts", max_steps=1, batch_size=4,
+                      show_progress=False)
+    assert sts.steps == 1 and (tmp_path / "sts" / "modules.json").is_file()
+
+
+def test_cli_train_refuses_a_bad_deletion_ratio_in_one_line(tmp_path):
+    from conftest import run_cli
+
+    docs = tmp_path / "docs.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(docs, index=False)
+    bad = run_cli("train", "--method", "tsdae", "-o", str(tmp_path / "t"), "--deletion-ratio",
+                  "1.5", "--data", str(docs), cwd=tmp_path)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines() == ["Error: --deletion-ratio must be in [0, 1)."]
+
+
+def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path):
+    """`index --flow`: the search matrix is the flow of the raw embeddings, and a query goes
+    through the same stored flow (its own document ranks first with similarity 1)."""
+    from simsearch.build import build_index
+    from simsearch.flow import EmbeddingFlow
+    from simsearch.index import open_path
+    from simsearch.search import encode_queries
+
+    docs = tmp_path / "docs.csv"
+    texts = [f"{t} {i}" for i in range(4) for t in TEXTS]  # 32 documents
+    pd.DataFrame({"text": texts}).to_csv(docs, index=False)
+    build_index(docs, "text", model=tiny_model, root=tmp_path / "r", flow=True)
+    index = open_path(tmp_path / "r" / "default")
+    info = index.meta.flow
+    assert info is not None and index.meta.whitening is None
+    assert info.fitted_on == 32 and index.meta.search_dim == info.dim
+    flow = index.transform()
+    assert isinstance(flow, EmbeddingFlow)
+    raw = np.load(index.file("embeddings"))
+    assert np.allclose(index.embeddings, flow.apply(raw), atol=1e-5)
+    q = encode_queries(index, [texts[5]])
+    assert q.shape == (1, info.dim)
+    assert int(np.argmax(index.embeddings @ q[0])) == 5
+    assert float((index.embeddings @ q[0])[5]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_index_flow_and_whiten_exclude_each_other(tiny_model, tmp_path):
+    from conftest import run_cli
+
+    docs = tmp_path / "docs.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(docs, index=False)
+    done = run_cli("index", str(docs), "-c", "text", "-m", tiny_model, "--index",
+                   str(tmp_path / "r"), "--flow", "--whiten", cwd=tmp_path)
+    assert done.returncode == 2 and "--flow" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "r" / "default" / "meta.json").exists()

@@ -29,7 +29,15 @@ from simsearch import atomic
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.meta import META, EncodeInfo, FileEntry, IndexMeta, SourceInfo, WhiteningInfo
+from simsearch.meta import (
+    META,
+    EncodeInfo,
+    FileEntry,
+    FlowInfo,
+    IndexMeta,
+    SourceInfo,
+    WhiteningInfo,
+)
 from simsearch.tables import Corpus, cell_text, read_corpus
 
 ProgressFn = Callable[[int, int], None]
@@ -86,6 +94,7 @@ class BuildOptions:
     precision: str = "fp32"
     whiten: bool = False
     whiten_dim: int | None = None
+    flow: bool = False
 
     def check(self) -> None:
         """Refuse options that cannot work, before anything is read or loaded.
@@ -97,6 +106,8 @@ class BuildOptions:
             raise InvalidParameter(
                 "batch_size", f"{{name}} must be at least 1, got {self.batch_size}"
             )
+        if self.flow and self.whiten:
+            raise InvalidParameter("flow", "{name} and whitening exclude each other: pick one")
         if self.whiten_dim is not None and not self.whiten:
             raise InvalidParameter("whiten_dim", "{name} needs whitening turned on")
         if self.whiten_dim is not None and self.whiten_dim < 1:
@@ -128,6 +139,7 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     precision: str = "fp32",
     whiten: bool = False,
     whiten_dim: int | None = None,
+    flow: bool = False,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
@@ -153,6 +165,9 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
         whiten_dim: keep this many whitened dimensions (default all).
+        flow: search a BERT-flow copy of the matrix (Li et al. 2020, see
+            :mod:`simsearch.flow`): a normalizing flow fitted on the corpus embeddings,
+            stored as an ONNX graph and applied to queries too (no torch needed then).
 
     Returns:
         A :class:`BuildReport`.
@@ -188,6 +203,7 @@ def build(
         "model": model_id(options.model),
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
+        "flow": bool(options.flow),
     }
     path = store.index_dir(options.root, options.name)
     on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
@@ -253,6 +269,9 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     if (None if white is None else {"dim": white.requested_dim}) != wanted["whitening"]:
         old = "on" if white else "off"
         reasons.append(f"whitening changed ({old} -> {'on' if wanted['whitening'] else 'off'})")
+    if (meta.flow is not None) != wanted.get("flow", False):
+        old = "on" if meta.flow else "off"
+        reasons.append(f"flow changed ({old} -> {'on' if wanted.get('flow') else 'off'})")
     return reasons
 
 
@@ -505,7 +524,7 @@ class _Job:
         )
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
-        whitening = self._whiten(files)
+        whitening = self._whiten(files) or self._flow(files)
         stat = source.stat()
         meta = IndexMeta(
             name=self.path.name,
@@ -579,6 +598,39 @@ class _Job:
             np.savez(fh, mean=transform.mean, matrix=transform.matrix)
         return WhiteningInfo(requested_dim=requested["dim"], dim=transform.dim, fitted_on=len(keep))
 
+    def _flow(self, files: dict[str, str]) -> FlowInfo | None:
+        """Fit BERT-flow on the non-empty rows (a seeded sample of at most 20k) and write
+        the flowed search matrix (empty documents stay zero rows) and the ONNX graph."""
+        if not self.wanted.get("flow"):
+            return None
+        from simsearch.flow import fit_flow
+
+        raw = np.load(self.matrix_path, mmap_mode="r")
+        keep = np.flatnonzero(~self.empty)
+        transform = fit_flow(raw[keep])
+        files["search"] = f"search-{self.generation}.npy"
+        files["flow"] = f"flow-{self.generation}.onnx"
+        n = raw.shape[0]
+        with atomic.atomic_path(self.path / files["search"]) as tmp:
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
+            )
+            for start in range(0, n, COPY_ROWS):
+                block = transform.apply(raw[start : start + COPY_ROWS])
+                block[self.empty[start : start + COPY_ROWS]] = 0.0
+                out[start : start + len(block)] = block
+            out.flush()
+            del out
+        with atomic.atomic_path(self.path / files["flow"]) as tmp:
+            tmp.write_bytes(transform.onnx_model)
+        info = transform.info
+        return FlowInfo(
+            dim=transform.dim,
+            fitted_on=int(info["fit_embeddings"]),
+            epochs=int(info["epochs"]),
+            heldout_nll_per_dim=info["heldout_nll_per_dim"],
+        )
+
     def _cleanup(self, keep: set[str]) -> None:
         shutil.rmtree(self._work(), ignore_errors=True)
         patterns = (
@@ -588,6 +640,7 @@ class _Job:
             "hashes-*.npy",
             "search-*.npy",
             "whitening-*.npz",
+            "flow-*.onnx",
         )
         for pattern in patterns:
             for stale in self.path.glob(pattern):

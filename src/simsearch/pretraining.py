@@ -24,61 +24,26 @@ import os
 import random
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simsearch.errors import SimsearchError
-from simsearch.training import TrainResult, _dev_spearman, write_card
+from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.training import DEFAULTS, TrainConfig, TrainResult, _dev_spearman, write_card
 
 PRETRAIN_METHODS = ("mlm", "tsdae")
-# MLM: the BERT/RoBERTa domain-adaptation learning rate; TSDAE: the paper's 3e-5.
-DEFAULT_LR = {"mlm": 5e-5, "tsdae": 3e-5}
 
 
-@dataclass
-class PretrainConfig:
-    """Schedule of a pre-training run.
-
-    Attributes:
-        method: ``mlm`` or ``tsdae``.
-        epochs: passes over the texts (``max_steps`` overrides).
-        batch_size: texts per optimiser step.
-        lr: learning rate (None: 5e-5 for mlm, 3e-5 for tsdae).
-        max_seq_length: tokens kept per text.
-        seed: seeds masking/deletion, initialisation and data order.
-        max_steps: stop after this many optimiser steps.
-        warmup_ratio: share of steps with a linear learning-rate warm-up.
-        mlm_probability: share of tokens masked (mlm).
-        deletion_ratio: share of words deleted from the input (tsdae).
-    """
-
-    method: str = "mlm"
-    epochs: float = 1.0
-    batch_size: int = 16
-    lr: float | None = None
-    max_seq_length: int = 128
-    seed: int = 42
-    max_steps: int | None = None
-    warmup_ratio: float = 0.1
-    mlm_probability: float = 0.15
-    deletion_ratio: float = 0.6
-
-
-def _check(texts: list[str], config: PretrainConfig) -> list[str]:
+def _check(texts: list[str], config: TrainConfig) -> list[str]:
     if config.method not in PRETRAIN_METHODS:
-        raise SimsearchError(
-            f"Unknown pre-training method {config.method!r}: choose mlm or tsdae."
+        raise InvalidParameter(
+            "method", f"Unknown pre-training {{name}} {config.method!r}: choose mlm or tsdae."
         )
+    config.check()
     texts = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
     if len(texts) < 2:
         raise SimsearchError("Pre-training needs at least 2 non-empty texts.")
-    if config.batch_size < 1:
-        raise SimsearchError("The batch size must be at least 1.")
-    if not 0 < config.mlm_probability < 1 or not 0 <= config.deletion_ratio < 1:
-        raise SimsearchError("mlm_probability must be in (0, 1) and deletion_ratio in [0, 1).")
     return texts
 
 
@@ -96,11 +61,10 @@ def pretrain(
     base_model: str | Any,
     texts: list[str],
     output_dir: Path | str,
-    config: PretrainConfig | None = None,
+    config: TrainConfig,
+    *,
     dev: pd.DataFrame | None = None,
-    show_progress: bool = True,
-    data_label: str = "",
-    base_label: str | None = None,
+    labels: tuple[str, str | None] = ("", None),
 ) -> TrainResult:
     """Pre-train ``base_model`` on ``texts`` with MLM or TSDAE and save a SentenceTransformer.
 
@@ -108,8 +72,11 @@ def pretrain(
         base_model: hub id / local directory, or a loaded SentenceTransformer.
         texts: the corpus (list of str; empty ones are dropped).
         output_dir: where the SentenceTransformer directory is written.
-        config: method and schedule (:class:`PretrainConfig`).
+        config: method (``mlm`` or ``tsdae``) and schedule
+            (:class:`~simsearch.training.TrainConfig`; batch size / lr None: 16 and 5e-5
+            for mlm, 16 and 3e-5 for tsdae; ``mlm_probability``, ``deletion_ratio``).
         dev: optional scored pairs; Spearman x 100 of cosine similarity before and after.
+        labels: (description of the data, of the base model) for the card.
 
     Returns:
         TrainResult (also written to ``output_dir/simsearch_card.json``).
@@ -120,20 +87,18 @@ def pretrain(
     """
     from transformers import set_seed
 
-    from simsearch._compat import load_model
+    from simsearch.encoding import load_model
 
-    config = config or PretrainConfig()
     texts = _check(list(texts), config)
     set_seed(config.seed)
-    model = load_model(base_model) if isinstance(base_model, str) else base_model
+    model = load_model(base_model)
     model.max_seq_length = config.max_seq_length
     before = _dev_spearman(model, dev, batch_size=64)
-    lr = float(config.lr or DEFAULT_LR[config.method])
+    batch_size = int(config.batch_size or DEFAULTS[config.method]["batch_size"])
+    lr = float(config.lr or DEFAULTS[config.method]["lr"])
     start = time.perf_counter()
-    if config.method == "mlm":
-        steps, loss = _train_mlm(model, texts, config, lr, show_progress)
-    else:
-        steps, loss = _train_tsdae(model, texts, config, lr, show_progress)
+    train = _train_mlm if config.method == "mlm" else _train_tsdae
+    steps, loss = train(model, texts, config, batch_size, lr)
     seconds = time.perf_counter() - start
     after = _dev_spearman(model, dev, batch_size=64)
     output_dir = Path(output_dir)
@@ -149,12 +114,12 @@ def pretrain(
         extra["deletion_ratio"] = config.deletion_ratio
     result = TrainResult(
         output_dir=str(output_dir),
-        base_model=base_label or (base_model if isinstance(base_model, str) else "model"),
+        base_model=labels[1] or (base_model if isinstance(base_model, str) else "model"),
         method=config.method,
-        data=data_label,
+        data=labels[0],
         examples=len(texts),
         epochs=config.epochs,
-        batch_size=config.batch_size,
+        batch_size=batch_size,
         lr=lr,
         max_seq_length=config.max_seq_length,
         seed=config.seed,
@@ -197,7 +162,7 @@ def _masked_lm(model: Any) -> Any:
 
 
 def _train_mlm(
-    model: Any, texts: list[str], config: PretrainConfig, lr: float, show_progress: bool
+    model: Any, texts: list[str], config: TrainConfig, batch_size: int, lr: float
 ) -> tuple[int, float]:
     from datasets import Dataset
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
@@ -219,7 +184,7 @@ def _train_mlm(
         output_dir=str(Path(tempfile.gettempdir()) / "simsearch-mlm"),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=batch_size,
         learning_rate=lr,
         warmup_steps=config.warmup_ratio,
         seed=config.seed,
@@ -227,10 +192,14 @@ def _train_mlm(
         save_strategy="no",
         report_to="none",
         logging_steps=50,
-        disable_tqdm=not show_progress,
+        disable_tqdm=not config.show_progress,
         use_cpu=_use_cpu(),
     )
     trainer = Trainer(model=mlm, args=args, train_dataset=dataset, data_collator=collator)
+    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     state = trainer.train()
     # Copy the adapted encoder back; the MLM head is dropped (as BERT's own fine-tuning does).
     encoder = model.transformers_model
@@ -239,7 +208,7 @@ def _train_mlm(
 
 
 def _train_tsdae(
-    model: Any, texts: list[str], config: PretrainConfig, lr: float, show_progress: bool
+    model: Any, texts: list[str], config: TrainConfig, batch_size: int, lr: float
 ) -> tuple[int, float]:
     from datasets import Dataset
     from sentence_transformers import (
@@ -265,7 +234,7 @@ def _train_tsdae(
         output_dir=str(Path(tempfile.gettempdir()) / "simsearch-tsdae"),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
-        per_device_train_batch_size=config.batch_size,
+        per_device_train_batch_size=batch_size,
         learning_rate=lr,
         warmup_steps=config.warmup_ratio,
         seed=config.seed,
@@ -274,9 +243,13 @@ def _train_tsdae(
         save_strategy="no",
         report_to="none",
         logging_steps=50,
-        disable_tqdm=not show_progress,
+        disable_tqdm=not config.show_progress,
         use_cpu=_use_cpu(),
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     state = trainer.train()
     return int(state.global_step), float(state.training_loss)

@@ -133,8 +133,9 @@ def encode_queries(
     import: a cold query takes well under 2 s), else sentence-transformers; see
     :func:`simsearch.encoders.query_encoder`.
 
-    A whitened index (``index --whiten``) applies its stored transform to the queries,
-    exactly as to the documents.
+    A whitened index (``index --whiten``) or one with a flow (``index --flow``) applies
+    its stored transform to the queries, exactly as to the documents (the flow runs in
+    onnxruntime, so the ONNX query path still imports no torch).
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -150,8 +151,8 @@ def encode_queries(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
             f"{index.meta.dim}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
-    whitening = index.whitening()
-    return vectors if whitening is None else whitening.apply(vectors)
+    transform = index.transform()
+    return vectors if transform is None else transform.apply(vectors)
 
 
 def query_hits(

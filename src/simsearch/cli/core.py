@@ -54,6 +54,9 @@ def index_command(
     whiten_dim: Annotated[
         int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
     ] = None,
+    flow: Annotated[
+        bool, Opt("--flow", help="Search BERT-flow embeddings (Li et al. 2020).")
+    ] = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
