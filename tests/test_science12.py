@@ -270,9 +270,15 @@ def test_cli_train_refuses_a_bad_deletion_ratio_in_one_line(tmp_path):
     assert bad.stderr.strip().splitlines() == ["Error: --deletion-ratio must be in [0, 1)."]
 
 
-def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path):
+def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path, monkeypatch):
     """`index --flow`: the search matrix is the flow of the raw embeddings, and a query goes
     through the same stored flow (its own document ranks first with similarity 1)."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
     from simsearch.build import build_index
     from simsearch.flow import EmbeddingFlow
     from simsearch.index import open_path
@@ -290,10 +296,27 @@ def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path):
     assert isinstance(flow, EmbeddingFlow)
     raw = np.load(index.file("embeddings"))
     assert np.allclose(index.embeddings, flow.apply(raw), atol=1e-5)
+    monkeypatch.setenv("SIMSEARCH_ONNX", "0")  # here: the torch query encoder
     q = encode_queries(index, [texts[5]])
     assert q.shape == (1, info.dim)
     assert int(np.argmax(index.embeddings @ q[0])) == 5
     assert float((index.embeddings @ q[0])[5]) == pytest.approx(1.0, abs=1e-4)
+    # The ONNX query path (the index made the export) applies the flow without torch.
+    monkeypatch.delenv("SIMSEARCH_ONNX")
+    code = (
+        "import json, sys\n"
+        "from simsearch.index import open_path\n"
+        "from simsearch.search import encode_queries\n"
+        f"q = encode_queries(open_path({str(index.path)!r}), [{texts[5]!r}])\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'q': q[0].tolist()}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False
+    np.testing.assert_allclose(np.array(out["q"]), q[0], atol=1e-4)
 
 
 def test_index_flow_and_whiten_exclude_each_other(tiny_model, tmp_path):
