@@ -245,6 +245,7 @@ def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False)
         ("documents", f"{item['rows']:,} ({item['empty']:,} empty)"),
         ("model", item["model"]),
         ("dimension", str(item["dim"])),
+        ("search space", _search_space(item["meta"].get("sections") or {})),
         ("size on disk", human_bytes(item["size_bytes"])),
         ("created", item["created_at"]),
         ("status", item["stale"] or "up to date with its source"),
@@ -254,6 +255,19 @@ def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False)
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         print(f"{key.ljust(width)}  {value}")
+
+
+def _search_space(sections: dict[str, Any]) -> str:
+    """What the search matrix holds: the raw embeddings, or a whitened / flowed copy."""
+    white, flow = sections.get("whitening"), sections.get("flow")
+    if white:
+        return f"BERT-whitened, {white['dim']} dims (fitted on {white['fitted_on']:,} documents)"
+    if flow:
+        return (
+            f"BERT-flow, {flow['dim']} dims (fitted on {flow['fitted_on']:,} documents, "
+            f"{flow['epochs']} epochs)"
+        )
+    return "the model's embeddings"
 
 
 # --------------------------------------------------------------------------- metrics
