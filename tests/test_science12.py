@@ -328,3 +328,19 @@ def test_index_flow_and_whiten_exclude_each_other(tiny_model, tmp_path):
                    str(tmp_path / "r"), "--flow", "--whiten", cwd=tmp_path)
     assert done.returncode == 2 and "--flow" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "r" / "default" / "meta.json").exists()
+
+
+def test_inspect_flow_diagnoses_each_source_after_the_flow(tiny_model, tmp_path):
+    from simsearch.diagnostics import InspectOptions, inspect_sources
+
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": [f"{t} {i}" for i in range(6) for t in TEXTS]}).to_csv(
+        texts, index=False
+    )
+    options = InspectOptions(texts=texts, sample=48, flow=True, plot=tmp_path / "s.png")
+    diagnostics, plot = inspect_sources([], [tiny_model], options)
+    assert [d.name.endswith("+flow") for d in diagnostics] == [False, True]
+    raw, flowed = diagnostics
+    assert flowed.n == raw.n == 48
+    assert abs(flowed.mean_cosine) < raw.mean_cosine  # the cone is gone
+    assert plot.is_file()
