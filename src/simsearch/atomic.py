@@ -58,9 +58,23 @@ def write_npy_atomic(target: Path, array: np.ndarray) -> None:
 
 
 def file_digest(path: Path, block_bytes: int = 1 << 22) -> str:
-    """Hex sha256 of a file (read in 4 MiB blocks)."""
+    """Hex sha256 of a file (read in 4 MiB blocks); of a directory, the sha256 of its
+    files' relative names and digests in sorted order (e.g. a lexical index directory)."""
+    path = Path(path)
     digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path).as_posix()}\0{file_digest(item)}\n".encode())
+        return digest.hexdigest()
     with open(path, "rb") as handle:
         while block := handle.read(block_bytes):
             digest.update(block)
     return digest.hexdigest()
+
+
+def path_size(path: Path) -> int:
+    """Bytes of a file, or of all files under a directory."""
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size

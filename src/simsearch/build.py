@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import time
 import uuid
@@ -44,6 +45,8 @@ ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
 #: Rows copied per step when assembling the final matrix (bounds memory: 8192 x dim x 4 B).
 COPY_ROWS = 8192
+#: A file or directory of one generation: ``ROLE-YYYYmmddHHMMSS-xxxxxx[.ext]``.
+GENERATION_NAME = re.compile(r"^[a-z0-9_]+-\d{14}-[0-9a-f]{6}(\.[A-Za-z0-9.]+)?$")
 
 
 @dataclass
@@ -568,7 +571,7 @@ class _Job:
 
     def _entry(self, name: str) -> FileEntry:
         path = self.path / name
-        return FileEntry(name=name, size=path.stat().st_size, sha256=atomic.file_digest(path))
+        return FileEntry(name=name, size=atomic.path_size(path), sha256=atomic.file_digest(path))
 
     def _whiten(self, files: dict[str, str]) -> WhiteningInfo | None:
         """Fit BERT-whitening on the non-empty rows and write the whitened search matrix
@@ -632,20 +635,17 @@ class _Job:
         )
 
     def _cleanup(self, keep: set[str]) -> None:
+        """Remove the checkpoint, temporary files, and every file or directory of an
+        older generation (any ``ROLE-GENERATION[.ext]`` name not in ``keep``), so a
+        feature that adds a file to the index needs no change here."""
         shutil.rmtree(self._work(), ignore_errors=True)
-        patterns = (
-            "embeddings-*.npy",
-            "rows-*.jsonl",
-            "offsets-*.npy",
-            "hashes-*.npy",
-            "search-*.npy",
-            "whitening-*.npz",
-            "flow-*.onnx",
-        )
-        for pattern in patterns:
-            for stale in self.path.glob(pattern):
-                if stale.name not in keep:
-                    stale.unlink(missing_ok=True)
+        for stale in self.path.iterdir():
+            if stale.name in keep or not GENERATION_NAME.search(stale.name):
+                continue
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         for tmp in self.path.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
 

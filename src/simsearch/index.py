@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch.atomic import atomic_path, file_digest, write_npy_atomic
+from simsearch.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
@@ -147,12 +147,11 @@ class Index:
 
     @property
     def texts(self) -> list[str]:
-        """All document texts in row order (reads the whole rows file)."""
-        from simsearch.tables import cell_text
-
+        """All document texts in row order (reads the whole rows file). A build stores
+        the encoded text itself in the text column (``""`` for an empty document)."""
         column = self.column
         with open(self.file("rows"), encoding="utf-8") as handle:
-            return [cell_text(json.loads(line).get(column)) for line in handle]
+            return [str(json.loads(line).get(column) or "") for line in handle]
 
     def hashes(self) -> np.ndarray:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
@@ -248,10 +247,9 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         file_path = path / entry.name
         if not file_path.exists():
             raise damaged(path, f"{entry.name} is missing")
-        if entry.size >= 0 and file_path.stat().st_size != entry.size:
-            raise damaged(
-                path, f"{entry.name} has {file_path.stat().st_size} bytes, not {entry.size}"
-            )
+        size = path_size(file_path)
+        if entry.size >= 0 and size != entry.size:
+            raise damaged(path, f"{entry.name} has {size} bytes, not {entry.size}")
     matrix_path = meta.file(path, "search" if "search" in meta.files else "embeddings")
     try:
         matrix = np.load(matrix_path, mmap_mode="r")
