@@ -6,6 +6,9 @@ Notebook use::
     simsearch.build_index("patents.xlsx", "abstract")   # encode once, cache in .simsearch/
     simsearch.similar(0, k=10)                          # DataFrame of the 10 nearest rows
     simsearch.query("배터리 전극", k=5)                  # DataFrame for a query sentence
+    simsearch.neighbors(10, show="title")               # every row's 10 nearest rows
+    simsearch.dedup(0.96).groups                        # near-duplicate groups
+    simsearch.map_corpus().frame                        # UMAP x, y and HDBSCAN clusters
 
 Names are imported lazily so ``import simsearch`` stays cheap.
 """
@@ -33,6 +36,10 @@ _EXPORTS = {
     "DEFAULT_MODEL": "simsearch.encoding",
     "SimsearchError": "simsearch.errors",
     "InvalidParameter": "simsearch.errors",
+    "neighbors": "simsearch.knn",
+    "dedup": "simsearch.duplicates",
+    "map_corpus": "simsearch.corpus_map",
+    "write_frame": "simsearch.table_writer",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,5 @@
-"""A rich progress bar for encoding, on stderr so stdout stays clean for results."""
+"""Rich progress bars (encoding texts, ranking rows), on stderr so stdout stays clean
+for results."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def encode_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+def progress(label: str, unit: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """Yield an ``on_progress(done, total)`` callback that drives a progress bar
-    (texts encoded, elapsed, time left). The bar appears on the first call only, so a
-    run that encodes nothing prints none; ``enabled=False`` gives a no-op callback."""
+    (``label``, done/total ``unit``, elapsed, time left). The bar appears on the first
+    call only, so a run that does no work (or fails first) prints none;
+    ``enabled=False`` gives a no-op callback."""
     state: dict[str, Any] = {}
 
     def update(done: int, total: int) -> None:
         if not enabled:
             return
         if "bar" not in state:
-            state["bar"] = _start_bar()
-            state["task"] = state["bar"].add_task("encode", total=total)
+            state["bar"] = _start_bar(label, unit)
+            state["task"] = state["bar"].add_task(label, total=total)
         state["bar"].update(state["task"], completed=done, total=total)
 
     try:
@@ -29,7 +31,12 @@ def encode_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]
             state["bar"].stop()
 
 
-def _start_bar() -> Any:
+def encode_progress(enabled: bool = True) -> contextlib.AbstractContextManager:
+    """The bar of ``index``: texts encoded."""
+    return progress("encoding", "texts", enabled)
+
+
+def _start_bar(label: str, unit: str) -> Any:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -41,10 +48,10 @@ def _start_bar() -> Any:
     )
 
     bar = Progress(
-        TextColumn("encoding"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("texts"),
+        TextColumn(unit),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),

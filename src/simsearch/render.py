@@ -315,3 +315,35 @@ def build_summary(report: Any) -> list[str]:
         f"in {report.seconds:.1f} s -> {where}"
     )
     return lines
+
+
+# ---------------------------------------------------------------------- duplicates
+
+
+def write_groups(groups: Any, show: Sequence[str], limit: int = 20) -> None:
+    """Print the members of the first ``limit`` near-duplicate groups as one table
+    (``groups``: :attr:`simsearch.duplicates.Duplicates.groups`)."""
+    from rich import box
+    from rich.console import Console
+
+    columns = [
+        Col(name, justify="right", no_wrap=True)
+        for name in ("group", "size", "row", "best_match", "similarity")
+    ]
+    columns += [Col(name, no_wrap=True, max_width=24) for name in show]
+    columns.append(Col("text", no_wrap=True, ratio=1))
+    rows = []
+    for rec in groups[groups["group"] < limit].to_dict("records"):
+        rows.append(
+            [
+                str(rec["group"]),
+                str(rec["size"]),
+                str(rec["row"]),
+                str(rec["best_match"]),
+                f"{rec['best_similarity']:.4f}",
+            ]
+            + [_one_line(_cell(rec[c])) for c in show]
+            + [_one_line(rec["text"])]
+        )
+    table = rich_table(columns, rows, box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    Console(soft_wrap=False).print(table)

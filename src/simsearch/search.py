@@ -125,7 +125,11 @@ def similar_hits(
 
 
 def encode_queries(
-    index: store.Index, texts: Sequence[str], device: str | None = None, batch_size: int = 32
+    index: store.Index,
+    texts: Sequence[str],
+    device: str | None = None,
+    batch_size: int = 32,
+    encoder: Any = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -135,7 +139,9 @@ def encode_queries(
 
     A whitened index (``index --whiten``) or one with a flow (``index --flow``) applies
     its stored transform to the queries, exactly as to the documents (the flow runs in
-    onnxruntime, so the ONNX query path still imports no torch).
+    onnxruntime, so the ONNX query path still imports no torch). ``encoder``: one made
+    earlier by :func:`~simsearch.encoders.query_encoder` for this index, so a long-running
+    caller (``simsearch serve``) loads the model once.
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -145,7 +151,8 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    vectors = query_encoder(index, device).encode(texts, batch_size)
+    encoder = encoder if encoder is not None else query_encoder(index, device)
+    vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
@@ -162,8 +169,10 @@ def query_hits(
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    encoder: Any = None,
 ) -> list[Hit]:
-    """The ``k`` documents nearest to each query text (the model loads once for all).
+    """The ``k`` documents nearest to each query text (the model loads once for all;
+    ``encoder`` as in :func:`encode_queries`).
 
     Returns:
         ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
@@ -179,7 +188,7 @@ def query_hits(
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
     k = check_k(k, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size)
+    vectors = encode_queries(index, texts, device, batch_size, encoder)
     indices, sims = top_k(index.embeddings, vectors, k)
     return _hits(index, indices, sims, queries=texts)
 

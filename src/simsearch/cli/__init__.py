@@ -5,6 +5,7 @@ One module per command group, each with a ``COMMANDS`` table:
 * :mod:`simsearch.cli.core` -- ``index``, ``similar``, ``query``
 * :mod:`simsearch.cli.indexes` -- ``list``, ``info``
 * :mod:`simsearch.cli.models` -- ``eval``, ``inspect``, ``train``
+* :mod:`simsearch.cli.workflows` -- ``neighbors``, ``dedup``, ``map``, ``serve``
 
 Options are declared once (:mod:`simsearch.cli.spec`); the typer app
 (:mod:`simsearch.cli.typer_app`) and the fast lane (:mod:`simsearch.cli.fast`) are both derived
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-GROUPS = ("core", "indexes", "models")
+GROUPS = ("core", "indexes", "models", "workflows")
 #: command -> group, so the fast lane imports only the module of its command.
 WHERE = {
     "index": "core",
@@ -31,6 +32,10 @@ WHERE = {
     "eval": "models",
     "inspect": "models",
     "train": "models",
+    "neighbors": "workflows",
+    "dedup": "workflows",
+    "map": "workflows",
+    "serve": "workflows",
 }
 
 

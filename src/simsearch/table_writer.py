@@ -1,0 +1,177 @@
+"""Writing a result DataFrame to a file an analyst opens: ``.xlsx``, ``.csv`` or ``.parquet``.
+
+- ``.xlsx`` (xlsxwriter through pandas): bold frozen header row, autofilter, column widths
+  fitted to the content, Korean counted as two cells wide (East Asian wide characters,
+  as Excel renders them), text kept as text.
+- ``.csv``: UTF-8 with a byte-order mark, which Excel needs to open Korean text without
+  mojibake (a plain UTF-8 CSV opens as cp949 in Korean Excel).
+- ``.parquet``: pyarrow, types kept.
+
+Every file is written to a temporary name beside the target and renamed into place, so
+an interrupted write never leaves a half file where the user's previous one was.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simsearch.errors import InvalidParameter, SimsearchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SUFFIXES = (".xlsx", ".csv", ".parquet")
+#: Widest column in Excel character units; longer text is cut visually, never in the cell.
+MAX_WIDTH = 60
+#: Rows sampled per column to fit its width (the width of 1M cells is not worth measuring).
+WIDTH_SAMPLE = 500
+
+
+def check_output(
+    path: str | os.PathLike,
+    suffixes: tuple[str, ...] = SUFFIXES,
+    protect: str | os.PathLike | None = None,
+    param: str = "out",
+) -> Path:
+    """``path`` as a Path when it may be written: its suffix is one of ``suffixes`` and
+    it is not ``protect`` (the indexed source file: writing there would destroy the
+    user's data).
+
+    Raises:
+        InvalidParameter: (param ``param``) another suffix, or the protected file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InvalidParameter(
+            param, f"cannot write {path.name!r}: {{name}} must end in {', '.join(suffixes)}"
+        )
+    if protect and path.resolve() == Path(protect).resolve():
+        raise InvalidParameter(
+            param, f"{{name}} {path} is the indexed source file; choose another file name"
+        )
+    return path
+
+
+def display_width(text: str) -> int:
+    """Width of ``text`` in Excel character cells: East Asian wide and full-width
+    characters (Hangul, CJK) count two, others one (``unicodedata.east_asian_width``)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def column_widths(frame: pd.DataFrame) -> list[int]:
+    """One width per column of ``frame``: the widest of the header and a sample of the
+    cells, plus a margin, capped at :data:`MAX_WIDTH`."""
+    widths = []
+    for name in frame.columns:
+        cells = frame[name].head(WIDTH_SAMPLE)
+        longest = max((display_width(_cell_text(v)) for v in cells), default=0)
+        widths.append(min(MAX_WIDTH, max(display_width(str(name)), longest) + 2))
+    return widths
+
+
+def _cell_text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike, sheet: str = "results") -> Path:
+    """Write ``frame`` to ``path`` (format from the suffix), atomically.
+
+    Args:
+        frame: the table; its index is not written.
+        path: ``.xlsx``, ``.csv`` or ``.parquet``; parent directories must exist.
+        sheet: worksheet name for ``.xlsx`` (Excel allows at most 31 characters).
+
+    Returns:
+        The path written.
+
+    Raises:
+        SimsearchError: unknown suffix, missing parent directory, or the file cannot be
+            written (permissions, disk full); the previous file at ``path`` is then intact.
+    """
+    return write_sheets({sheet: frame}, path)[0]
+
+
+def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike) -> list[Path]:
+    """Write several tables: one ``.xlsx`` with a worksheet each, or for ``.csv`` and
+    ``.parquet`` the first table at ``path`` and each other one beside it as
+    ``<stem>-<sheet><suffix>``. Each file is written atomically.
+
+    Returns:
+        The paths written, in the order of ``sheets``.
+
+    Raises:
+        SimsearchError: as :func:`write_frame`.
+    """
+    path = check_output(path, param="path")
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        atomic_write(path, lambda tmp: write_xlsx(sheets, tmp))
+        return [path]
+    written = []
+    for i, (name, frame) in enumerate(sheets.items()):
+        target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
+        if suffix == ".csv":
+            atomic_write(
+                target, lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8-sig")
+            )
+        else:
+            atomic_write(target, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        written.append(target)
+    return written
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, then rename it into place
+    (:func:`simsearch.atomic.atomic_path`); the folder must exist.
+
+    Raises:
+        SimsearchError: the folder is missing or the file cannot be written; a file
+            already at ``path`` is then untouched.
+    """
+    from simsearch.atomic import atomic_path
+
+    if not path.parent.is_dir():
+        raise SimsearchError(f"cannot write {path}: the folder {path.parent} does not exist")
+    try:
+        with atomic_path(path) as tmp:
+            write(tmp)
+            # mkstemp makes the file private (0600); an output file gets the usual mode.
+            os.chmod(tmp, 0o666 & ~_umask())
+    except OSError as exc:
+        raise SimsearchError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> None:
+    """Each table as one formatted worksheet: bold header frozen in row 1, an
+    autofilter, fitted column widths, floats shown with 4 decimals (stored in full)."""
+    import pandas as pd
+
+    # xlsxwriter turns strings that look like numbers or URLs into other cell types
+    # unless told not to; analysts' text must come back exactly as it went in.
+    options = {"strings_to_numbers": False, "strings_to_urls": False, "strings_to_formulas": False}
+    with pd.ExcelWriter(path, engine="xlsxwriter", engine_kwargs={"options": options}) as xl:
+        header = xl.book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+        decimals = xl.book.add_format({"num_format": "0.0000"})
+        for name, frame in sheets.items():
+            sheet = name[:31]
+            frame.to_excel(xl, sheet_name=sheet, index=False)
+            ws = xl.sheets[sheet]
+            for col, (title, width) in enumerate(zip(frame.columns, column_widths(frame))):
+                is_float = pd.api.types.is_float_dtype(frame[title])
+                ws.set_column(col, col, width, decimals if is_float else None)
+                ws.write(0, col, str(title), header)
+            ws.freeze_panes(1, 0)
+            if len(frame.columns):
+                ws.autofilter(0, 0, max(len(frame), 1), len(frame.columns) - 1)
