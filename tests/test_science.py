@@ -373,6 +373,7 @@ def test_train_rejects_bad_input(app: typer.Typer, tiny_model: str, tmp_path: Pa
 
 def test_eval_retrieval_against_index(app: typer.Typer, tiny_model: str, tmp_path: Path) -> None:
     from simsearch import build
+
     docs = random_sentences(40, seed=6)
     corpus = tmp_path / "docs.csv"
     pd.DataFrame({"text": docs}).to_csv(corpus, index=False)

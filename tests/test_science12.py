@@ -244,7 +244,7 @@ def test_cli_train_mlm_on_an_index_then_sts_on_top(tiny_model, tmp_path, capsys)
     capsys.readouterr()
     code = run(
         train_command,
-        {"method": "mlm", "output": mlm, "index": tmp_path / "idx" / "default",
+        {"method": "mlm", "output": mlm, "index": tmp_path / "idx",
          "model": tiny_model, "max_steps": 1, "batch_size": 4, "fmt": "json"},
     )
     out = capsys.readouterr().out

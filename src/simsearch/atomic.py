@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from simsearch.safe_files import umask_mode
+
 
 def fsync_dir(path: Path) -> None:
     """fsync a directory so a rename inside it survives a power cut (no-op on Windows)."""
@@ -32,7 +34,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
     ``target``. On error the temporary file is removed and ``target`` is untouched."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        # mkstemp makes 0600 files; give the mode a plain open() would, so colleagues
+        # the umask lets in can read a shared index.
+        os.fchmod(fd, umask_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -12,10 +12,11 @@ A build is incremental and resumable:
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
-import re
-import shutil
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -26,17 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from simsearch import atomic
+from simsearch import atomic, generations, safe_files
 from simsearch import index as store
 from simsearch.encoding import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.meta import (
+    IMPORTED,
     META,
     EncodeInfo,
     FileEntry,
     FlowInfo,
+    Generations,
     IndexMeta,
+    ModelFiles,
     SourceInfo,
+    TableInfo,
     WhiteningInfo,
 )
 from simsearch.tables import Corpus, cell_text, read_corpus
@@ -45,8 +50,6 @@ ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
 #: Rows copied per step when assembling the final matrix (bounds memory: 8192 x dim x 4 B).
 COPY_ROWS = 8192
-#: A file or directory of one generation: ``ROLE-YYYYmmddHHMMSS-xxxxxx[.ext]``.
-GENERATION_NAME = re.compile(r"^[a-z0-9_]+-\d{14}-[0-9a-f]{6}(\.[A-Za-z0-9.]+)?$")
 
 
 @dataclass
@@ -85,7 +88,7 @@ class BuildOptions:
     """What to build and how (the keyword arguments of :func:`build_index`)."""
 
     sheet: str | None = None
-    model: str = DEFAULT_MODEL
+    model: str | os.PathLike | None = None
     root: str | Path = store.DEFAULT_ROOT
     name: str = store.DEFAULT_NAME
     device: str | None = None
@@ -93,11 +96,21 @@ class BuildOptions:
     chunk_size: int | None = None
     rebuild: bool = False
     embeddings: str | Path | None = None
-    backend: str = "torch"
+    backend: str = "auto"
     precision: str = "fp32"
     whiten: bool = False
     whiten_dim: int | None = None
     flow: bool = False
+    header_row: int | None = None
+    encoding: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The model recorded in the index: the given one (any path-like as a string),
+        ``"imported"`` for an imported matrix with no model named, else the default."""
+        if self.model is None:
+            return IMPORTED if self.embeddings is not None else DEFAULT_MODEL
+        return model_id(os.fspath(self.model))
 
     def check(self) -> None:
         """Refuse options that cannot work, before anything is read or loaded.
@@ -117,10 +130,18 @@ class BuildOptions:
             raise InvalidParameter(
                 "whiten_dim", f"{{name}} must be at least 1, got {self.whiten_dim}"
             )
+        if self.header_row is not None and self.header_row < 1:
+            raise InvalidParameter(
+                "header_row", f"{{name}} counts from 1 (Excel's row numbers), got {self.header_row}"
+            )
         if self.embeddings is None:
-            from simsearch.encoders import check_options
+            from simsearch.encoders import check_options, resolve_backend
+            from simsearch.environment import check_hub_model
 
-            check_options(self.backend, self.precision, self.device)
+            check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
+
+            backend = resolve_backend(self.backend, self.device, self.precision)
+            check_options(backend, self.precision, self.device)
 
 
 def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptions field
@@ -128,7 +149,7 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     column: str,
     *,
     sheet: str | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str | os.PathLike | None = None,
     root: str | Path = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
@@ -138,20 +159,25 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     embeddings: str | Path | None = None,
     on_progress: ProgressFn | None = None,
     log: LogFn | None = None,
-    backend: str = "torch",
+    backend: str = "auto",
     precision: str = "fp32",
     whiten: bool = False,
     whiten_dim: int | None = None,
     flow: bool = False,
+    header_row: int | None = None,
+    encoding: str | None = None,
 ) -> BuildReport:
     """Encode ``column`` of ``source`` and save it as the index ``name`` under ``root``.
 
     Args:
         source: ``.xlsx``/``.csv``/``.tsv``/``.parquet``/``.jsonl`` file; row i is document i.
-        column: the text column to encode.
-        sheet: Excel sheet name (default the first sheet).
-        model: SentenceTransformer hub id or local directory (default
-            ``jhgan/ko-sroberta-multitask``).
+        column: the text column to encode; several (a list, or comma-separated) are
+            joined per row with a line break into one document.
+        sheet: Excel sheet name or 0-based number (default the first sheet, or the one
+            sheet that has the column).
+        model: SentenceTransformer hub id or local directory, any path-like (default
+            ``jhgan/ko-sroberta-multitask``; with ``embeddings`` and no model, the index
+            records ``"imported"`` and cannot encode query texts).
         device: torch device; default GPU when available, else CPU.
         batch_size: texts per forward pass.
         chunk_size: texts per checkpoint (default ``8 * batch_size``).
@@ -161,16 +187,21 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             L2-normalised on import.
         on_progress: called as ``on_progress(done, total)`` (texts) while encoding.
         log: called with one-line status messages (cache reuse, resume, truncation).
-        backend: ``torch`` (sentence-transformers) or ``onnx`` (onnxruntime on CPU); see
-            :mod:`simsearch.encoders`.
+        backend: ``torch`` (sentence-transformers), ``onnx`` (onnxruntime on CPU), or
+            ``auto`` (default): ``onnx`` when onnxruntime is installed and no GPU is used,
+            else ``torch``; see :func:`simsearch.encoders.resolve_backend`.
         precision: ``fp32``; ``fp16``/``bf16`` on a GPU with torch; ``int8`` with onnx.
         whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
             :mod:`simsearch.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
-        whiten_dim: keep this many whitened dimensions (default all).
+        whiten_dim: keep this many whitened dimensions (default all; at most
+            ``(n - 1) // 2`` when fitted on ``n`` non-empty documents, see
+            :func:`simsearch.whitening.safe_dim`).
         flow: search a BERT-flow copy of the matrix (Li et al. 2020, see
             :mod:`simsearch.flow`): a normalizing flow fitted on the corpus embeddings,
             stored as an ONNX graph and applied to queries too (no torch needed then).
+        header_row: 1-based row of the header as Excel numbers rows (default detected).
+        encoding: codec of a CSV/TSV file (default detected: UTF-8, cp949, UTF-16...).
 
     Returns:
         A :class:`BuildReport`.
@@ -197,48 +228,116 @@ def build(
     started = time.perf_counter()
     log = log or (lambda _msg: None)
     options.check()
-    corpus = read_corpus(source, column, options.sheet)
+    if options.embeddings is None:
+        from simsearch.model_fingerprint import check_local_model
+
+        check_local_model(options.model_name)  # before torch is imported: seconds
+    path = store.index_dir(options.root, options.name)
+    safe_files.check_index_dir_path(Path(options.root), options.name)
+    corpus = read_corpus(
+        source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
+    )
+    for line in corpus.notes.lines(Path(source).name):
+        log(line)
     source = Path(source).resolve()
+    matrix = None
+    if options.embeddings is not None:
+        from simsearch.embeddings_file import open_embeddings
+
+        # Checked before the lock: a FIFO or a bad matrix must not hold it.
+        matrix = open_embeddings(Path(options.embeddings), len(corpus.texts))
+        check_whiten_dim(options.whiten_dim, int(matrix.shape[1]))
     wanted = {
-        "sha256": atomic.file_digest(source),
+        "sha256": corpus.sha256,  # of the bytes that were read, not of the file now
         "sheet": corpus.sheet,
-        "column": column,
-        "model": model_id(options.model),
+        "column": corpus.column,
+        "model": options.model_name,
         "precision": "fp32" if options.embeddings is not None else options.precision,
         "whitening": {"dim": options.whiten_dim} if options.whiten else None,
         "flow": bool(options.flow),
     }
-    path = store.index_dir(options.root, options.name)
-    on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
-    with store.write_lock(path, on_wait=on_wait):
-        old = _open_previous(path, log)
-        reasons = _reasons(old.meta if old else None, wanted)
-        fresh = bool(reasons) or options.rebuild or options.embeddings is not None
-        if old is not None and not fresh:
+    created = not path.exists()
+    try:
+        safe_files.claim_index_dir(path)  # never write into a directory that is not ours
+        on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
+        with safe_files.index_lock(path, on_wait=on_wait):
+            return _build_locked(
+                path, source, corpus, wanted, options, matrix, on_progress, log, started
+            )
+    except OSError as exc:
+        raise safe_files.os_error(exc, f"writing the index at {path}") from None
+    finally:
+        if created:  # a first build that failed leaves no empty index directory behind
+            safe_files.release_new_index_dir(path)
+
+
+def _build_locked(  # noqa: PLR0913 - the pieces build() prepared before taking the lock
+    path: Path,
+    source: Path,
+    corpus: Corpus,
+    wanted: dict[str, Any],
+    options: BuildOptions,
+    matrix: np.ndarray | None,
+    on_progress: ProgressFn | None,
+    log: LogFn,
+    started: float,
+) -> BuildReport:
+    # Opened even for a rebuild (to keep its generation one build longer for readers):
+    # whatever is wrong with it only makes it absent (see _open_previous).
+    old = _open_previous(path, log)
+    reasons = _reasons(old.meta if old else None, wanted)
+    fresh = bool(reasons) or options.rebuild or options.embeddings is not None
+    if old is not None and not fresh:
+        # Finish the clean-up of a run killed between its commit and its clean-up.
+        generations.clean(path, keep=_listed(old.meta))
+        if wanted["model"] != IMPORTED:
             _query_export(wanted["model"], path, None, log)
-            report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
-            meta = old.meta
-        else:
-            reasons = ["rebuild requested"] if options.rebuild else reasons
-            job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
-            report = job.run(options)
+        report = BuildReport(path=path, status="up-to-date", reused=old.n_docs)
+        meta = old.meta
+    else:
+        reasons = ["rebuild requested"] if options.rebuild else reasons
+        job = _Job(path, corpus, wanted, old, log, on_progress, reuse=not options.rebuild)
+        with job.attempt():
+            report = job.run(options, matrix)
             report.reasons = reasons
             meta = job.commit(source, report, options)
+        if wanted["model"] != IMPORTED:
             _query_export(wanted["model"], path, job.encoder, log)
-        report.meta = meta
-        report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
-        report.seconds = time.perf_counter() - started
-        return report
+    report.meta = meta
+    report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _listed(meta: IndexMeta) -> set[str]:
+    """Names of the current generation and of the previous one (kept for readers)."""
+    kept = meta.get(Generations)
+    return {f.name for f in meta.files.values()} | set(kept.previous if kept else [])
+
+
+def check_whiten_dim(whiten_dim: int | None, dim: int) -> None:
+    """Refuse keeping more whitened dimensions than the embeddings have, before any
+    file is written.
+
+    Raises:
+        InvalidParameter: ``whiten_dim > dim``.
+    """
+    if whiten_dim is not None and whiten_dim > dim:
+        raise InvalidParameter(
+            "whiten_dim",
+            f"{{name}} is {whiten_dim} but the embeddings have {dim} dimensions; "
+            f"choose at most {dim}",
+        )
 
 
 def _open_previous(path: Path, log: LogFn) -> store.Index | None:
-    if not (path / META).exists():
+    if not (path / META).exists() and not (path / META).is_symlink():
         return None
     try:
         old = store.load_index(path.parent, path.name)
         old.verify()  # a damaged cache must never be reused, even in part
         return old
-    except SimsearchError as exc:
+    except (SimsearchError, OSError, ValueError) as exc:
         log(f"ignoring the previous index and encoding everything: {exc}")
         return None
 
@@ -266,6 +365,8 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
     precision = meta.encode.precision
     if meta.model != wanted["model"]:
         reasons.append(f"model changed ({meta.model} -> {wanted['model']})")
+    elif _model_files_changed(meta):
+        reasons.append(f"the files of model {meta.model} changed since the last build")
     elif precision != wanted["precision"] and meta.encode.status != "imported":
         reasons.append(f"precision changed ({precision} -> {wanted['precision']})")
     white = meta.whitening
@@ -276,6 +377,13 @@ def _reasons(meta: IndexMeta | None, wanted: dict[str, Any]) -> list[str]:
         old = "on" if meta.flow else "off"
         reasons.append(f"flow changed ({old} -> {'on' if wanted.get('flow') else 'off'})")
     return reasons
+
+
+def _model_files_changed(meta: IndexMeta) -> bool:
+    from simsearch.model_fingerprint import changed
+
+    recorded = meta.get(ModelFiles)
+    return recorded is not None and changed(meta.model, recorded.as_dict())
 
 
 class _Job:
@@ -301,9 +409,16 @@ class _Job:
             old is not None
             and old.model == wanted["model"]
             and old.meta.encode.precision == wanted["precision"]
+            and not _model_files_changed(old.meta)
         )
         self.old = old if reuse and same_model else None
         self.old_files = [f.name for f in old.meta.files.values()] if old is not None else []
+        kept = old.meta.get(Generations) if old is not None else None
+        # The generation before the previous one goes once this build commits. An index
+        # of an earlier version lists no previous generation: its directory held only
+        # simsearch's own files (its meta.json says so), so unlisted generations go.
+        self.retire = set(kept.previous) if kept else self._unlisted_generations()
+        self.listed = set(self.old_files) | (set(kept.previous) if kept else set())
         self.matrix_path: Path | None = None
         self.encoder: Any = None
         self.dim = 0
@@ -333,18 +448,71 @@ class _Job:
 
     # -- encoding ---------------------------------------------------------------------
 
-    def run(self, options: BuildOptions) -> BuildReport:
-        """Import ``options.embeddings`` or encode what the cache lacks."""
-        if options.embeddings is not None:
-            return self.import_matrix(Path(options.embeddings))
+    def _unlisted_generations(self) -> set[str]:
+        if not (self.path / META).is_file():
+            return set()
+        keep = set(self.old_files)
+        return {
+            n
+            for n in os_listdir(self.path)
+            if safe_files.GENERATION_NAME.match(n) and n not in keep
+        }
+
+    def _journal(self, **fields: Any) -> None:
+        """Record in ``work/job.json`` what this build will write or retire, so a
+        later run can finish or undo it (see :mod:`simsearch.generations`)."""
+        job_file = self._work() / "job.json"
+        job = generations.read_journal(self.path)
+        job.update(fields)
+        self._work().mkdir(exist_ok=True)
+        atomic.write_json_atomic(job_file, job)
+
+    @contextlib.contextmanager
+    def attempt(self) -> Any:
+        """Undo what this build wrote when it fails: its generation's files always;
+        the checkpoint too when the disk is full (keeping it would keep the disk full),
+        not when interrupted (the next run resumes from it)."""
+        try:
+            yield
+        except BaseException as exc:
+            committed = (self.path / META).is_file() and self._is_committed()
+            if not committed:
+                generations.discard(self.path, self.generation)
+                full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                if full or getattr(exc, "no_space", False) or not self._resumable():
+                    generations.clear_work(self.path)
+            raise
+
+    def _is_committed(self) -> bool:
+        try:
+            text = safe_files.read_bounded(self.path / META, self.path, 64 << 20)
+        except (OSError, SimsearchError):
+            return False
+        return f"embeddings-{self.generation}.npy".encode() in text
+
+    def _resumable(self) -> bool:
+        return (self._work() / "pending.npy").is_file()
+
+    def run(self, options: BuildOptions, matrix: np.ndarray | None = None) -> BuildReport:
+        """Import ``matrix`` (``options.embeddings``, already checked) or encode what
+        the cache lacks."""
+        earlier = generations.read_journal(self.path).get("generation")
+        if isinstance(earlier, str) and not any(earlier in n for n in self.listed):
+            generations.discard(self.path, earlier)  # files of a run killed mid-write
+        self._journal(generation=self.generation)
+        if matrix is not None:
+            return self.import_matrix(Path(str(options.embeddings)), matrix)
         chunk = options.chunk_size or 8 * options.batch_size
+        from simsearch.encoders import resolve_backend
+
         return self.encode(
-            options.model,
+            options.model_name,
             options.device,
             options.batch_size,
             chunk,
-            options.backend,
+            resolve_backend(options.backend, options.device, options.precision),
             options.precision,
+            options.whiten_dim,
         )
 
     def encode(
@@ -355,6 +523,7 @@ class _Job:
         chunk: int,
         backend: str = "torch",
         precision: str = "fp32",
+        whiten_dim: int | None = None,
     ) -> BuildReport:
         order, cached, dropped = self._plan()
         texts_by_hash = dict(zip(self.hashes.tolist(), self.corpus.texts))
@@ -374,6 +543,7 @@ class _Job:
             )
             self.encoder = encoder
             self.dim = encoder.dim
+            check_whiten_dim(whiten_dim, self.dim)  # before hours of encoding
             pending, done = self._open_pending(order)
             report.resumed = done
             if done:
@@ -383,7 +553,8 @@ class _Job:
                 self.on_progress(done, total)
             for start in range(done, total, chunk):
                 texts = [texts_by_hash[h] for h in order[start : start + chunk]]
-                report.truncated += encoder.count_truncated(texts)
+                texts, truncated = _cut_long_texts(encoder, texts)
+                report.truncated += truncated
                 pending[start : start + len(texts)] = encoder.encode(texts, batch_size)
                 self._checkpoint(pending, start + len(texts))
                 if self.on_progress:
@@ -420,12 +591,12 @@ class _Job:
                         return pending, int(job["done"])
             except (OSError, ValueError, KeyError):
                 pass  # a damaged checkpoint is discarded, never trusted
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        pending = np.lib.format.open_memmap(
-            pending_file, mode="w+", dtype=np.float32, shape=(len(order), self.dim)
-        )
-        atomic.write_json_atomic(job_file, {"key": key, "done": 0, "total": len(order)})
+        generations.clear_work(self.path, keep_journal=True)
+        work.mkdir(parents=True, exist_ok=True)
+        size = len(order) * self.dim * 4
+        safe_files.check_free_space(work, size, "the encoding checkpoint")
+        pending = _open_memmap(pending_file, (len(order), self.dim))
+        self._journal(key=key, done=0, total=len(order), generation=self.generation)
         return pending, 0
 
     def _job_key(self, order: list[bytes]) -> str:
@@ -442,33 +613,20 @@ class _Job:
         # The rows must be on disk before the counter that vouches for them.
         pending.flush()
         with open(self._work() / "pending.npy", "rb+") as handle:
-            import os
-
-            os.fsync(handle.fileno())
+            os_fsync(handle.fileno())
         job_file = self._work() / "job.json"
         job = json.loads(job_file.read_text(encoding="utf-8"))
         job["done"] = done
         atomic.write_json_atomic(job_file, job)
 
-    def import_matrix(self, npy: Path) -> BuildReport:
-        """Use a precomputed ``(n_rows, dim)`` matrix instead of encoding."""
-        if not npy.exists():
-            raise SimsearchError(f"embeddings file not found: {npy}")
-        try:
-            matrix = np.load(npy, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise SimsearchError(f"cannot read {npy} as a .npy matrix: {exc}") from None
+    def import_matrix(self, npy: Path, matrix: np.ndarray) -> BuildReport:
+        """Use a precomputed ``(n_rows, dim)`` matrix (checked by
+        :func:`simsearch.embeddings_file.open_embeddings`) instead of encoding."""
         n = len(self.corpus.texts)
-        if matrix.ndim != 2 or matrix.shape[0] != n:
-            raise SimsearchError(
-                f"{npy} has shape {matrix.shape} but the source has {n} rows; the matrix "
-                f"must be (n_rows, dim) with one row per source row, in order"
-            )
-        if not np.issubdtype(matrix.dtype, np.floating):
-            raise SimsearchError(f"{npy} holds {matrix.dtype}, not floating-point embeddings")
         self.dim = int(matrix.shape[1])
+        safe_files.check_free_space(self.path, n * self.dim * 4, "the embedding matrix")
         with atomic.atomic_path(self._matrix_target()) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            out = _open_memmap(tmp, (n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 block = np.asarray(matrix[start : start + COPY_ROWS], dtype=np.float32)
                 if not np.isfinite(block).all():
@@ -493,8 +651,9 @@ class _Job:
             np.load(self.old.file("embeddings"), mmap_mode="r") if self.old is not None else None
         )
         hashes = self.hashes.tolist()
+        safe_files.check_free_space(self.path, n * self.dim * 4, "the embedding matrix")
         with atomic.atomic_path(self._matrix_target()) as tmp:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, self.dim))
+            out = _open_memmap(tmp, (n, self.dim))
             for start in range(0, n, COPY_ROWS):
                 stop = min(start + COPY_ROWS, n)
                 block = np.zeros((stop - start, self.dim), dtype=np.float32)
@@ -528,7 +687,6 @@ class _Job:
         store.write_rows_atomic(self.path / files["rows"], self.path / files["offsets"], records)
         atomic.write_npy_atomic(self.path / files["hashes"], self.hashes)
         whitening = self._whiten(files) or self._flow(files)
-        stat = source.stat()
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),
@@ -536,8 +694,9 @@ class _Job:
             source=SourceInfo(
                 path=str(source),
                 sha256=self.wanted["sha256"],
-                size_bytes=stat.st_size,
-                mtime=stat.st_mtime,
+                # From the moment the file was read (an edit during encoding is stale).
+                size_bytes=self.corpus.size_bytes,
+                mtime=self.corpus.mtime,
                 sheet=self.corpus.sheet,
                 column=column,
             ),
@@ -562,12 +721,26 @@ class _Job:
         )
         if whitening is not None:
             meta.with_section(whitening)
-        previous = set(self.old_files)
-        meta.write(self.path)
+        meta.with_section(_table_info(self.corpus))
+        previous = set(self.old_files) - set(files.values())
         # The generation just replaced stays one build longer: a reader that opened its
-        # meta.json a moment ago can still read its rows.
+        # meta.json a moment ago can still read its rows. The one before it goes.
+        meta.with_section(Generations(previous=sorted(previous)))
+        fingerprint = self._model_fingerprint()
+        if fingerprint is not None:
+            meta.with_section(fingerprint)
+        self._journal(retire=sorted(self.retire - previous - set(files.values())))
+        meta.write(self.path)
         self._cleanup(set(files.values()) | previous)
         return meta
+
+    def _model_fingerprint(self) -> ModelFiles | None:
+        if self.encoder is None and self.old is not None:
+            return self.old.meta.get(ModelFiles)  # nothing encoded: the same model files
+        from simsearch.model_fingerprint import fingerprint
+
+        found = fingerprint(self.wanted["model"]) if self.encoder is not None else None
+        return None if found is None else ModelFiles(files=found["files"], sha256=found["sha256"])
 
     def _entry(self, name: str) -> FileEntry:
         path = self.path / name
@@ -579,18 +752,20 @@ class _Job:
         requested = self.wanted["whitening"]
         if requested is None:
             return None
-        from simsearch.whitening import fit_whitening
+        from simsearch.whitening import fit_whitening, safe_dim
 
         raw = np.load(self.matrix_path, mmap_mode="r")
         keep = np.flatnonzero(~self.empty)
-        transform = fit_whitening(raw[keep], requested["dim"])
+        dim, why = safe_dim(len(keep), raw.shape[1], requested["dim"])
+        if why:
+            self.log(why)
+        transform = fit_whitening(raw[keep], dim)
         files["search"] = f"search-{self.generation}.npy"
         files["whitening"] = f"whitening-{self.generation}.npz"
         n = raw.shape[0]
+        safe_files.check_free_space(self.path, n * transform.dim * 4, "the whitened matrix")
         with atomic.atomic_path(self.path / files["search"]) as tmp:
-            out = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
-            )
+            out = _open_memmap(tmp, (n, transform.dim))
             for start in range(0, n, COPY_ROWS):
                 block = transform.apply(raw[start : start + COPY_ROWS])
                 block[self.empty[start : start + COPY_ROWS]] = 0.0
@@ -635,19 +810,57 @@ class _Job:
         )
 
     def _cleanup(self, keep: set[str]) -> None:
-        """Remove the checkpoint, temporary files, and every file or directory of an
-        older generation (any ``ROLE-GENERATION[.ext]`` name not in ``keep``), so a
-        feature that adds a file to the index needs no change here."""
-        shutil.rmtree(self._work(), ignore_errors=True)
-        for stale in self.path.iterdir():
-            if stale.name in keep or not GENERATION_NAME.search(stale.name):
-                continue
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-        for tmp in self.path.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+        """After the commit: delete what the journal retires, and the checkpoint; only
+        names our records list (see :mod:`simsearch.generations`)."""
+        generations.clean(self.path, keep=keep)
+
+
+def os_listdir(path: Path) -> list[str]:
+    import os
+
+    return os.listdir(path)
+
+
+def os_fsync(fd: int) -> None:
+    import os
+
+    os.fsync(fd)
+
+
+def _open_memmap(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """A new ``.npy`` float32 memory map of ``shape`` whose blocks are allocated now: a
+    memory-mapped write cannot report a full disk (the process dies of SIGBUS), so the
+    space is claimed up front, where ENOSPC is an ordinary error."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    with open(path, "rb+") as handle:
+        safe_files.reserve(handle.fileno(), out.offset + out.nbytes)
+    return out
+
+
+def _cut_long_texts(encoder: Any, texts: list[str]) -> tuple[list[str], int]:
+    """``(texts to encode, how many are truncated)``: huge texts are cut to a prefix
+    with the same first tokens (see :mod:`simsearch.long_texts`), so a 5 MB cell costs
+    what a window costs; encoders without a tokenizer we know count as before."""
+    from simsearch.long_texts import cut_long_texts, hf_counter, tokenizers_counter
+
+    st = getattr(encoder, "st", None)
+    if st is not None and getattr(st, "tokenizer", None) is not None and st.max_seq_length:
+        return cut_long_texts(texts, hf_counter(st.tokenizer), int(st.max_seq_length))
+    tokenizer = getattr(encoder, "tokenizer", None)
+    limit = getattr(encoder, "max_seq_length", None)
+    if tokenizer is not None and limit:
+        return cut_long_texts(texts, tokenizers_counter(encoder), int(limit))
+    return texts, encoder.count_truncated(texts)
+
+
+def _table_info(corpus: Corpus) -> TableInfo:
+    notes = corpus.notes
+    return TableInfo(
+        text_columns=list(corpus.columns),
+        encoding=notes.encoding,
+        header_row=notes.header_row,
+        merged_cells_filled=notes.merged_cells,
+    )
 
 
 def _normalise(block: np.ndarray) -> np.ndarray:

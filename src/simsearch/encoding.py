@@ -40,9 +40,10 @@ def resolve_device(device: str | None = None) -> str:
     return "cpu"
 
 
-def model_id(model: str) -> str:
+def model_id(model: str | os.PathLike) -> str:
     """The identifier recorded in an index: an absolute path for a local directory,
     the hub id unchanged otherwise (so ``query`` run elsewhere finds the same model)."""
+    model = os.fspath(model)
     path = Path(model).expanduser()
     if path.is_dir():
         return str(path.resolve())
@@ -64,8 +65,14 @@ def load_model(
         SimsearchError: the model cannot be loaded (not a directory and not downloadable,
             e.g. offline with an empty cache), or the device does not exist.
     """
+    if isinstance(model, os.PathLike):
+        model = os.fspath(model)
     if not isinstance(model, str):
         return model
+    from simsearch.environment import OFFLINE_HINT, check_device, check_hub_model
+
+    check_device(device)
+    check_hub_model(model)
     _quiet_libraries()
     from sentence_transformers import SentenceTransformer
 
@@ -83,7 +90,8 @@ def load_model(
         raise InvalidParameter(
             "model",
             f"cannot load model {model!r}: {why}; connect to the internet once to download "
-            "it, or give {name} a local directory holding a saved SentenceTransformer",
+            f"it, give {{name}} a local directory holding a saved SentenceTransformer, or "
+            f"{OFFLINE_HINT}",
         ) from None
     except RuntimeError as exc:
         raise InvalidParameter(

@@ -21,6 +21,7 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simsearch.atomic import atomic_path, file_digest, path_size, write_npy_atomic
-from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
 HASH_DTYPE = np.dtype("S16")
+#: File systems allow 255 bytes per name; simsearch adds suffixes to temporary names.
+MAX_NAME_BYTES = 100
 
 
 def text_hash(text: str) -> bytes:
@@ -57,6 +60,10 @@ def index_dir(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Path
     if not name or "/" in name or "\\" in name or name.startswith("."):
         raise InvalidParameter(
             "name", f"invalid index {{name}} {name!r}; use letters, digits, '-' or '_'"
+        )
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidParameter(
+            "name", f"the index {{name}} is {len(name)} characters long; use at most 100"
         )
     return Path(root) / name
 
@@ -131,39 +138,83 @@ class Index:
     def offsets(self) -> np.ndarray:
         """``(n_docs + 1,)`` int64 byte offsets of each row in the rows file."""
         if self._offsets is None:
-            self._offsets = np.load(self.file("offsets"), mmap_mode="r")
+            with self._reading("offsets"):
+                offsets = np.load(self.file("offsets"), mmap_mode="r", allow_pickle=False)
+            if offsets.shape != (self.n_docs + 1,) or offsets.dtype.kind not in "iu":
+                raise damaged(self.path, f"{self.meta.files['offsets'].name} is not the offsets")
+            self._offsets = offsets
         return self._offsets
+
+    @contextlib.contextmanager
+    def _reading(self, role: str) -> Iterator[None]:
+        """Turn any failure to read or parse the file of ``role`` into the "damaged,
+        rebuild" error (a file can be damaged in ways that keep its size)."""
+        try:
+            yield
+        except DamagedIndex:
+            raise
+        except SimsearchError as exc:  # e.g. a directory or FIFO where a file belongs
+            raise damaged(self.path, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - numpy's header parser alone raises
+            # ValueError, SyntaxError or tokenize.TokenError for the same damage
+            name = self.meta.files[role].name if role in self.meta.files else role
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise damaged(self.path, f"{name} is unreadable: {why}") from None
 
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The source rows at ``positions`` (0-based), as dicts column -> value, read by
         seeking in the rows file (cost grows with ``len(positions)``, not the corpus)."""
+        from simsearch.safe_files import open_regular
+
         out = []
-        with open(self.file("rows"), "rb") as handle:
+        offsets = self.offsets
+        with self._reading("rows"), open_regular(self.file("rows"), self.path) as handle:
+            size = os.fstat(handle.fileno()).st_size
             for pos in positions:
-                start, end = int(self.offsets[pos]), int(self.offsets[pos + 1])
+                start, end = int(offsets[pos]), int(offsets[pos + 1])
+                if not 0 <= start <= end <= size:
+                    raise ValueError(f"row {pos} has offsets {start}..{end} outside the file")
                 handle.seek(start)
-                out.append(json.loads(handle.read(end - start)))
+                record = json.loads(handle.read(end - start))
+                if not isinstance(record, dict):
+                    raise ValueError(f"row {pos} is not a JSON object")
+                out.append(record)
         return out
 
     @property
     def texts(self) -> list[str]:
         """All document texts in row order (reads the whole rows file). A build stores
         the encoded text itself in the text column (``""`` for an empty document)."""
+        from simsearch.safe_files import open_regular
+
         column = self.column
-        with open(self.file("rows"), encoding="utf-8") as handle:
-            return [str(json.loads(line).get(column) or "") for line in handle]
+        with self._reading("rows"), open_regular(self.file("rows"), self.path) as handle:
+            texts = [str(json.loads(line).get(column) or "") for line in handle]
+        if len(texts) != self.n_docs:
+            raise damaged(self.path, f"the rows file holds {len(texts)} rows, not {self.n_docs}")
+        return texts
 
     def hashes(self) -> np.ndarray:
         """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
-        return np.load(self.file("hashes"))
+        with self._reading("hashes"):
+            hashes = np.load(self.file("hashes"), allow_pickle=False)
+        if hashes.shape != (self.n_docs,) or hashes.dtype != HASH_DTYPE:
+            raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
+        return hashes
 
     def whitening(self) -> Whitening | None:
         """The stored BERT-whitening transform, or None when the index is not whitened."""
         if self.meta.whitening is None:
             return None
+        from zipfile import BadZipFile
+
         from simsearch.whitening import Whitening
 
-        return Whitening.load(self.file("whitening"))
+        try:
+            with self._reading("whitening"):
+                return Whitening.load(self.file("whitening"))
+        except BadZipFile as exc:
+            raise damaged(self.path, f"the whitening file is unreadable: {exc}") from None
 
     def flow(self) -> EmbeddingFlow | None:
         """The stored BERT-flow (an ONNX graph run by onnxruntime, no torch), or None."""
@@ -185,8 +236,12 @@ class Index:
         Raises:
             DamagedIndex: a file's checksum differs (the index is damaged).
         """
-        for entry in self.meta.files.values():
-            if entry.sha256 and file_digest(self.path / entry.name) != entry.sha256:
+        for role, entry in self.meta.files.items():
+            try:
+                digest = file_digest(_member_file(self.path, entry.name, role not in FILE_ROLES))
+            except OSError as exc:
+                raise damaged(self.path, f"{entry.name} is unreadable: {exc}") from None
+            if entry.sha256 and digest != entry.sha256:
                 raise damaged(self.path, f"{entry.name} fails its sha256 check")
 
     def stale(self) -> str | None:
@@ -215,6 +270,7 @@ class Index:
             "source": meta.source.path,
             "sheet": meta.source.sheet,
             "column": meta.column,
+            "text_columns": meta.table.text_columns,
             "model": meta.model,
             "rows": meta.n_docs,
             "empty": meta.n_empty,
@@ -241,12 +297,10 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
     if Path(root).exists() and not Path(root).is_dir():
         raise InvalidParameter("root", f"{{name}} {root} is a file, not a directory of indexes")
     meta = IndexMeta.read(path)
-    if "embeddings" not in meta.files:
-        raise damaged(path, "meta.json names no embeddings file")
-    for entry in meta.files.values():
-        file_path = path / entry.name
-        if not file_path.exists():
-            raise damaged(path, f"{entry.name} is missing")
+    if "embeddings" not in meta.files or "rows" not in meta.files or "offsets" not in meta.files:
+        raise damaged(path, "meta.json does not name the embeddings, rows and offsets files")
+    for role, entry in meta.files.items():
+        file_path = _member_file(path, entry.name, role not in FILE_ROLES)
         size = path_size(file_path)
         if entry.size >= 0 and size != entry.size:
             raise damaged(path, f"{entry.name} has {size} bytes, not {entry.size}")
@@ -255,8 +309,11 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
         matrix = np.load(matrix_path, mmap_mode="r")
     except PermissionError:
         raise SimsearchError(f"cannot read {matrix_path}: permission denied") from None
-    except (OSError, ValueError) as exc:
-        raise damaged(path, f"{matrix_path.name} is unreadable: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged header raises several types
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise damaged(path, f"{matrix_path.name} is unreadable: {why}") from None
+    if not isinstance(matrix, np.ndarray):
+        raise damaged(path, f"{matrix_path.name} is not a .npy matrix")
     if matrix.dtype != np.float32 or matrix.shape != (meta.n_docs, meta.search_dim):
         raise damaged(
             path,
@@ -264,6 +321,39 @@ def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Ind
             f"metadata says ({meta.n_docs}, {meta.search_dim}) float32",
         )
     return Index(path=path, meta=meta, embeddings=matrix)
+
+
+#: Roles that are always single regular files (a feature's role may be a directory).
+FILE_ROLES = {"embeddings", "rows", "offsets", "hashes", "search", "whitening"}
+
+
+def _member_file(path: Path, name: str, role_may_be_directory: bool = False) -> Path:
+    """A file the metadata names, checked to be a regular file of this index (not a
+    link, a FIFO, a device or a directory; inside the index directory).
+
+    Raises:
+        DamagedIndex: otherwise.
+    """
+    from simsearch.safe_files import check_regular, member
+
+    file_path = member(path, name)
+    try:
+        if not (role_may_be_directory and _is_real_directory(file_path)):
+            check_regular(file_path, within=path)
+    except FileNotFoundError:
+        raise damaged(path, f"{name} is missing") from None
+    except (SimsearchError, OSError) as exc:
+        raise damaged(path, str(exc)) from None
+    return file_path
+
+
+def _is_real_directory(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def open_path(path: str | Path) -> Index:
@@ -311,23 +401,11 @@ def write_lock(path: Path, on_wait: Any = None) -> Iterator[None]:
     """Hold an exclusive lock on the index directory ``path`` while building it.
 
     A second ``index`` run on the same index waits here (calling ``on_wait()`` once)
-    until the first one finishes, so two runs never interleave their files.
+    until the first one finishes, so two runs never interleave their files; see
+    :func:`simsearch.safe_files.index_lock` (no symlink followed, no file left behind).
     """
-    path.mkdir(parents=True, exist_ok=True)
-    lock_file = path / ".lock"
-    handle = open(lock_file, "a+")  # noqa: SIM115 - held for the whole block
-    try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no locking
-            yield
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_wait:
-                on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    from simsearch.safe_files import claim_index_dir, index_lock
+
+    claim_index_dir(path)
+    with index_lock(path, on_wait=on_wait):
         yield
-    finally:
-        handle.close()

@@ -41,7 +41,12 @@ from typing import Any, ClassVar, TypeVar
 from simsearch.errors import DamagedIndex, SimsearchError
 
 FORMAT_VERSION = 2
+#: The model recorded for an index whose embeddings were imported with no model named:
+#: ``similar`` works, ``query`` cannot encode text for it.
+IMPORTED = "imported"
 META = "meta.json"
+#: meta.json is a few kilobytes; anything far larger is not ours.
+MAX_META_BYTES = 64 << 20
 REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
 
 S = TypeVar("S", bound="Section")
@@ -133,6 +138,47 @@ class FlowInfo(Section):
     heldout_nll_per_dim: float | None
 
 
+@section
+@dataclass(frozen=True)
+class TableInfo(Section):
+    """How the source table was read: ``text_columns`` joined into each document (one
+    or several), the text ``encoding`` (None for binary formats), the 1-based
+    ``header_row`` (document ``i`` is row ``header_row + 1 + i`` of the sheet or file),
+    and the cells filled from merged ranges."""
+
+    KEY: ClassVar[str] = "table"
+    text_columns: list[str] = field(default_factory=list)
+    encoding: str | None = None
+    header_row: int = 1
+    merged_cells_filled: int = 0
+
+
+@section
+@dataclass(frozen=True)
+class Generations(Section):
+    """Housekeeping: the files of the previous generation, kept one build longer for
+    readers that opened it a moment before the commit; the next build deletes them
+    (:mod:`simsearch.generations`: only names listed here or in its journal)."""
+
+    KEY: ClassVar[str] = "generations"
+    previous: list[str]
+
+
+@section
+@dataclass(frozen=True)
+class ModelFiles(Section):
+    """Fingerprint of a local model directory (:mod:`simsearch.model_fingerprint`):
+    each file's ``[size, mtime_ns]`` and one sha256 over their contents, so a model
+    retrained into the same directory is noticed by ``index`` and ``query``."""
+
+    KEY: ClassVar[str] = "model_files"
+    files: dict[str, list[int]]
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"files": self.files, "sha256": self.sha256}
+
+
 # --------------------------------------------------------------------------- the whole
 
 
@@ -158,6 +204,11 @@ class IndexMeta:
     def column(self) -> str:
         """The source column whose text was encoded."""
         return self.source.column
+
+    @property
+    def table(self) -> TableInfo:
+        """How the source was read (defaults for indexes built before it was recorded)."""
+        return self.get(TableInfo) or TableInfo(text_columns=[self.source.column])
 
     @property
     def whitening(self) -> WhiteningInfo | None:
@@ -248,11 +299,15 @@ class IndexMeta:
             raise SimsearchError(
                 f"no index found at {path}; run 'simsearch index FILE --column COL' first"
             )
+        from simsearch.safe_files import read_bounded
+
         try:
-            data = json.loads(meta_path.read_text(encoding="utf-8"))
+            # A regular file of bounded size only: a FIFO must not block, a device or a
+            # huge file must not be read forever.
+            data = json.loads(read_bounded(meta_path, path, MAX_META_BYTES).decode("utf-8"))
         except PermissionError:
             raise SimsearchError(f"cannot read {meta_path}: permission denied") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SimsearchError) as exc:
             raise damaged(path, f"meta.json is unreadable: {exc}") from None
         return cls.from_dict(data, path)
 

@@ -28,11 +28,13 @@ sentence-transformers. Set ``SIMSEARCH_ONNX=0`` to disable the ONNX path entirel
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import sys
 import uuid
 import warnings
 from collections.abc import Callable, Sequence
@@ -187,6 +189,8 @@ def export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | Non
                 dynamo=False,
             )
         st.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        # What the export must hold, to tell a damaged one (verify_export) from ours.
+        config["files"] = {n: _file_record(tmp / n) for n in ("model.onnx", "tokenizer.json")}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
         try:
             os.replace(tmp, target)
@@ -236,13 +240,81 @@ def _quantize(source: Path, target: Path) -> None:
     )
 
 
+def _file_record(path: Path) -> list[Any]:
+    """``[size, sha256]`` of a file of the export."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return [path.stat().st_size, digest.hexdigest()]
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """The export's ``simsearch-onnx.json`` (a regular file of bounded size).
+
+    Raises:
+        SimsearchError: missing, not a regular file, or not a JSON object.
+    """
+    from simsearch.safe_files import read_bounded
+
+    try:
+        config = json.loads(read_bounded(directory / CONFIG, directory, 1 << 20))
+    except (OSError, ValueError) as exc:
+        raise SimsearchError(f"{directory / CONFIG} is unreadable: {exc}") from None
+    if not isinstance(config, dict):
+        raise SimsearchError(f"{directory / CONFIG} is not a JSON object")
+    return config
+
+
+def damage(directory: Path, full: bool = True) -> str | None:
+    """Why the export in ``directory`` cannot be used, or None when it is sound.
+    ``full`` compares the sha256 of every file (index time); otherwise only the config
+    and the sizes are checked (query time: a few ``stat`` calls)."""
+    try:
+        config = read_config(directory)
+        for key in ("pooling", "max_seq_length", "dim", "inputs", "pad_id", "pad_token"):
+            if key not in config:
+                return f"{CONFIG} lacks {key!r}"
+        records = config.get("files")
+        if not isinstance(records, dict):
+            return None  # an export of an earlier version: nothing recorded to compare
+        for name, (size, sha256) in records.items():
+            path = directory / Path(name).name
+            if not path.is_file() or path.stat().st_size != size:
+                return f"{name} is missing or has another size"
+            if full and _file_record(path)[1] != sha256:
+                return f"{name} fails its sha256 check"
+    except (SimsearchError, OSError, ValueError, TypeError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def _remove_export(directory: Path) -> None:
+    """Delete a damaged export: only the files an export holds, then the directory."""
+    names = {CONFIG, "tokenizer.json", "model.onnx", "model-int8.onnx"}
+    for entry in os.listdir(directory):
+        if entry in names or entry.endswith(".opt.onnx"):
+            (directory / entry).unlink(missing_ok=True)
+    directory.rmdir()
+
+
 def ensure_export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | None = None):
     """Best effort :func:`export`: returns the directory, or ``None`` after logging one
-    line when the model cannot be exported (queries then use sentence-transformers)."""
+    line when the model cannot be exported (queries then use sentence-transformers).
+    A damaged export (see :func:`damage`) is removed and made again."""
     if not enabled():
         return None
-    if has_export(root, model):
-        return export_dir(root, model)
+    target = export_dir(root, model)
+    if target.is_dir() and not target.is_symlink():
+        why = damage(target)
+        if why is None:
+            return target
+        if log:
+            log(f"the ONNX export at {target} is damaged ({why}); exporting it again")
+        try:
+            _remove_export(target)
+        except OSError:
+            return None
     try:
         return export(model, root, st=st, log=log)
     except Exception as exc:  # noqa: BLE001 - an optional speed-up never fails a build
@@ -272,22 +344,28 @@ def _session(ort: Any, path: Path, threads: int) -> Any:
         return opts
 
     providers = ["CPUExecutionProvider"]
-    if optimised.is_file():
+    # onnxruntime prints its fallback banners ("EP Error ...") with print(): keep them
+    # off stdout, which carries only results.
+    with contextlib.redirect_stdout(sys.stderr):
+        if optimised.is_file():
+            try:
+                return ort.InferenceSession(str(optimised), options(), providers=providers)
+            except Exception:  # noqa: BLE001 - e.g. made on another CPU: use the original
+                pass
+            return ort.InferenceSession(str(path), options(), providers=providers)
+        if not os.access(path.parent, os.W_OK):  # a read-only index: optimise in memory
+            return ort.InferenceSession(str(path), options(), providers=providers)
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.opt.onnx")
         try:
-            return ort.InferenceSession(str(optimised), options(), providers=providers)
-        except Exception:  # noqa: BLE001 - e.g. made on another CPU: use the original
-            pass
-        return ort.InferenceSession(str(path), options(), providers=providers)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.opt.onnx")
-    try:
-        session = ort.InferenceSession(str(path), options(tmp), providers=providers)
-        if tmp.is_file():
-            os.replace(tmp, optimised)
-    except OSError:  # a read-only cache: run unoptimised-on-disk, nothing saved
-        session = ort.InferenceSession(str(path), options(), providers=providers)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return session
+            session = ort.InferenceSession(str(path), options(tmp), providers=providers)
+            if tmp.is_file():
+                os.replace(tmp, optimised)
+        except Exception:  # noqa: BLE001 - cannot save it: run it optimised in memory
+            session = ort.InferenceSession(str(path), options(), providers=providers)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        return session
 
 
 class OnnxEncoder:
@@ -307,7 +385,7 @@ class OnnxEncoder:
         from tokenizers import Tokenizer
 
         self.directory = Path(directory)
-        self.config = json.loads((self.directory / CONFIG).read_text(encoding="utf-8"))
+        self.config = read_config(self.directory)
         if precision not in ("fp32", "int8"):
             raise SimsearchError(f"the ONNX backend runs fp32 or int8, not {precision}")
         self.precision = precision

@@ -22,6 +22,8 @@ from simsearch.errors import InvalidParameter
 
 Hit = dict[str, Any]
 FORMATS = ("table", "json", "csv")
+#: Formats of search results: the above, and Excel workbooks (to a file only).
+RESULT_FORMATS = (*FORMATS, "xlsx")
 CORE_KEYS = ("rank", "row", "cosine_distance", "similarity", "text")
 
 
@@ -104,16 +106,21 @@ def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = Non
 def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
     """Write results as CSV with a header row; shown columns come before ``text``."""
     stream = sys.stdout if stream is None else stream
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerows(csv_rows(hits, show))
+
+
+def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
+    """The header row, then one row per result, of the CSV of results."""
     has_query = bool(hits) and "query" in hits[0]
     header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
-    header += list(show) + ["text"]
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(header)
+    rows: list[list[Any]] = [header + list(show) + ["text"]]
     for hit in hits:
         lead = [hit["query_index"], hit["query"]] if has_query else []
         values = [hit[k] for k in CORE_KEYS[:4]]
         shown = [_cell(hit["columns"].get(c)) for c in show]
-        writer.writerow(lead + values + shown + [hit["text"]])
+        rows.append(lead + values + shown + [hit["text"]])
+    return rows
 
 
 def _cell(value: Any) -> str:
@@ -131,10 +138,11 @@ def _one_line(text: str) -> Any:
 
 
 def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
-    """Print results as tables (one per query), the text cut to the terminal width.
+    """Print results as tables (one per query), long text wrapped over several lines
+    within the terminal width (never cut: every word of a result is shown).
 
     rich measures Korean (and other East Asian wide) characters as two cells, so the
-    cut falls on the right column even for Hangul.
+    wrap falls on the right column even for Hangul.
     """
     from rich import box
     from rich.console import Console
@@ -146,7 +154,8 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     for group in groups.values():
         heading = _one_line(f"query: {group[0]['query']}") if "query" in group[0] else title
         # The numbers keep their width; the text takes what is left of the terminal and
-        # is cut with an ellipsis (never wrapped), so each result stays on one line.
+        # wraps at word boundaries (folding a word longer than the column), so Korean
+        # abstracts are read whole instead of as their first few syllables.
         widths = {
             "rank": 4,
             "row": max(3, len(str(max(h["row"] for h in group)))),
@@ -157,10 +166,8 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
         for column in show:
             values = [_one_line(_cell(h["columns"].get(column))).cell_len for h in group]
             width = min(24, max([len(column), *values]))
-            cols.append(
-                Col(column, no_wrap=True, overflow="ellipsis", min_width=width, max_width=24)
-            )
-        cols.append(Col("text", no_wrap=True, overflow="ellipsis", ratio=1))
+            cols.append(Col(column, overflow="fold", min_width=width, max_width=24))
+        cols.append(Col("text", overflow="fold", ratio=1))
         rows = [
             [
                 str(hit["rank"]),
@@ -184,14 +191,78 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
         console.print(table)
 
 
-def write(hits: list[Hit], fmt: str, show: Sequence[str], title: str | None = None) -> None:
-    """Write results to stdout in ``fmt`` (``table``, ``json`` or ``csv``)."""
+def check_output(fmt: str, output: Path | None) -> str:
+    """The results format for ``fmt`` and an ``output`` file: ``table`` with a file takes
+    the format from the file's suffix (``.csv``, ``.json``, ``.xlsx``).
+
+    Raises:
+        InvalidParameter: an unknown format; ``xlsx`` without a file (param ``output``);
+            a table to a file whose suffix names no format.
+    """
+    fmt = check_format(fmt, RESULT_FORMATS)
+    if output is None:
+        if fmt == "xlsx":
+            raise InvalidParameter(
+                "output", "an Excel workbook is written to a file: add {name} results.xlsx"
+            )
+        return fmt
+    if fmt == "table":
+        fmt = output.suffix.lower().lstrip(".")
+        if fmt not in RESULT_FORMATS[1:]:
+            raise InvalidParameter(
+                "output",
+                f"{{name}} {output.name}: name a .csv, .json or .xlsx file (or set the format)",
+            )
+    from simsearch.table_writer import check_output as check_file
+
+    check_file(output, (".xlsx",) if fmt == "xlsx" else None, param="output")
+    return fmt
+
+
+def write(
+    hits: list[Hit],
+    fmt: str,
+    show: Sequence[str],
+    title: str | None = None,
+    output: Path | None = None,
+) -> None:
+    """Write results to stdout in ``fmt`` (``table``, ``json`` or ``csv``), or to the
+    file ``output``: CSV in UTF-8 with a BOM (Korean Excel reads it as UTF-8), JSON in
+    UTF-8, ``xlsx`` with every source column (all by :mod:`simsearch.table_writer`)."""
+    if output is not None:
+        from simsearch import table_writer
+
+        if fmt == "xlsx":
+            table_writer.write_hits(hits, output, sheet="results")
+        elif fmt == "csv":
+            table_writer.write_text(output, lambda stream: write_csv(hits, show, stream))
+        else:
+            table_writer.write_text(
+                output, lambda stream: write_json(hits, show, stream), encoding="utf-8"
+            )
+        return
     if fmt == "json":
         write_json(hits, show)
     elif fmt == "csv":
         write_csv(hits, show)
     else:
         write_table(hits, show, title)
+
+
+def write_document(record: dict[str, Any], row: int, text: str, where: str) -> None:
+    """Print one document whole: its row, where it is in the source, its text, and every
+    source column, each value wrapped (never cut)."""
+    from rich import box
+    from rich.console import Console
+    from rich.text import Text
+
+    cols = [Col("column", no_wrap=True), Col("value", overflow="fold", ratio=1)]
+    rows = [[Text(str(name)), Text(_cell(value))] for name, value in record.items()]
+    table = rich_table(cols, rows, box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
+    console = Console(soft_wrap=False)
+    console.print(Text(f"document {row} ({where})"))
+    console.print(Text(text))
+    console.print(table)
 
 
 # --------------------------------------------------------------------------- indexes
@@ -309,9 +380,11 @@ def build_summary(report: Any) -> list[str]:
     else:
         what = f"encoded {report.encoded:,}, reused {report.reused:,}, dropped {report.dropped:,}"
     empty = f"; {meta.n_empty:,} empty documents kept as empty rows" if meta.n_empty else ""
+    read = f" ({_encoding_name(meta.table.encoding)})" if meta.table.encoding else ""
+    backend = f", backend {meta.encode.backend}" if meta.encode.backend else ""
     lines.append(
         f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "
-        f"{meta.column!r} with {meta.model}: {what}{empty} "
+        f"{meta.column!r}{read} with {meta.model}{backend}: {what}{empty} "
         f"in {report.seconds:.1f} s -> {where}"
     )
     return lines
@@ -347,3 +420,9 @@ def write_groups(groups: Any, show: Sequence[str], limit: int = 20) -> None:
         )
     table = rich_table(columns, rows, box=box.SIMPLE_HEAD, pad_edge=False, expand=True)
     Console(soft_wrap=False).print(table)
+
+
+def _encoding_name(encoding: str) -> str:
+    return {"utf-8-sig": "UTF-8 with BOM", "utf-8": "UTF-8", "utf-16": "UTF-16"}.get(
+        encoding, encoding
+    )

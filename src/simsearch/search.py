@@ -61,12 +61,13 @@ def check_doc(doc: int, index: store.Index) -> None:
 
 def _hits(
     index: store.Index,
-    indices: np.ndarray,
-    sims: np.ndarray,
+    indices: Sequence[np.ndarray],
+    sims: Sequence[np.ndarray],
     queries: Sequence[str] | None = None,
 ) -> list[Hit]:
-    """Turn ranking arrays into result dicts, reading only the rows that are shown."""
-    positions = sorted({int(i) for i in indices.ravel()})
+    """Turn ranking arrays (one per query) into result dicts, reading only the rows that
+    are shown."""
+    positions = sorted({int(i) for ids in indices for i in ids})
     records = dict(zip(positions, index.rows(positions)))
     column = index.column
     hits: list[Hit] = []
@@ -90,38 +91,111 @@ def _hits(
     return hits
 
 
+def check_min_similarity(min_similarity: float | None) -> None:
+    """Raises InvalidParameter unless ``min_similarity`` is None or in ``[-1, 1]``."""
+    if min_similarity is not None and not -1.0 <= min_similarity <= 1.0:
+        raise InvalidParameter(
+            "min_similarity",
+            f"{{name}} is a cosine similarity between -1 and 1, got {min_similarity}",
+        )
+
+
+def rank(
+    index: store.Index,
+    queries: np.ndarray,
+    k: int | None,
+    min_similarity: float | None = None,
+    exclude: np.ndarray | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Exact top-k (:func:`simsearch.ranking.top_k`) with empty documents left out and an
+    optional similarity threshold.
+
+    Empty documents are zero rows of the search matrix (whitened ones too), so their
+    similarity to everything is exactly 0: ``n_empty`` extra candidates are fetched and
+    the zero rows among them dropped, so they never rank, not even above documents of
+    negative similarity.
+
+    Args:
+        index: an opened index.
+        queries: ``(n_queries, dim)`` float32, L2-normalised.
+        k: at most this many results per query; None: no limit (every document at or
+            above ``min_similarity``).
+        min_similarity: keep only results with cosine similarity ``>=`` this.
+        exclude: as in :func:`simsearch.ranking.top_k`.
+
+    Returns:
+        ``(indices, similarities)``: per query, an int64 array of rows and a float32
+        array of similarities, most similar first (possibly fewer than ``k``).
+    """
+    queries = np.atleast_2d(queries)
+    n_empty = index.meta.n_empty
+    want = index.n_docs if k is None else k
+    if want < 1:  # e.g. a one-document index asked for documents other than itself
+        return [np.empty(0, np.int64)] * len(queries), [np.empty(0, np.float32)] * len(queries)
+    indices, sims = top_k(index.embeddings, queries, min(want + n_empty, index.n_docs), exclude)
+    kept_ids, kept_sims = [], []
+    for row_ids, row_sims in zip(indices, sims):
+        keep = np.ones(len(row_ids), dtype=bool)
+        if n_empty:
+            zero = row_sims == 0.0
+            if zero.any():
+                rows = np.asarray(index.embeddings[np.sort(row_ids[zero])])
+                empty = set(np.sort(row_ids[zero])[~rows.any(axis=1)].tolist())
+                keep &= np.array([int(r) not in empty for r in row_ids])
+        if min_similarity is not None:
+            keep &= row_sims >= np.float32(min_similarity)
+        kept_ids.append(row_ids[keep][:want])
+        kept_sims.append(row_sims[keep][:want])
+    return kept_ids, kept_sims
+
+
 def similar_hits(
     index: store.Index,
     doc: int,
-    k: int = 10,
+    k: int | None = 10,
     include_self: bool = False,
     log: LogFn = _quiet,
+    min_similarity: float | None = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to document ``doc`` by cosine distance.
 
     Args:
         index: an opened index (:func:`simsearch.index.load_index`).
         doc: 0-based row of the query document.
-        k: number of results (clamped to the corpus size).
+        k: number of results (clamped to the corpus size); None with ``min_similarity``:
+            every document at or above it.
         include_self: keep ``doc`` itself in the list (it ranks first at distance 0),
             exactly like the notebook's ``cosine_distances(...)[doc].argsort()[:k]``.
         log: receives one-line notices (k clamped, empty query document).
+        min_similarity: keep only documents with cosine similarity ``>=`` this.
 
     Returns:
-        ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
+        Up to ``k`` dicts with keys ``rank`` (1-based), ``row`` (0-based), ``cosine_distance``,
         ``similarity``, ``text`` and ``columns`` (the whole source row), nearest first.
 
     Raises:
         SimsearchError: ``doc`` out of range or ``k < 1``.
     """
     check_doc(doc, index)
-    k = check_k(k, index, exclude_self=not include_self, log=log)
+    k = _limit(k, min_similarity, index, exclude_self=not include_self, log=log)
+    if k == 0:  # a one-document index has no other document to return
+        return []
     query = np.asarray(index.embeddings[doc], dtype=np.float32)
     if not query.any():
         log(f"document {doc} is empty, so every cosine distance to it is 1")
     exclude = None if include_self else np.array([doc])
-    indices, sims = top_k(index.embeddings, query, k, exclude=exclude)
+    indices, sims = rank(index, query, k, min_similarity, exclude=exclude)
     return _hits(index, indices, sims)
+
+
+def _limit(
+    k: int | None, min_similarity: float | None, index: store.Index, exclude_self: bool, log: LogFn
+) -> int | None:
+    """``k`` checked; None (no limit) only with a threshold."""
+    check_min_similarity(min_similarity)
+    if k is None:
+        return None if min_similarity is not None else check_k(10, index, exclude_self, log)
+    return check_k(k, index, exclude_self=exclude_self, log=log)
 
 
 def encode_queries(
@@ -130,6 +204,7 @@ def encode_queries(
     device: str | None = None,
     batch_size: int = 32,
     encoder: Any = None,
+    log: LogFn | None = None,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -151,7 +226,7 @@ def encode_queries(
     """
     from simsearch.encoders import query_encoder
 
-    encoder = encoder if encoder is not None else query_encoder(index, device)
+    encoder = encoder if encoder is not None else query_encoder(index, device, log)
     vectors = encoder.encode(texts, batch_size)
     if vectors.shape[1] != index.meta.dim:
         raise SimsearchError(
@@ -165,17 +240,19 @@ def encode_queries(
 def query_hits(
     index: store.Index,
     texts: Sequence[str],
-    k: int = 10,
+    k: int | None = 10,
     device: str | None = None,
     batch_size: int = 32,
     log: LogFn = _quiet,
+    min_similarity: float | None = None,
     encoder: Any = None,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all;
-    ``encoder`` as in :func:`encode_queries`).
+    ``encoder`` as in :func:`encode_queries`); ``k`` and ``min_similarity`` as in
+    :func:`similar_hits`.
 
     Returns:
-        ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
+        Up to ``len(texts) * k`` dicts as in :func:`similar_hits`, plus ``query_index`` and
         ``query``, grouped by query in input order.
 
     Raises:
@@ -187,9 +264,10 @@ def query_hits(
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
-    k = check_k(k, index, exclude_self=False, log=log)
-    vectors = encode_queries(index, texts, device, batch_size, encoder)
-    indices, sims = top_k(index.embeddings, vectors, k)
+    check_min_similarity(min_similarity)
+    vectors = encode_queries(index, texts, device, batch_size, encoder, log)  # model problems first
+    k = _limit(k, min_similarity, index, exclude_self=False, log=log)
+    indices, sims = rank(index, vectors, k, min_similarity)
     return _hits(index, indices, sims, queries=texts)
 
 
@@ -215,25 +293,31 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
 
 def similar(
     doc: int,
-    k: int = 10,
+    k: int | None = 10,
     *,
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     include_self: bool = False,
+    min_similarity: float | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file.
 
     Example:
         >>> simsearch.similar(0, k=5)  # doctest: +SKIP
 
+    Args:
+        k: at most this many rows; None with ``min_similarity``: no limit.
+        min_similarity: keep only rows with cosine similarity ``>=`` this.
+
     Returns:
-        A DataFrame of ``k`` rows, nearest first (see :func:`hits_frame`).
+        A DataFrame of up to ``k`` rows, nearest first (see :func:`hits_frame`).
 
     Raises:
-        SimsearchError: no index, ``doc`` out of range, ``k < 1``.
+        SimsearchError: no index, ``doc`` out of range, ``k < 1``, a threshold outside
+            ``[-1, 1]``.
     """
     index = store.load_index(root, name)
-    return hits_frame(similar_hits(index, doc, k, include_self))
+    return hits_frame(similar_hits(index, doc, k, include_self, min_similarity=min_similarity))
 
 
 def query(
@@ -243,6 +327,7 @@ def query(
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
     device: str | None = None,
+    min_similarity: float | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
     several), encoded with the index's own model.
@@ -255,4 +340,4 @@ def query(
     """
     texts = [text] if isinstance(text, str) else list(text)
     index = store.load_index(root, name)
-    return hits_frame(query_hits(index, texts, k, device=device))
+    return hits_frame(query_hits(index, texts, k, device=device, min_similarity=min_similarity))

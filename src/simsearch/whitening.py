@@ -83,6 +83,43 @@ class Whitening:
             return cls(data["mean"].astype(np.float32), data["matrix"].astype(np.float32))
 
 
+def safe_dim(n_docs: int, dim: int, requested: int | None) -> tuple[int | None, str | None]:
+    """The number of whitened dimensions to keep when fitting on ``n_docs`` documents.
+
+    Whitening fitted on n points in ``n - 1`` or more dimensions maps them to a regular
+    simplex: every cosine similarity becomes exactly ``-1/(n - 1)`` and the ranking is
+    noise. ``scripts/whitening_few_docs.py`` shows the spread of similarities shrinking to
+    0 as the kept dimension nears ``n - 1`` on the 119 sample abstracts; at most
+    ``(n - 1) // 2`` dimensions are kept here.
+
+    Args:
+        n_docs: non-empty documents the transform is fitted on.
+        dim: the embedding dimension.
+        requested: dimensions asked for (None: all ``dim``).
+
+    Returns:
+        ``(k, reason)``: the dimension to keep (None: all, as asked) and a one-line
+        reason when it is fewer than asked (else None).
+
+    Raises:
+        SimsearchError: fewer than 5 documents (not even 2 dimensions could be kept).
+    """
+    limit = (n_docs - 1) // 2
+    if limit < 2:
+        raise SimsearchError(
+            f"whitening needs at least 5 non-empty documents to fit on, got {n_docs}; "
+            "build the index without whitening"
+        )
+    wanted = requested or dim
+    if wanted <= limit:
+        return requested, None
+    return limit, (
+        f"whitening keeps {limit} of the {wanted} dimensions asked for: fitted on {n_docs} "
+        f"documents, more would make all documents equally similar (add documents, or "
+        f"ask for at most {limit})"
+    )
+
+
 def fit_whitening(embeddings: np.ndarray, dim: int | None = None) -> Whitening:
     """Fit BERT-whitening on (n, d) embeddings, keeping ``dim`` output dimensions (None: d).
 

@@ -65,8 +65,19 @@ def _preload_table() -> None:
     threading.Thread(target=work, daemon=True).start()
 
 
+def _interrupted_at_start_up(_signum: int, _frame: object) -> None:
+    """Ctrl-C before a command runs (while Python imports the libraries): one line, exit
+    code 130, no traceback. Each command restores Python's own handler when it starts
+    (:func:`simsearch.cli.run.run`), so an interrupted build still cleans up."""
+    sys.stderr.write("Error: interrupted\n")
+    raise SystemExit(130)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: the fast lane when it applies, else the typer app."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted_at_start_up)
     args = list(sys.argv[1:] if argv is None else argv)
     if args:
         from simsearch.cli.fast import parse
@@ -80,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             code = run(find(args[0])[0], opts)  # type: ignore[index]
             sys.stdout.flush()
             raise SystemExit(code)
+    from simsearch.cli.run import run_app
     from simsearch.cli.typer_app import app
 
-    app(args=args, prog_name="simsearch")
+    raise SystemExit(run_app(app, args))
 
 
 def __getattr__(name: str) -> Any:

@@ -17,25 +17,60 @@ from simsearch.cli.spec import (
     Arg,
     BatchSize,
     Device,
-    Format,
     IndexName,
     IndexRoot,
     K,
+    MinSimilarity,
     ModelCheck,
     Opt,
+    Output,
+    ResultFormat,
     Show,
 )
 
 
 def index_command(
     file: Annotated[Path, Arg(help="Spreadsheet or table: .xlsx, .csv, .tsv, ...")],
-    column: Annotated[str, Opt("--column", "-c", help="Text column to encode.")],
+    column: Annotated[
+        list[str],
+        Opt(
+            "--column",
+            "-c",
+            help="Text column to encode; repeat it (or separate by commas) to join several "
+            "columns into one document per row.",
+        ),
+    ],
     sheet: Annotated[
-        str | None, Opt("--sheet", help="Excel sheet (name or 0-based number).")
+        str | None,
+        Opt(
+            "--sheet",
+            help="Excel sheet (name or 0-based number); default the first, or the one "
+            "sheet that has the column.",
+        ),
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        Opt(
+            "--header-row",
+            help="Row of the header as Excel numbers rows (from 1); default detected. "
+            "Document 0 is the row below it.",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        Opt(
+            "--encoding", help="Encoding of a CSV/TSV (cp949, utf-8, utf-16...); default detected."
+        ),
     ] = None,
     model: Annotated[
-        str, Opt("--model", "-m", help="Hub id or local SentenceTransformer directory.")
-    ] = "jhgan/ko-sroberta-multitask",
+        str | None,
+        Opt(
+            "--model",
+            "-m",
+            help="Hub id or local SentenceTransformer directory "
+            "[default: jhgan/ko-sroberta-multitask; none with --embeddings].",
+        ),
+    ] = None,
     device: Device = None,
     batch_size: BatchSize = 32,
     embeddings: Annotated[
@@ -43,8 +78,12 @@ def index_command(
     ] = None,
     rebuild: Annotated[bool, Opt("--rebuild", help="Ignore the cache.")] = False,
     backend: Annotated[
-        str, Opt("--backend", help="torch, or onnx (onnxruntime on CPU, faster).")
-    ] = "torch",
+        str,
+        Opt(
+            "--backend",
+            help="auto (onnx on a CPU when onnxruntime is installed, else torch), torch, onnx.",
+        ),
+    ] = "auto",
     precision: Annotated[
         str, Opt("--precision", help="fp32; fp16/bf16 on a GPU (torch); int8 with onnx.")
     ] = "fp32",
@@ -69,19 +108,21 @@ def index_command(
 
     options = options_from(BuildOptions, locals())  # the options are named like its fields
     with encode_progress(enabled=not quiet) as on_progress:
-        report = build(file, column, options, on_progress=on_progress, log=say)
+        report = build(file, list(column), options, on_progress=on_progress, log=say)
     for line in build_summary(report):
         say(line)
 
 
 def similar_command(
     doc: Annotated[int, Opt("--doc", "-d", help="0-based row of the query document.")],
-    k: K = 10,
+    k: K = None,
+    min_similarity: MinSimilarity = None,
     include_self: Annotated[
         bool, Opt("--include-self", help="Keep the document itself (rank 1).")
     ] = False,
     show: Show = None,
-    fmt: Format = "table",
+    fmt: ResultFormat = "table",
+    output: Output = None,
     model: ModelCheck = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -90,20 +131,35 @@ def similar_command(
     from simsearch import render
     from simsearch.search import similar_hits
 
-    fmt = render.check_format(fmt)
+    fmt = render.check_output(fmt, output)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = similar_hits(index, doc, k, include_self=include_self, log=say)
-    render.write(hits, fmt, columns, title=f"documents similar to row {doc}")
+    hits = similar_hits(
+        index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity
+    )
+    render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
 
 def query_command(
     text: Annotated[str | None, Arg(help="The query sentence.")] = None,
-    file: Annotated[str | None, Opt("--file", help="One query per line; '-' reads stdin.")] = None,
-    k: K = 10,
+    file: Annotated[
+        str | None,
+        Opt("--file", help="Many queries: one query per line of FILE ('-' reads stdin)."),
+    ] = None,
+    text_file: Annotated[
+        Path | None,
+        Opt(
+            "--text-file",
+            help="One query: the whole of FILE (e.g. an abstract over several lines); "
+            "--file splits lines into queries, this does not.",
+        ),
+    ] = None,
+    k: K = None,
+    min_similarity: MinSimilarity = None,
     show: Show = None,
-    fmt: Format = "table",
+    fmt: ResultFormat = "table",
+    output: Output = None,
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     model: ModelCheck = None,
     root: IndexRoot = Path(DEFAULT_ROOT),
@@ -113,13 +169,33 @@ def query_command(
     from simsearch import render
     from simsearch.search import query_hits
 
-    fmt = render.check_format(fmt)
-    queries = read_queries(text, file)
+    fmt = render.check_output(fmt, output)
+    queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
     columns = show_list(show)
     render.check_show(columns, index.meta.columns)
-    hits = query_hits(index, queries, k, device=device, log=say)
-    render.write(hits, fmt, columns)
+    hits = query_hits(index, queries, k, device=device, log=say, min_similarity=min_similarity)
+    render.write(hits, fmt, columns, output=output)
+
+
+def show_command(
+    doc: Annotated[int, Opt("--doc", "-d", help="0-based row of the document.")],
+    root: IndexRoot = Path(DEFAULT_ROOT),
+    name: IndexName = DEFAULT_NAME,
+) -> None:
+    """One document printed whole: its text and every source column."""
+    from simsearch import render
+    from simsearch.search import check_doc
+
+    index = open_index(root, name)
+    check_doc(doc, index)
+    record = index.rows([doc])[0]
+    text = record.get(index.column)
+    header = index.meta.table.header_row
+    where = f"row {header + 1 + doc} of {Path(index.meta.source.path).name}"
+    if index.meta.source.sheet:
+        where += f", sheet {index.meta.source.sheet!r}"
+    render.write_document(record, doc, "" if text is None else str(text), where)
 
 
 #: name -> (function, fast): ``fast`` commands load no model on their usual path and
@@ -128,4 +204,5 @@ COMMANDS = {
     "index": (index_command, False),
     "similar": (similar_command, True),
     "query": (query_command, True),
+    "show": (show_command, True),
 }

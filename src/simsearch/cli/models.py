@@ -3,10 +3,13 @@ diagnostics) and ``train`` (fine-tuning). Heavy libraries are imported inside.""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
-from simsearch.cli.spec import Arg, Opt, TableOrJson
+from simsearch.cli.run import index_path
+from simsearch.cli.spec import DEFAULT_NAME, Arg, IndexName, Opt, TableOrJson
 from simsearch.errors import InvalidParameter
 
 DEFAULT_PLOT = "simsearch-inspect.png"
@@ -27,8 +30,10 @@ def eval_command(
         ),
     ] = None,
     index: Annotated[
-        Path | None, Opt(help="Retrieval mode: evaluate against this index directory.")
+        Path | None,
+        Opt(help="Retrieval mode: the folder holding the indexes; --name picks the index."),
     ] = None,
+    name: IndexName = DEFAULT_NAME,
     text1: Annotated[str, Opt(help="First text column.")] = "sentence1",
     text2: Annotated[str, Opt(help="Second text column.")] = "sentence2",
     score: Annotated[str, Opt(help="Gold score column.")] = "score",
@@ -67,7 +72,12 @@ def eval_command(
                 "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
             )
         record = evaluate_index(
-            file, index, model[0] if model else None, query_column, relevant_column, batch_size
+            file,
+            index_path(index, name),
+            model[0] if model else None,
+            query_column,
+            relevant_column,
+            batch_size,
         )
         if fmt == "json":
             render.write_json_value(record)
@@ -96,7 +106,13 @@ def eval_command(
 # -------------------------------------------------------------------------- inspect
 def inspect_command(
     index: Annotated[
-        list[Path] | None, Opt(help="Index directory to diagnose; repeat to overlay two.")
+        Path | None, Opt(help="The folder holding the indexes to diagnose (with --name).")
+    ] = None,
+    name: Annotated[
+        list[str] | None,
+        Opt(
+            "--name", help="Index to diagnose under --index (default: default); repeat to overlay."
+        ),
     ] = None,
     model: Annotated[
         list[str] | None,
@@ -127,7 +143,8 @@ def inspect_command(
 
     render.check_format(fmt, ("table", "json"))
     options = options_from(InspectOptions, locals())  # named like its fields
-    diagnostics, plot_path = inspect_sources(index or [], model or [], options)
+    paths = [index_path(index, n) for n in name or [DEFAULT_NAME]] if index else []
+    diagnostics, plot_path = inspect_sources(paths, model or [], options)
     records = [d.as_dict() for d in diagnostics]
     if fmt == "json":
         render.write_json_value({"plot": str(plot_path), "results": records})
@@ -159,8 +176,10 @@ def train_command(
     output: Annotated[Path, Opt("--output", "-o", help="Directory for the model.")],
     data: Annotated[list[Path] | None, Opt(help="Training file; repeatable.")] = None,
     index: Annotated[
-        Path | None, Opt(help="simcse/mlm/tsdae: train on this index's texts.")
+        Path | None,
+        Opt(help="simcse/mlm/tsdae: train on the texts of an index (folder, with --name)."),
     ] = None,
+    name: IndexName = DEFAULT_NAME,
     model: Annotated[
         str | None,
         Opt("--model", "-m", help="Base model (default: the core's default model)."),
@@ -210,8 +229,12 @@ def train_command(
     render.check_format(fmt, ("table", "json"))
     # The options are named like the fields of the two dataclasses.
     config = options_from(TrainConfig, locals(), show_progress=fmt == "table")
-    spec = options_from(TrainData, locals(), data=data or [])
-    result = train_from_files(output, config, spec, model=model, dev=dev)
+    where = index_path(index, name) if index is not None else None
+    spec = options_from(TrainData, locals(), data=data or [], index=where)
+    # The trainer prints its log dicts to stdout; keep stdout for the JSON alone.
+    quiet = contextlib.redirect_stdout(sys.stderr) if fmt == "json" else contextlib.nullcontext()
+    with quiet:
+        result = train_from_files(output, config, spec, model=model, dev=dev)
     if fmt == "json":
         render.write_json_value(asdict(result))
         return

@@ -66,8 +66,16 @@ def flag_for(func: Callable[..., Any]) -> Callable[[str], str]:
     return spell
 
 
+#: Commands whose interrupted run the same command resumes (from its checkpoint).
+RESUMABLE = {"index_command"}
+
+
 def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
     """Run a command under the CLI's error contract and return its exit code."""
+    import signal
+
+    # From here Ctrl-C raises KeyboardInterrupt, so a build unwinds and cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _RUNNING.append(func)
     try:
         func(**kwargs)
@@ -75,7 +83,10 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
         say(f"Error: {exc.render(flag_for(func))}")
         return exc.exit_code
     except KeyboardInterrupt:
-        say("Error: interrupted; run the same command again to resume where it stopped")
+        if getattr(func, "__name__", "") in RESUMABLE:
+            say("Error: interrupted; run the same command again to resume where it stopped")
+        else:
+            say("Error: interrupted")
         return 130
     except BrokenPipeError:  # e.g. `simsearch ... | head`
         sys.stderr.close()
@@ -113,29 +124,74 @@ def open_index(root: str | Path, name: str, model: str | None = None) -> Any:
     return index
 
 
-def read_queries(text: str | None, file: str | None) -> list[str]:
-    """The query texts: ``text``, or the non-blank lines of ``file`` (``-``: stdin).
+def read_queries(text: str | None, file: str | None, text_file: Path | None = None) -> list[str]:
+    """The query texts: ``text``; or the non-blank lines of ``file`` (``-``: stdin), one
+    query each; or the whole of ``text_file`` as one query (line breaks kept).
 
     Raises:
-        SimsearchError: neither or both given, a missing or non-UTF-8 file, no lines.
+        SimsearchError: none or several given, a missing or undecodable file, no text.
     """
-    if text is not None and file is not None:
-        raise SimsearchError("give either TEXT or --file, not both")
+    given = [n for n, v in (("TEXT", text), ("--file", file), ("--text-file", text_file)) if v]
+    if len(given) > 1:
+        raise SimsearchError(f"give one of TEXT, --file or --text-file, not {' and '.join(given)}")
+    if text_file is not None:
+        whole = _read_text(text_file).strip()
+        if not whole:
+            raise SimsearchError(f"{text_file} holds no text")
+        return [whole]
     if file is None:
         if text is None:
-            raise SimsearchError("no query given; pass TEXT, or --file FILE (- for stdin)")
+            raise SimsearchError(
+                "no query given; pass TEXT, --file FILE (one query per line, - for stdin) "
+                "or --text-file FILE (the whole file as one query)"
+            )
         return [text]
-    if file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise SimsearchError(f"query file not found: {file}")
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError:
-            raise SimsearchError(f"{file} is not UTF-8 text; save it as UTF-8") from None
+    lines = sys.stdin.read().splitlines() if file == "-" else _read_text(Path(file)).splitlines()
     queries = [line.strip() for line in lines if line.strip()]
     if not queries:
         raise SimsearchError(f"{file if file != '-' else 'stdin'} holds no query lines")
     return queries
+
+
+def _read_text(path: Path) -> str:
+    """A query file's text in its detected encoding (UTF-8, cp949, UTF-16...)."""
+    from simsearch.charsets import read_text
+
+    if not path.is_file():
+        raise SimsearchError(f"query file not found: {path}")
+    return read_text(path).text
+
+
+def index_path(root: Path, name: str) -> Path:
+    """The index ``name`` under ``root``: ``--index`` is the folder holding the indexes
+    for every command, ``--name`` picks one.
+
+    Raises:
+        SimsearchError: ``root`` is itself an index directory (a one-line fix names both).
+    """
+    root = Path(root)
+    if (root / "meta.json").is_file():
+        raise SimsearchError(
+            f"--index is the folder holding the indexes (for every command), and {root} is "
+            f"one index; use --index {root.parent} --name {root.name}"
+        )
+    return root / name
+
+
+def run_app(app: Any, args: list[str]) -> int:
+    """Run the typer ``app`` on ``args`` and return the exit code; a usage error (unknown
+    option or command, missing or malformed value) is one line on stderr and code 2,
+    like every other error, instead of click's boxed usage text."""
+    try:
+        code = app(args=args, prog_name="simsearch", standalone_mode=False)
+    except Exception as exc:
+        message = getattr(exc, "format_message", None)
+        if message is None or not hasattr(exc, "exit_code"):
+            raise
+        text = " ".join(str(message()).split())
+        if text:  # empty: the help was printed (no arguments at all)
+            ctx = getattr(exc, "ctx", None)
+            where = getattr(ctx, "command_path", None) or "simsearch"
+            say(f"Error: {text} (see '{where} --help')")
+        return int(exc.exit_code)
+    return code if isinstance(code, int) else 0

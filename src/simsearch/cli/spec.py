@@ -51,7 +51,28 @@ TableOrJson = Annotated[str, Opt("--format", "-f", help="table or json.")]
 Show = Annotated[
     str | None, Opt("--show", help="Comma-separated source columns to add to the output.")
 ]
-K = Annotated[int, Opt("--k", "-k", help="Number of results.")]
+K = Annotated[
+    int | None,
+    Opt("--k", "-k", help="Number of results (default 10; with --min-similarity: no limit)."),
+]
+MinSimilarity = Annotated[
+    float | None,
+    Opt(
+        "--min-similarity",
+        help="Only results with cosine similarity >= S (alone, or with --k as a cap).",
+    ),
+]
+ResultFormat = Annotated[
+    str, Opt("--format", "-f", help="table, json, csv, or xlsx (with -o FILE.xlsx).")
+]
+Output = Annotated[
+    Path | None,
+    Opt(
+        "--output",
+        "-o",
+        help="Write results to FILE: .csv as UTF-8 with BOM (opens in Excel), .json, .xlsx.",
+    ),
+]
 ModelCheck = Annotated[
     str | None,
     Opt("--model", "-m", help="Refuse to run unless the index was built with this model."),
