@@ -39,6 +39,7 @@ from simsearch.meta import (
     ColumnFileInfo,
     EncodeInfo,
     FileEntry,
+    FlowInfo,
     Generations,
     IndexMeta,
     LexicalInfo,
@@ -111,6 +112,7 @@ class BuildOptions:
     precision: str = "fp32"
     whiten: bool = False
     whiten_dim: int | None = None
+    flow: bool = False
     header_row: int | None = None
     encoding: str | None = None
     ann: bool = False
@@ -143,6 +145,8 @@ class BuildOptions:
             raise InvalidParameter(
                 "chunking", f"{{name}} must be one of {', '.join(CHUNKINGS)}, got {self.chunking!r}"
             )
+        if self.flow and self.whiten:
+            raise InvalidParameter("flow", "{name} and whitening exclude each other: pick one")
         if self.whiten_dim is not None and not self.whiten:
             raise InvalidParameter("whiten_dim", "{name} needs whitening turned on")
         if self.whiten_dim is not None and self.whiten_dim < 1:
@@ -182,6 +186,7 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
     precision: str = "fp32",
     whiten: bool = False,
     whiten_dim: int | None = None,
+    flow: bool = False,
     header_row: int | None = None,
     encoding: str | None = None,
     ann: bool = False,
@@ -219,6 +224,9 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
         whiten_dim: keep this many whitened dimensions (default all; at most
             ``(n - 1) // 2`` when fitted on ``n`` non-empty documents, see
             :func:`simsearch.whitening.safe_dim`).
+        flow: search a BERT-flow copy of the matrix (Li et al. 2020, see
+            :mod:`simsearch.flow`): a normalizing flow fitted on the corpus embeddings,
+            stored as an ONNX graph and applied to queries too (no torch needed then).
         header_row: 1-based row of the header as Excel numbers rows (default detected).
         encoding: codec of a CSV/TSV file (default detected: UTF-8, cp949, UTF-16...).
         ann: also build an approximate nearest-neighbour index (usearch HNSW over int8
@@ -288,6 +296,7 @@ def build(
         # An imported matrix has one vector per row: no windows.
         "chunking": "none" if options.embeddings is not None else options.chunking,
         "lexical": options.lexical,
+        "flow": bool(options.flow),
     }
     created = not path.exists()
     try:
@@ -423,6 +432,9 @@ def _search_reasons(meta: IndexMeta, wanted: dict[str, Any]) -> list[str]:
         reasons.append(f"chunking changed ({chunking} -> {wanted['chunking']})")
     if wanted["lexical"] != (meta.lexical is not None):
         reasons.append("lexical index " + ("added" if wanted["lexical"] else "removed"))
+    if (meta.flow is not None) != wanted.get("flow", False):
+        old = "on" if meta.flow else "off"
+        reasons.append(f"flow changed ({old} -> {'on' if wanted.get('flow') else 'off'})")
     return reasons
 
 
@@ -787,7 +799,7 @@ class _Job:
         # The source columns as parquet, for filters (simsearch.filters; cheap to rewrite).
         files[filters.ROLE] = f"columns-{gen}.parquet"
         column_types = filters.write_columns(frame, self.path / files[filters.ROLE])
-        whitening = self._whiten(files)
+        whitening = self._whiten(files) or self._flow(files)
         ann = self._ann(files) if options.ann else None
         sections = [s for s in (whitening, *self._retrieval_parts(files, report)) if s]
         meta = IndexMeta(
@@ -923,6 +935,39 @@ class _Job:
             f"built in {info.build_seconds:.1f} s"
         )
         return info
+
+    def _flow(self, files: dict[str, str]) -> FlowInfo | None:
+        """Fit BERT-flow on the non-empty rows (a seeded sample of at most 20k) and write
+        the flowed search matrix (empty documents stay zero rows) and the ONNX graph."""
+        if not self.wanted.get("flow"):
+            return None
+        from simsearch.flow import fit_flow
+
+        raw = np.load(self.matrix_path, mmap_mode="r")
+        keep = np.flatnonzero(~self.empty)
+        transform = fit_flow(raw[keep])
+        files["search"] = f"search-{self.generation}.npy"
+        files["flow"] = f"flow-{self.generation}.onnx"
+        n = raw.shape[0]
+        with atomic.atomic_path(self.path / files["search"]) as tmp:
+            out = np.lib.format.open_memmap(
+                tmp, mode="w+", dtype=np.float32, shape=(n, transform.dim)
+            )
+            for start in range(0, n, COPY_ROWS):
+                block = transform.apply(raw[start : start + COPY_ROWS])
+                block[self.empty[start : start + COPY_ROWS]] = 0.0
+                out[start : start + len(block)] = block
+            out.flush()
+            del out
+        with atomic.atomic_path(self.path / files["flow"]) as tmp:
+            tmp.write_bytes(transform.onnx_model)
+        info = transform.info
+        return FlowInfo(
+            dim=transform.dim,
+            fitted_on=int(info["fit_embeddings"]),
+            epochs=int(info["epochs"]),
+            heldout_nll_per_dim=info["heldout_nll_per_dim"],
+        )
 
     def _cleanup(self, keep: set[str]) -> None:
         """After the commit: delete what the journal retires, and the checkpoint; only

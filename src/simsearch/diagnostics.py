@@ -210,6 +210,8 @@ class InspectOptions:
         sample: texts/documents sampled per source (seeded by ``seed``).
         pairs: scored pairs; those scoring >= ``positive_score`` give alignment.
         whiten: also diagnose each source after BERT-whitening fitted on its sample.
+        flow: also diagnose each source after BERT-flow (:mod:`simsearch.flow`) fitted on
+            its sample.
         plot: the PNG file of the spectra.
     """
 
@@ -219,6 +221,7 @@ class InspectOptions:
     pairs: Path | None = None
     positive_score: float = 4.0
     whiten: bool = False
+    flow: bool = False
     plot: Path | str = "simsearch-inspect.png"
     seed: int = 0
 
@@ -236,8 +239,8 @@ def inspect_sources(
 
     With ``options.pairs`` the positive pairs are encoded by each source's model for
     alignment. With ``options.whiten`` each source is also diagnosed after BERT-whitening
-    fitted on its own sample. Writes the overlaid spectra to ``options.plot`` (PNG) and
-    returns (diagnostics, path).
+    fitted on its own sample, with ``options.flow`` after BERT-flow. Writes the overlaid
+    spectra to ``options.plot`` (PNG) and returns (diagnostics, path).
 
     Raises:
         SimsearchError: nothing to inspect, models without texts, unreadable inputs.
@@ -264,13 +267,19 @@ def inspect_sources(
             w = fit_whitening(emb)
             white_pairs = None if pair_emb is None else (w.apply(pair_emb[0]), w.apply(pair_emb[1]))
             results.append(diagnose(w.apply(emb), f"{label} +whiten", white_pairs, options.seed))
+        if options.flow:
+            from simsearch.flow import FlowConfig, fit_flow
+
+            f = fit_flow(emb, FlowConfig(seed=options.seed))
+            flow_pairs = None if pair_emb is None else (f.apply(pair_emb[0]), f.apply(pair_emb[1]))
+            results.append(diagnose(f.apply(emb), f"{label} +flow", flow_pairs, options.seed))
     return results, plot_spectra(results, options.plot)
 
 
 def _sources(
     indexes: Sequence[Path], models: Sequence[str], options: InspectOptions
 ) -> list[Source]:
-    """(label, sampled embeddings, model, stored whitening) per index and per model."""
+    """(label, sampled embeddings, model, stored whitening or flow) per index and model."""
     from simsearch.datasets import read_texts
     from simsearch.encoding import encode, load_model
     from simsearch.index import open_path
@@ -280,7 +289,7 @@ def _sources(
         idx = open_path(path)
         rows = _sample_rows(len(idx.embeddings), options.sample, options.seed)
         emb = np.asarray(idx.embeddings[rows], dtype=np.float32)
-        sources.append((f"index {path}", emb, idx.model, idx.whitening()))
+        sources.append((f"index {path}", emb, idx.model, idx.transform()))
     if models:
         all_texts = read_texts(options.texts, options.column)
         chosen = [all_texts[i] for i in _sample_rows(len(all_texts), options.sample, options.seed)]

@@ -24,6 +24,7 @@ from simsearch.encoding import encode, load_model
 from simsearch.errors import InvalidParameter, SimsearchError
 
 if TYPE_CHECKING:
+    from simsearch.flow import EmbeddingFlow
     from simsearch.whitening import Whitening
 
 STS_COLUMNS = ["model", "spearman", "pearson", "pairs", "encode_seconds"]
@@ -66,12 +67,13 @@ def embed_sts_pairs(
     model: Any,
     pairs: pd.DataFrame,
     batch_size: int = 64,
-    whitening: Whitening | None = None,
+    whitening: Whitening | EmbeddingFlow | None = None,
 ) -> StsEmbeddings:
     """Encode both sides of ``pairs`` (columns sentence1, sentence2, score) once.
 
-    Each unique sentence is encoded a single time; with ``whitening`` the embeddings are
-    whitened (and re-normalised) before the cosine is taken.
+    Each unique sentence is encoded a single time; with ``whitening`` (a fitted
+    :class:`~simsearch.whitening.Whitening` or :class:`~simsearch.flow.EmbeddingFlow`)
+    the embeddings are mapped (and re-normalised) before the cosine is taken.
     """
     texts = list(dict.fromkeys([*pairs["sentence1"], *pairs["sentence2"]]))
     emb = encode(model, texts, batch_size=batch_size)
@@ -91,6 +93,7 @@ def evaluate_sts(
     whiten: bool | str | Path = False,
     whiten_dim: int | None = None,
     limit: int | None = None,
+    flow: bool | str | Path = False,
 ) -> pd.DataFrame:
     """Score one or several models on scored sentence pairs.
 
@@ -101,15 +104,20 @@ def evaluate_sts(
             themselves; or a path to a corpus file whose texts the whitening is fitted on.
         whiten_dim: keep this many whitened dimensions (None: all).
         limit: use only the first ``limit`` pairs (quick checks).
+        flow: like ``whiten`` but with BERT-flow (Li et al. 2020, :mod:`simsearch.flow`);
+            the two exclude each other.
 
     Returns:
         DataFrame, one row per model, columns ``model``, ``spearman``, ``pearson`` (cosine
         similarity vs gold, x 100), ``pairs`` (int), ``encode_seconds`` (wall clock, s).
 
     Raises:
-        SimsearchError: unreadable pairs file or model.
+        SimsearchError: unreadable pairs file or model, or both ``whiten`` and ``flow``.
     """
-    from simsearch.datasets import read_sts_pairs, read_texts
+    from simsearch.datasets import read_sts_pairs
+
+    if whiten and flow:
+        raise InvalidParameter("flow", "{name} and whitening exclude each other: pick one")
 
     if not isinstance(pairs, pd.DataFrame):
         pairs = read_sts_pairs(pairs)
@@ -121,23 +129,45 @@ def evaluate_sts(
     for model_arg in models:
         model = load_model(str(model_arg) if isinstance(model_arg, Path) else model_arg)
         start = time.perf_counter()
-        whitening = None
-        if whiten:
-            from simsearch.whitening import fit_whitening
-
-            if whiten is True:
-                fit_texts = list(dict.fromkeys([*pairs["sentence1"], *pairs["sentence2"]]))
-            else:
-                fit_texts = read_texts(whiten)
-            whitening = fit_whitening(encode(model, fit_texts, batch_size=batch_size), whiten_dim)
-        emb = embed_sts_pairs(model, pairs, batch_size=batch_size, whitening=whitening)
+        transform = _fit_transform(model, pairs, batch_size, whiten, whiten_dim, flow)
+        emb = embed_sts_pairs(model, pairs, batch_size=batch_size, whitening=transform)
         seconds = time.perf_counter() - start
         spearman, pearson = sts_correlations(emb.cosine, emb.scores)
         name = model_label(model_arg)
-        if whitening is not None:
+        if whiten:
             name += f" +whiten{'' if whiten_dim is None else f'({whiten_dim})'}"
+        elif flow:
+            name += " +flow"
         rows.append([name, spearman, pearson, len(pairs), seconds])
     return pd.DataFrame(rows, columns=STS_COLUMNS)
+
+
+def _fit_transform(
+    model: Any,
+    pairs: pd.DataFrame,
+    batch_size: int,
+    whiten: bool | str | Path,
+    whiten_dim: int | None,
+    flow: bool | str | Path,
+) -> Whitening | EmbeddingFlow | None:
+    """Whitening or flow fitted on the eval sentences (``True``) or a corpus file's texts."""
+    wanted = whiten or flow
+    if not wanted:
+        return None
+    from simsearch.datasets import read_texts
+
+    if wanted is True:
+        fit_texts = list(dict.fromkeys([*pairs["sentence1"], *pairs["sentence2"]]))
+    else:
+        fit_texts = read_texts(wanted)
+    emb = encode(model, fit_texts, batch_size=batch_size)
+    if whiten:
+        from simsearch.whitening import fit_whitening
+
+        return fit_whitening(emb, whiten_dim)
+    from simsearch.flow import fit_flow
+
+    return fit_flow(emb)
 
 
 RETRIEVAL_KS = (1, 5, 10)
@@ -219,7 +249,7 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
     queries: Sequence[str],
     relevant: Sequence[set[int]],
     doc_embeddings: np.ndarray,
-    whitening: Whitening | None = None,
+    whitening: Whitening | EmbeddingFlow | None = None,
     batch_size: int = 64,
     allowed: np.ndarray | None = None,
     *,
@@ -232,7 +262,8 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
     Args:
         doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
             already whitened when the index is); unused when ``retriever`` is given.
-        whitening: the index's transform, applied to the query embeddings the same way.
+        whitening: the index's transform (whitening or flow), applied to the query
+            embeddings the same way.
         allowed: optional sorted ``(n_allowed,)`` int64 rows of a filter: only they are
             ranked, and the caller has already limited ``relevant`` to them.
         retriever: rank with :func:`simsearch.retrieval.search` over windows and/or the
@@ -286,7 +317,7 @@ def evaluate_index(
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
-    ``model``) and its whitening.
+    ``model``) and its whitening or flow.
 
     ``where`` (an SQL condition over the source columns, :mod:`simsearch.filters`)
     evaluates within the matching rows: only they are ranked, relevant rows outside
@@ -335,7 +366,7 @@ def evaluate_index(
         extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
         queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.whitening(), batch_size, allowed,
+        name, queries, relevant, index.embeddings, index.transform(), batch_size, allowed,
         retriever=retriever, options=options,
     )
     return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

@@ -34,6 +34,7 @@ from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 from simsearch.meta import META, IndexMeta, damaged
 
 if TYPE_CHECKING:
+    from simsearch.flow import EmbeddingFlow
     from simsearch.retrieval import Retriever
     from simsearch.whitening import Whitening
 
@@ -237,6 +238,20 @@ class Index:
                 return Whitening.load(self.file("whitening"))
         except BadZipFile as exc:
             raise damaged(self.path, f"the whitening file is unreadable: {exc}") from None
+
+    def flow(self) -> EmbeddingFlow | None:
+        """The stored BERT-flow (an ONNX graph run by onnxruntime, no torch), or None."""
+        if self.meta.flow is None:
+            return None
+        from simsearch.flow import EmbeddingFlow
+
+        return EmbeddingFlow.load(self.file("flow"))
+
+    def transform(self) -> Whitening | EmbeddingFlow | None:
+        """The map from model embeddings to the search space (whitening or flow), or None
+        when the index searches the raw embeddings. Both have ``.apply((m, d)) -> (m, k)``
+        float32 unit rows."""
+        return self.whitening() or self.flow()
 
     def verify(self) -> None:
         """Compare every file with the sha256 recorded in its metadata.

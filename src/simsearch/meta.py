@@ -13,11 +13,11 @@ Format version 2 (this one)::
      "sections": {key: {...}}}
 
 ``files`` names every file of the generation by role (``embeddings``, ``rows``,
-``offsets``, ``hashes``; optional ``search``, ``whitening``, and whatever a feature
+``offsets``, ``hashes``; optional ``search``, ``whitening``, ``flow``, and whatever a feature
 adds); a name is a plain file name inside the index directory (checked on read).
 
-``sections`` holds OPTIONAL typed parts, one per feature (``whitening`` here; windows,
-a lexical index, a columnar copy, an ANN index, a BERT-flow transform can be added the
+``sections`` holds OPTIONAL typed parts, one per feature (``whitening``, ``flow`` here; windows,
+a lexical index, a columnar copy, an ANN index can be added the
 same way): a frozen dataclass subclassing :class:`Section` with a ``KEY`` and the
 ``@section`` decorator. Readers of one section never see the others; a section this
 version does not know is kept as is and written back unchanged.
@@ -122,6 +122,20 @@ class WhiteningInfo(Section):
     requested_dim: int | None
     dim: int
     fitted_on: int
+
+
+@section
+@dataclass(frozen=True)
+class FlowInfo(Section):
+    """BERT-flow of the search matrix (files ``search`` and ``flow``, an ONNX graph):
+    ``dim`` kept, ``fitted_on`` embeddings, training ``epochs`` and the held-out negative
+    log-likelihood per dimension (None: no held-out split)."""
+
+    KEY: ClassVar[str] = "flow"
+    dim: int
+    fitted_on: int
+    epochs: int
+    heldout_nll_per_dim: float | None
 
 
 @section
@@ -277,6 +291,11 @@ class IndexMeta:
     def whitening(self) -> WhiteningInfo | None:
         """The whitening section, or None when the index is not whitened."""
         return self.get(WhiteningInfo)
+
+    @property
+    def flow(self) -> FlowInfo | None:
+        """The BERT-flow section, or None when the index has no flow."""
+        return self.get(FlowInfo)
 
     def get(self, kind: type[S]) -> S | None:
         """The optional section of class ``kind``, or None when absent."""

@@ -354,6 +354,7 @@ def write_info(item: dict[str, Any], fmt: str = "table", verified: bool = False)
         ("documents", f"{item['rows']:,} ({item['empty']:,} empty)"),
         ("model", item["model"]),
         ("dimension", str(item["dim"])),
+        ("search space", _search_space(item["meta"].get("sections") or {})),
         ("size on disk", human_bytes(item["size_bytes"])),
         *_retrieval_lines(item["meta"].get("sections", {})),
         ("created", item["created_at"]),
@@ -396,6 +397,19 @@ def _retrieval_lines(sections: dict[str, Any]) -> list[tuple[str, str]]:
             f"{lexical['fusion']} fusion, dense weight {lexical['dense_weight']}",
         ))
     return lines
+
+
+def _search_space(sections: dict[str, Any]) -> str:
+    """What the search matrix holds: the raw embeddings, or a whitened / flowed copy."""
+    white, flow = sections.get("whitening"), sections.get("flow")
+    if white:
+        return f"BERT-whitened, {white['dim']} dims (fitted on {white['fitted_on']:,} documents)"
+    if flow:
+        return (
+            f"BERT-flow, {flow['dim']} dims (fitted on {flow['fitted_on']:,} documents, "
+            f"{flow['epochs']} epochs)"
+        )
+    return "the model's embeddings"
 
 
 # --------------------------------------------------------------------------- metrics

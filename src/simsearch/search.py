@@ -413,10 +413,11 @@ def encode_queries(
     import: a cold query takes well under 2 s), else sentence-transformers; see
     :func:`simsearch.encoders.query_encoder`.
 
-    A whitened index (``index --whiten``) applies its stored transform to the queries,
-    exactly as to the documents. ``encoder``: one made earlier by
-    :func:`~simsearch.encoders.query_encoder` for this index, so a long-running caller
-    (``simsearch serve``) loads the model once.
+    A whitened index (``index --whiten``) or one with a flow (``index --flow``) applies
+    its stored transform to the queries, exactly as to the documents (the flow runs in
+    onnxruntime, so the ONNX query path still imports no torch). ``encoder``: one made
+    earlier by :func:`~simsearch.encoders.query_encoder` for this index, so a long-running
+    caller (``simsearch serve``) loads the model once.
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -433,8 +434,8 @@ def encode_queries(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
             f"{index.meta.dim}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
-    whitening = index.whitening()
-    return vectors if whitening is None else whitening.apply(vectors)
+    transform = index.transform()
+    return vectors if transform is None else transform.apply(vectors)
 
 
 def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query

@@ -33,6 +33,9 @@ import pandas as pd
 from simsearch.errors import InvalidParameter, SimsearchError
 
 METHODS = ("simcse", "nli", "sts", "triplet")
+# Trained by their own modules (issue 12): SBERT's softmax objective (simsearch.softmax) and
+# domain-adaptive pre-training (simsearch.pretraining).
+ALL_METHODS = (*METHODS, "softmax", "mlm", "tsdae")
 
 # Starting points: SimCSE paper (unsup: lr 3e-5, batch 64; sup: lr 5e-5) and the
 # sentence-transformers STS example (batch 16). Smaller CPU batches for nli than the paper's 512.
@@ -41,6 +44,11 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "nli": {"lr": 5e-5, "batch_size": 64},
     "sts": {"lr": 2e-5, "batch_size": 16},
     "triplet": {"lr": 2e-5, "batch_size": 32},
+    # SBERT (Reimers & Gurevych 2019): batch 16, lr 2e-5; MLM: the BERT/RoBERTa domain-
+    # adaptation rate; TSDAE: the paper's lr 3e-5 (its batch 8 doubled for the CPU's sake).
+    "softmax": {"lr": 2e-5, "batch_size": 16},
+    "mlm": {"lr": 5e-5, "batch_size": 16},
+    "tsdae": {"lr": 3e-5, "batch_size": 16},
 }
 
 
@@ -130,7 +138,8 @@ class TrainConfig:
     """How to train: the method and its schedule.
 
     Attributes:
-        method: one of ``simcse``, ``nli``, ``sts``, ``triplet``.
+        method: one of ``simcse``, ``nli``, ``sts``, ``triplet``, ``softmax``, ``mlm``,
+            ``tsdae``.
         epochs, batch_size, lr: training schedule (None: the method's default, ``DEFAULTS``).
         max_seq_length: tokens kept per text (longer texts are truncated).
         seed: seeds Python, NumPy, torch and the data order (transformers ``set_seed``).
@@ -138,6 +147,8 @@ class TrainConfig:
         warmup_ratio: share of the steps with a linear learning-rate warm-up.
         sts_loss: ``cosent`` or ``cosine`` (method ``sts``).
         show_progress: the trainer's progress bar.
+        mlm_probability: share of tokens masked (method ``mlm``).
+        deletion_ratio: share of words deleted from the input (method ``tsdae``).
     """
 
     method: str
@@ -150,13 +161,21 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     sts_loss: str = "cosent"
     show_progress: bool = True
+    mlm_probability: float = 0.15
+    deletion_ratio: float = 0.6
 
     def check(self) -> None:
-        """Raises InvalidParameter for an unknown method, epochs <= 0 or batch size < 2."""
-        if self.method not in METHODS:
+        """Raises InvalidParameter for an unknown method, epochs <= 0, batch size < 2 or a
+        masking/deletion share outside (0, 1)."""
+        if self.method not in ALL_METHODS:
             raise InvalidParameter(
-                "method", f"Unknown {{name}} {self.method!r}: choose one of {', '.join(METHODS)}."
+                "method",
+                f"Unknown {{name}} {self.method!r}: choose one of {', '.join(ALL_METHODS)}.",
             )
+        if not 0 < self.mlm_probability < 1:
+            raise InvalidParameter("mlm_probability", "{name} must be between 0 and 1.")
+        if not 0 <= self.deletion_ratio < 1:
+            raise InvalidParameter("deletion_ratio", "{name} must be in [0, 1).")
         if self.epochs <= 0:
             raise InvalidParameter("epochs", "{name} must be positive.")
         if self.batch_size is not None and self.batch_size < 2:
@@ -218,6 +237,8 @@ def train(
     from simsearch.encoding import load_model
 
     config.check()
+    if config.method not in METHODS:
+        return _train_elsewhere(base_model, data, output_dir, config, dev, labels)
     method, seed = config.method, config.seed
     batch_size = int(config.batch_size or DEFAULTS[method]["batch_size"])
     lr = float(config.lr or DEFAULTS[method]["lr"])
@@ -254,6 +275,10 @@ def train(
         dataloader_drop_last=method == "triplet",
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - start
@@ -282,6 +307,25 @@ def train(
     )
     write_card(result)
     return result
+
+
+def _train_elsewhere(
+    base_model: str | Any,
+    data: Any,
+    output_dir: Path | str,
+    config: TrainConfig,
+    dev: pd.DataFrame | None,
+    labels: tuple[str, str | None],
+) -> TrainResult:
+    """The methods with their own module: softmax (SBERT NLI), mlm and tsdae (pre-training)."""
+    if config.method == "softmax":
+        from simsearch.softmax import train_softmax
+
+        return train_softmax(base_model, data, output_dir, config, dev=dev, labels=labels)
+    from simsearch.pretraining import pretrain
+
+    texts = list(data["text"]) if isinstance(data, pd.DataFrame) else list(data)
+    return pretrain(base_model, texts, output_dir, config, dev=dev, labels=labels)
 
 
 def write_card(result: TrainResult) -> None:
@@ -317,10 +361,10 @@ class TrainData:
     """Which files and columns hold the training data (``simsearch train`` options).
 
     Attributes:
-        data: training files; ``index``: an index whose texts feed ``simcse``.
+        data: training files; ``index``: an index whose texts feed simcse, mlm or tsdae.
         column: simcse text column(s) / triplet text column; ``label_column``: triplet class.
         text1, text2, score: sts columns; anchor, positive, negative: nli columns.
-        max_texts: simcse: sample at most this many unique texts.
+        max_texts: simcse, mlm, tsdae: sample at most this many unique texts.
     """
 
     data: Sequence[Path] = ()
@@ -353,11 +397,17 @@ def load_training_data(method: str, spec: TrainData, seed: int = 42) -> tuple[ob
 
     TrainConfig(method).check()
     data = list(spec.data)
-    if not data and not (method == "simcse" and spec.index):
+    if not data and not (method in ("simcse", "mlm", "tsdae") and spec.index):
         raise InvalidParameter("data", f"method {method} needs training data: give {{name}}.")
     names = ", ".join(p.name for p in data)
-    if method == "simcse":
+    if method in ("simcse", "mlm", "tsdae"):
         return _simcse_texts(spec, names, seed)
+    if method == "softmax":
+        from simsearch.softmax import read_nli_pairs
+
+        # The class column: --label-column when given, else KorNLI's gold_label.
+        label = None if spec.label_column == "label" else spec.label_column
+        return read_nli_pairs(data, spec.anchor, spec.positive, label), names
     if method == "nli":
         return read_nli_triplets(data, spec.anchor, spec.positive, spec.negative), names
     if method == "sts":

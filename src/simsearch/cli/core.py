@@ -112,6 +112,9 @@ def index_command(
     lexical: Annotated[
         bool, Opt("--lexical/--no-lexical", help="Build the BM25 index over Kiwi terms.")
     ] = True,
+    flow: Annotated[
+        bool, Opt("--flow", help="Search BERT-flow embeddings (Li et al. 2020).")
+    ] = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,

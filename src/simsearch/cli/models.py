@@ -58,6 +58,12 @@ def eval_command(
         Path | None, Opt(help="Fit the whitening on this file's texts instead.")
     ] = None,
     whiten_dim: Annotated[int | None, Opt(help="Keep D whitened dimensions.")] = None,
+    flow: Annotated[
+        bool, Opt(help="BERT-flow fitted on the eval sentences (or on --flow-corpus).")
+    ] = False,
+    flow_corpus: Annotated[
+        Path | None, Opt(help="Fit the flow on this file's texts instead.")
+    ] = None,
     limit: Annotated[int | None, Opt(help="Use only the first N pairs.")] = None,
     mode: Mode = None,
     aggregate: Aggregate = "max",
@@ -113,7 +119,8 @@ def eval_command(
         raise InvalidParameter("whiten_dim", "{name} needs --whiten (or --whiten-corpus FILE).")
     pairs = read_sts_pairs(file, text1, text2, score)
     whiten_arg: bool | Path = whiten_corpus if whiten_corpus else whiten
-    results = evaluate_sts(model, pairs, batch_size, whiten_arg, whiten_dim, limit)
+    flow_arg: bool | Path = flow_corpus if flow_corpus else flow
+    results = evaluate_sts(model, pairs, batch_size, whiten_arg, whiten_dim, limit, flow_arg)
     if fmt == "json":
         render.write_json_value(results.to_dict(orient="records"))
         return
@@ -147,6 +154,7 @@ def inspect_command(
     ] = None,
     positive_score: Annotated[float, Opt(help="Gold score of a positive pair.")] = 4.0,
     whiten: Annotated[bool, Opt(help="Also diagnose each set after BERT-whitening.")] = False,
+    flow: Annotated[bool, Opt(help="Also diagnose each set after BERT-flow.")] = False,
     plot: Annotated[Path, Opt(help="PNG file for the spectrum plot.")] = Path(DEFAULT_PLOT),
     seed: Annotated[int, Opt(help="Sampling seed.")] = 0,
     fmt: TableOrJson = "table",
@@ -186,24 +194,33 @@ def inspect_command(
 
 # ---------------------------------------------------------------------------- train
 def train_command(
-    method: Annotated[str, Opt(help="simcse, nli, sts or triplet.")],
+    method: Annotated[
+        str, Opt(help="simcse, nli, sts, triplet, softmax (SBERT NLI), mlm or tsdae.")
+    ],
     output: Annotated[Path, Opt("--output", "-o", help="Directory for the model.")],
     data: Annotated[list[Path] | None, Opt(help="Training file; repeatable.")] = None,
     index: Annotated[
-        Path | None, Opt(help="simcse: train on the texts of an index (folder, with --name).")
+        Path | None,
+        Opt(help="simcse/mlm/tsdae: train on the texts of an index (folder, with --name)."),
     ] = None,
     name: IndexName = DEFAULT_NAME,
     model: Annotated[
         str | None,
         Opt("--model", "-m", help="Base model (default: the core's default model)."),
     ] = None,
-    column: Annotated[list[str] | None, Opt(help="simcse/triplet text column(s).")] = None,
-    label_column: Annotated[str, Opt(help="triplet: class column.")] = "label",
+    column: Annotated[
+        list[str] | None, Opt(help="simcse/mlm/tsdae/triplet text column(s).")
+    ] = None,
+    label_column: Annotated[
+        str, Opt(help="triplet: class column; softmax: NLI label column (default gold_label).")
+    ] = "label",
     text1: Annotated[str, Opt(help="sts: first text column.")] = "sentence1",
     text2: Annotated[str, Opt(help="sts: second text column.")] = "sentence2",
     score: Annotated[str, Opt(help="sts: score column.")] = "score",
-    anchor: Annotated[str, Opt(help="nli: premise/anchor column.")] = "sentence1",
-    positive: Annotated[str, Opt(help="nli: hypothesis/positive column.")] = "sentence2",
+    anchor: Annotated[str, Opt(help="nli/softmax: premise/anchor column.")] = "sentence1",
+    positive: Annotated[
+        str, Opt(help="nli/softmax: hypothesis/positive column.")
+    ] = "sentence2",
     negative: Annotated[
         str | None,
         Opt(help="nli: negative column of a generic 3-column file (NLI files use gold_label)."),
@@ -216,13 +233,17 @@ def train_command(
     lr: Annotated[float | None, Opt(help="Learning rate (default per method).")] = None,
     max_seq_length: Annotated[int, Opt(help="Tokens kept per text.")] = 128,
     max_steps: Annotated[int | None, Opt(help="Stop after N steps.")] = None,
-    max_texts: Annotated[int | None, Opt(help="simcse: sample at most N texts.")] = None,
+    max_texts: Annotated[
+        int | None, Opt(help="simcse/mlm/tsdae: sample at most N texts.")
+    ] = None,
     sts_loss: Annotated[str, Opt(help="sts: cosent or cosine.")] = "cosent",
+    mlm_probability: Annotated[float, Opt(help="mlm: share of tokens masked.")] = 0.15,
+    deletion_ratio: Annotated[float, Opt(help="tsdae: share of words deleted.")] = 0.6,
     seed: Annotated[int, Opt(help="Random seed.")] = 42,
     fmt: TableOrJson = "table",
 ) -> None:
-    """Fine-tune a model (SimCSE, NLI triplets, scored pairs or labeled texts) and save a
-    directory usable with --model."""
+    """Fine-tune a model (SimCSE, NLI triplets or labels, scored pairs, labeled texts) or
+    pre-train it on your texts (MLM, TSDAE), and save a directory usable with --model."""
     from dataclasses import asdict
 
     from simsearch import render
@@ -245,7 +266,7 @@ def train_command(
         f"saved {result.output_dir} ({result.method}, {result.examples} examples, "
         f"{result.steps} steps, {result.train_seconds:.0f} s)"
     )
-    if result.dev_after is not None:
+    if result.dev_after is not None and result.dev_before is not None:
         print(f"dev Spearman x100: {result.dev_before:.2f} -> {result.dev_after:.2f}")
 
 
