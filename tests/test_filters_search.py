@@ -22,9 +22,13 @@ WHERE = "year >= 2020 and applicant == '삼성전자'"
 
 @pytest.fixture(scope="module")
 def sample_index(tmp_path_factory, tiny_model):
-    """The sample patents indexed with the tiny model (in a fresh working directory)."""
+    """The sample patents indexed with the tiny model (in a fresh working directory), one
+    vector per row and no lexical index, so dense brute force pins every ranking."""
     cwd = tmp_path_factory.mktemp("where")
-    build_index(SAMPLE, "abstract", model=tiny_model, root=cwd / ".simsearch")
+    build_index(
+        SAMPLE, "abstract", model=tiny_model, root=cwd / ".simsearch", chunking="none",
+        lexical=False,
+    )
     frame = pd.read_excel(SAMPLE)
     allowed = np.flatnonzero((frame["year"] >= 2020) & (frame["applicant"] == "삼성전자"))
     return cwd, load_index(cwd / ".simsearch"), frame, allowed
@@ -147,7 +151,9 @@ def test_an_index_without_a_column_file_is_told_to_reindex_and_gains_one(
     meta_path.write_text(json.dumps(meta))  # as an index built before filters existed
     with pytest.raises(simsearch.SimsearchError, match="no column file to filter on"):
         similar_hits(load_index(root), 0, where="year > 2000")
-    report = build_index(SAMPLE, "abstract", model=tiny_model, root=root)
+    report = build_index(
+        SAMPLE, "abstract", model=tiny_model, root=root, chunking="none", lexical=False
+    )
     assert report.reasons == ["no column file for filters yet"]
     assert report.encoded == 0 and report.reused == 120  # embeddings reused, not recomputed
     assert len(similar_hits(load_index(root), 0, k=3, where="year > 2000")) == 3

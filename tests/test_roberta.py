@@ -151,7 +151,8 @@ def work(tmp_path_factory, tiny_roberta) -> Path:
     """A directory holding an index of the sample patents' abstracts (``idx/default``),
     built with ``simsearch index`` through the tiny RoBERTa."""
     cwd = tmp_path_factory.mktemp("roberta-work")
-    args = ["index", str(SAMPLE), "-c", "abstract", "-m", tiny_roberta, "--index", "idx", "-q"]
+    args = ["index", str(SAMPLE), "-c", "abstract", "-m", tiny_roberta, "--index", "idx", "-q",
+            "--chunking", "none"]  # one vector per row: the rankings below are pinned per row
     result = cli(cwd, *args)
     assert result.exit_code == 0, result.output
     assert "Indexed 120 documents x 32 dims" in result.stderr
@@ -257,7 +258,8 @@ def test_query_on_torch_and_onnx_gives_the_same_top_k(work, tiny_roberta, patent
 
 
 def test_whitened_index_queries_agree_on_torch_and_onnx(work, tiny_roberta, patents):
-    args = ["index", str(SAMPLE), "-c", "abstract", "-m", tiny_roberta, "--index", "idx"]
+    args = ["index", str(SAMPLE), "-c", "abstract", "-m", tiny_roberta, "--index", "idx",
+            "--chunking", "none"]
     result = cli(work, *args, "--name", "white", "--whiten", "--whiten-dim", "16", "-q")
     assert result.exit_code == 0, result.output
     from simsearch.index import load_index

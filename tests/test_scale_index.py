@@ -118,7 +118,7 @@ def test_index_through_ray_local_equals_a_plain_build(tiny_model, tmp_path):
         cwd=tmp_path, capture_output=True, text=True, env=cli_env(), timeout=1200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    plain = run_cli(*common, "--index", "plain", cwd=tmp_path)
+    plain = run_cli(*common, "--backend", "torch", "--index", "plain", cwd=tmp_path)
     assert plain.returncode == 0, plain.stderr
     a, b = load_index(tmp_path / "viaray"), load_index(tmp_path / "plain")
     assert a.meta.encode.backend == "ray" and b.meta.encode.backend == "torch"

@@ -160,10 +160,11 @@ class BuildOptions:
         if self.embeddings is None:
             from simsearch.encoders import check_options, resolve_backend
             from simsearch.environment import check_hub_model
+            from simsearch.model_fingerprint import check_local_model
 
+            check_local_model(self.model_name)  # a bad path: refused before torch is imported
             check_hub_model(self.model_name)  # seconds, before the file or torch is loaded
-
-            backend = resolve_backend(self.backend, self.device, self.precision)
+            backend = resolve_backend(self.backend, self.device, self.precision, self.ray)
             check_options(backend, self.precision, self.device, self.ray)
 
 
@@ -588,7 +589,7 @@ class _Job:
             options.device,
             options.batch_size,
             chunk,
-            resolve_backend(options.backend, options.device, options.precision),
+            resolve_backend(options.backend, options.device, options.precision, options.ray),
             options.precision,
             options.whiten_dim,
             options.ray,
@@ -900,6 +901,7 @@ class _Job:
         from simsearch.whitening import fit_whitening, safe_dim
 
         raw = np.load(self.matrix_path, mmap_mode="r")
+        check_whiten_dim(requested["dim"], int(raw.shape[1]))  # also when nothing was encoded
         keep = np.flatnonzero(~self.empty)
         dim, why = safe_dim(len(keep), raw.shape[1], requested["dim"])
         if why:

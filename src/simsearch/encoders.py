@@ -44,7 +44,9 @@ class Encoder(Protocol):
         ...
 
 
-def resolve_backend(backend: str, device: str | None, precision: str = "fp32") -> str:
+def resolve_backend(
+    backend: str, device: str | None, precision: str = "fp32", ray: str | None = None
+) -> str:
     """The backend ``auto`` stands for: ``onnx`` when onnx and onnxruntime are installed,
     the device is the CPU (given or chosen) and the precision runs there, else ``torch``.
 
@@ -60,6 +62,8 @@ def resolve_backend(backend: str, device: str | None, precision: str = "fp32") -
     """
     if backend != "auto":
         return backend
+    if ray:  # Ray actors encode with sentence-transformers
+        return "torch"
     from importlib.util import find_spec
 
     if device not in (None, "cpu") or precision not in ("fp32", "int8"):

@@ -196,10 +196,11 @@ class Index:
         return texts
 
     def hashes(self) -> np.ndarray:
-        """``(n_docs,)`` ``|S16`` text hashes (see :func:`text_hash`)."""
+        """``(n_vectors,)`` ``|S16`` hashes (see :func:`text_hash`) of the encoded texts:
+        one per row, or one per window when long documents are windows."""
         with self._reading("hashes"):
             hashes = np.load(self.file("hashes"), allow_pickle=False)
-        if hashes.shape != (self.n_docs,) or hashes.dtype != HASH_DTYPE:
+        if hashes.shape != (self.embeddings.shape[0],) or hashes.dtype != HASH_DTYPE:
             raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
         return hashes
 

@@ -228,6 +228,11 @@ class LexicalIndex:
     @classmethod
     def build(cls, terms: list[list[str]], options: BM25Options = BM25Options()) -> LexicalIndex:
         """BM25 over the given per-row terms (``n_rows`` lists) with :class:`bm25s.BM25`."""
+        if not any(terms):  # no row has a term (e.g. only punctuation): an empty index
+            return cls(
+                np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(1, np.int64), {},
+                len(terms), terms,
+            )
         import bm25s
 
         retriever = bm25s.BM25(k1=options.k1, b=options.b, method=options.method)

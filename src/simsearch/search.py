@@ -74,10 +74,12 @@ def _hits(
     query_terms: Sequence[Sequence[str] | None],
     queries: Sequence[str] | None = None,
     limit: int | None = None,
+    skip_empty: bool = False,
 ) -> list[Hit]:
     """Turn rankings into result dicts, reading only the rows that are shown, each with
-    why it matched (:func:`simsearch.explain.explain`). Empty documents never rank: the
-    rankings hold up to ``n_empty`` extra rows, and the first ``limit`` others are kept."""
+    why it matched (:func:`simsearch.explain.explain`). With ``skip_empty`` empty
+    documents never rank: the rankings hold up to ``n_empty`` extra rows, and the first
+    ``limit`` others are kept."""
     from simsearch.explain import MAX_TERMS, explain, shared_terms
 
     positions = sorted({int(r) for one in ranked for r in one.rows})
@@ -96,7 +98,7 @@ def _hits(
             record = records[row]
             value = record.get(column)
             text = "" if value is None else str(value)
-            if not text.strip() or (limit is not None and rank >= limit):
+            if (skip_empty and not text.strip()) or (limit is not None and rank >= limit):
                 continue
             rank += 1
             hit: Hit = {}
@@ -348,7 +350,7 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     ranked = retrieval.similar(retriever, doc, want, options, mask, include_self, doc_terms=terms)
     ranked = _at_least([ranked], min_similarity, run)
     shown = rarest_first(retriever.lexical, terms, limit=len(terms)) if terms else None
-    return _hits(index, retriever, ranked, run, [shown], limit=k)
+    return _hits(index, retriever, ranked, run, [shown], limit=k, skip_empty=True)
 
 
 def _limit(
@@ -487,12 +489,12 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
 
     check_min_similarity(min_similarity)
     rows = _filter_rows(index, where, allowed, log)  # a bad filter fails before the model loads
-    k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=rows)
     options = options or search_options()
     retriever, run = _open(index, options)
     terms = vectors = None
     if run == "dense":
-        vectors = encode_queries(index, texts, device, batch_size, encoder, log)
+        vectors = encode_queries(index, texts, device, batch_size, encoder, log)  # model first
+        k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=rows)
         if _plain_dense(index, run):
             indices, sims = rank(index, vectors, k, min_similarity, exact=exact, allowed=rows)
             return _hits(
@@ -509,6 +511,7 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
             if run == "hybrid":
                 vectors = encode_queries(index, texts, device, batch_size, encoder, log)
             terms = pending.result()
+        k = _limit(k, min_similarity, index, exclude_self=False, log=log, allowed=rows)
     limit = index.n_docs if rows is None else len(rows)
     want = min((k or limit) + index.meta.n_empty, limit)
     if want < 1:
@@ -516,7 +519,8 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     ranked = retrieval.search(retriever, vectors, terms, want, options, _mask(rows, index.n_docs))
     ranked = _at_least(ranked, min_similarity, run)
     return _hits(
-        index, retriever, ranked, run, terms or [None] * len(texts), queries=texts, limit=k
+        index, retriever, ranked, run, terms or [None] * len(texts), queries=texts, limit=k,
+        skip_empty=True,
     )
 
 

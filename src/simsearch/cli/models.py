@@ -100,8 +100,8 @@ def eval_command(
             query_column,
             relevant_column,
             batch_size,
-            search,
             where=where,
+            search=search,
         )
         if fmt == "json":
             render.write_json_value(record)
