@@ -112,7 +112,7 @@ def _rank_size(n: int, runs: int, k: int) -> list[list[object]]:
     import faiss
     from sklearn.metrics.pairwise import cosine_distances
 
-    from simsearch.ranking import top_k
+    from simsearch.retrieval.topk import top_k
 
     emb = random_unit(n, 768)
     qs = iter(range(10**9))
@@ -325,10 +325,10 @@ def spearman(matrix: np.ndarray, n: int, scores: np.ndarray) -> float:
 def bench_encode(work: Path, model: str, pairs: int, batch: int = 32) -> list[list[object]]:
     import pandas as pd
 
-    from simsearch import onnx_encoder
     from simsearch.build import build_index
-    from simsearch.encoding import encode, load_model
-    from simsearch.index import load_index
+    from simsearch.encoding import onnx as onnx_encoder
+    from simsearch.encoding.sbert import encode, load_model
+    from simsearch.store.index import load_index
 
     s1, s2, scores = korsts()
     s1, s2, scores = s1[:pairs], s2[:pairs], scores[:pairs]
@@ -404,7 +404,7 @@ def peak_rss_mb(args: list[str], cwd: Path) -> float:
 def bench_memory(work: Path, model: str, small: int) -> list[list[object]]:
     import pandas as pd
 
-    from simsearch import onnx_encoder
+    from simsearch.encoding import onnx as onnx_encoder
 
     s1, s2, _ = korsts()
     base = s1 + s2

@@ -1,5 +1,5 @@
 """Which encoding detector names Korean text files right: simsearch's ordered fallback
-(simsearch.charsets.detect_encoding) against charset-normalizer alone.
+(simsearch.tables.charsets.detect_encoding) against charset-normalizer alone.
 
 Samples: the first sentences of KorSTS dev (../shared/data), written as CSV files of
 1, 3, 10 and 100 lines in UTF-8, UTF-8 with BOM, cp949, EUC-KR and UTF-16 (Excel's
@@ -17,7 +17,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from simsearch.charsets import detect_encoding
+from simsearch.tables.charsets import detect_encoding
 
 ENCODINGS = ("utf-8", "utf-8-sig", "cp949", "euc-kr", "utf-16")
 

@@ -1,9 +1,9 @@
-"""Benchmark: a --where filter over N rows, DuckDB (simsearch.filters) against
+"""Benchmark: a --where filter over N rows, DuckDB (simsearch.retrieval.filters) against
 pandas ``DataFrame.query``, side by side in one run, plus filtered top-k.
 
 Builds a synthetic table shaped like a patent list (year int, applicant and topic
 strings from small vocabularies, a 400-character abstract), writes it with
-``simsearch.filters.write_columns`` and times:
+``simsearch.retrieval.filters.write_columns`` and times:
   - load: reading the parquet column file (cold, once per index; cached after);
   - filter: one expression -> sorted allowed rows (warm, median of repeats);
   - the same with pandas ``DataFrame.query`` on the loaded DataFrame;
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simsearch import filters
-from simsearch.ranking import top_k
+from simsearch.retrieval import filters
+from simsearch.retrieval.topk import top_k
 
 APPLICANTS = ["삼성전자", "LG에너지솔루션", "SK하이닉스", "현대자동차", "LG디스플레이",
               "삼성SDI", "한국전자통신연구원", "CJ제일제당", "현대건설", "농촌진흥청"]

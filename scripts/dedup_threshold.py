@@ -127,7 +127,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from simsearch.duplicates import duplicate_pairs
+    from simsearch.workflows.dedup import duplicate_pairs
 
     model = args.model
     if model == "minilm":

@@ -34,7 +34,7 @@ def main() -> None:
     from sklearn.metrics import adjusted_rand_score
 
     import simsearch
-    from simsearch.corpus_map import MapOptions, corpus_map, write_html, write_png
+    from simsearch.workflows.corpus_map import MapOptions, corpus_map, write_html, write_png
 
     if args.font:
         from matplotlib import font_manager

@@ -39,7 +39,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from simsearch import chunking, fusion, lexical, window_ranking  # noqa: E402
+from simsearch.retrieval import bm25 as lexical  # noqa: E402
+from simsearch.retrieval import dense as window_ranking  # noqa: E402
+from simsearch.retrieval import fusion  # noqa: E402
+from simsearch.text import windows as chunking  # noqa: E402
 
 DATA = (REPO / ".." / ".." / "shared" / "data").resolve()
 if not DATA.exists():
@@ -332,7 +335,8 @@ def _patent_rankers(encode, model, texts, windows, lex, allowed):
 def run_speed(args) -> None:
     import subprocess
 
-    code = ("import time; t=time.perf_counter(); from simsearch.lexical import get_kiwi, tokenize;"
+    code = ("import time; t=time.perf_counter();"
+            "from simsearch.text.kiwi import get_kiwi, tokenize;"
             "k=get_kiwi(); t1=time.perf_counter(); tokenize(['리튬 이차전지용 음극재']);"
             "t2=time.perf_counter(); print(f'{t1-t:.3f} {t2-t1:.3f}')")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

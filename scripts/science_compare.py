@@ -58,7 +58,7 @@ def _sample(items, n: int | None, seed: int):
 
 def corpus_texts() -> list[str]:
     """The "own corpus" for MLM/TSDAE: unique sentences of KorSTS train + KorNLI dev/test."""
-    from simsearch.datasets import read_texts
+    from simsearch.tables.labeled import read_texts
 
     texts = read_texts(DATA / "korsts" / "sts-train.tsv")
     for name in NLI_FILES:
@@ -67,7 +67,7 @@ def corpus_texts() -> list[str]:
 
 
 def load_data(method: str, examples: int | None, seed: int):
-    from simsearch.datasets import read_nli_triplets, read_sts_pairs
+    from simsearch.tables.labeled import read_nli_triplets, read_sts_pairs
 
     if method == "sts":
         data = read_sts_pairs(DATA / "korsts" / "sts-train.tsv")
@@ -76,7 +76,7 @@ def load_data(method: str, examples: int | None, seed: int):
         data = read_nli_triplets([DATA / n for n in NLI_FILES])
         label = "KorNLI xnli dev+test triplets"
     elif method == "softmax":
-        from simsearch.softmax import read_nli_pairs
+        from simsearch.science.training.nli_classifier import read_nli_pairs
 
         data = read_nli_pairs([DATA / n for n in NLI_FILES])
         label = "KorNLI xnli dev+test pairs (3 labels)"
@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from simsearch.datasets import read_sts_pairs
+    from simsearch.tables.labeled import read_sts_pairs
 
     dev = read_sts_pairs(DATA / "korsts" / "sts-dev.tsv")
     data, label = load_data(args.method, args.examples, args.seed)
     base = args.base or base_model()
     base_label = args.base or "all-MiniLM-L6-v2 (offline)"
     out = MODELS / args.name
-    from simsearch.training import train_model, write_card
+    from simsearch.science.training.core import train_model, write_card
 
     # dev=None during training: the "before" figure is the same for every run from one base
     # (measured once by `post`), and each dev pass costs minutes here; "after" is measured below.
@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> None:
 
 def dev_spearman(model_dir: Path, dev, max_seq_length: int) -> float:
     """KorSTS dev Spearman x 100 of a saved model, reloaded from disk (what --model sees)."""
-    from simsearch.encoding import load_model
-    from simsearch.evaluation import embed_sts_pairs, sts_correlations
+    from simsearch.encoding.sbert import load_model
+    from simsearch.science.evaluate import embed_sts_pairs, sts_correlations
 
     model = load_model(str(model_dir))
     model.max_seq_length = max_seq_length
@@ -144,12 +144,12 @@ def post(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from simsearch.datasets import read_sts_pairs, read_texts
-    from simsearch.diagnostics import diagnose, plot_spectra
-    from simsearch.encoding import encode, load_model
-    from simsearch.evaluation import embed_sts_pairs, sts_correlations
-    from simsearch.flow import FlowConfig, fit_flow
-    from simsearch.whitening import fit_whitening
+    from simsearch.encoding.sbert import encode, load_model
+    from simsearch.science.anisotropy import diagnose, plot_spectra
+    from simsearch.science.evaluate import embed_sts_pairs, sts_correlations
+    from simsearch.tables.labeled import read_sts_pairs, read_texts
+    from simsearch.transforms.flow import FlowConfig, fit_flow
+    from simsearch.transforms.whitening import fit_whitening
 
     model = load_model(args.model)
     model.max_seq_length = args.max_seq_length

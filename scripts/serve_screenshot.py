@@ -33,7 +33,7 @@ def main() -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     import simsearch
-    from simsearch.serve import ServeOptions, create_app
+    from simsearch.workflows.serve import ServeOptions, create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -31,7 +31,7 @@ def base_model() -> str:
 
 
 def load_data(method: str, max_sentences: int | None, seed: int):
-    from simsearch.datasets import read_nli_triplets, read_sts_pairs, read_texts
+    from simsearch.tables.labeled import read_nli_triplets, read_sts_pairs, read_texts
 
     sts_train = DATA / "korsts" / "sts-train.tsv"
     nli_files = [DATA / "kornli" / "xnli.dev.ko.tsv", DATA / "kornli" / "xnli.test.ko.tsv"]
@@ -52,8 +52,8 @@ def load_data(method: str, max_sentences: int | None, seed: int):
 
 
 def run(args: argparse.Namespace) -> None:
-    from simsearch.datasets import read_sts_pairs
-    from simsearch.training import train_model
+    from simsearch.science.training.core import train_model
+    from simsearch.tables.labeled import read_sts_pairs
 
     dev = read_sts_pairs(DATA / "korsts" / "sts-dev.tsv")
     data, label = load_data(args.method, args.max_sentences, args.seed)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from simsearch.encoding import encode, load_model
-from simsearch.whitening import fit_whitening
+from simsearch.encoding.sbert import encode, load_model
+from simsearch.transforms.whitening import fit_whitening
 
 
 def precision_at_5(matrix: np.ndarray, topics: np.ndarray) -> float:

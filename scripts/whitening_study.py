@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from simsearch.datasets import read_sts_pairs, read_texts
-from simsearch.encoding import encode, load_model
-from simsearch.evaluation import sts_correlations
-from simsearch.whitening import fit_whitening
+from simsearch.encoding.sbert import encode, load_model
+from simsearch.science.evaluate import sts_correlations
+from simsearch.tables.labeled import read_sts_pairs, read_texts
+from simsearch.transforms.whitening import fit_whitening
 
 DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simsearch import ann
-from simsearch import index as store
 from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
+from simsearch.retrieval import ann
+from simsearch.store import index as store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,10 +77,10 @@ def _hits(
     skip_empty: bool = False,
 ) -> list[Hit]:
     """Turn rankings into result dicts, reading only the rows that are shown, each with
-    why it matched (:func:`simsearch.explain.explain`). With ``skip_empty`` empty
+    why it matched (:func:`simsearch.retrieval.matches.explain`). With ``skip_empty`` empty
     documents never rank: the rankings hold up to ``n_empty`` extra rows, and the first
     ``limit`` others are kept."""
-    from simsearch.explain import MAX_TERMS, explain, shared_terms
+    from simsearch.retrieval.matches import MAX_TERMS, explain, shared_terms
 
     positions = sorted({int(r) for one in ranked for r in one.rows})
     matched: list[dict[int, list[str]]] = [{} for _ in ranked]
@@ -147,7 +147,7 @@ def rank(
     exact: bool = False,
     allowed: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Exact top-k (:func:`simsearch.ranking.top_k`) with empty documents left out and an
+    """Exact top-k (:func:`simsearch.retrieval.topk.top_k`) with empty documents left out and an
     optional similarity threshold.
 
     Empty documents are zero rows of the search matrix (whitened ones too), so their
@@ -161,9 +161,9 @@ def rank(
         k: at most this many results per query; None: no limit (every document at or
             above ``min_similarity``).
         min_similarity: keep only results with cosine similarity ``>=`` this.
-        exclude: as in :func:`simsearch.ranking.top_k`.
+        exclude: as in :func:`simsearch.retrieval.topk.top_k`.
         exact: scan the whole matrix even when the index has an ANN index (see
-            :func:`simsearch.ann.rank`); without a limit ``k`` the scan is always exact.
+            :func:`simsearch.retrieval.ann.rank`); without a limit ``k`` the scan is always exact.
         allowed: sorted int64 rows of a filter: only they are ranked (before top-k, so
             ``k`` results come back whenever ``k`` allowed rows qualify).
 
@@ -185,7 +185,7 @@ def rank(
             index, queries, n, exclude=exclude, exact=not use_ann, allowed=allowed
         )
     else:
-        from simsearch.filters import top_k_within
+        from simsearch.retrieval.filters import top_k_within
 
         indices, sims = top_k_within(index.embeddings, queries, n, allowed, exclude)
     kept_ids, kept_sims = [], []
@@ -205,14 +205,14 @@ def rank(
 
 
 def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
-    """:class:`~simsearch.retrieval.SearchOptions` from keyword values.
+    """:class:`~simsearch.retrieval.modes.SearchOptions` from keyword values.
 
     Raises:
         InvalidParameter: unknown ``mode`` or ``aggregate``.
     """
-    from simsearch.fusion import DEFAULT
-    from simsearch.retrieval import MODES, SearchOptions
-    from simsearch.window_ranking import AGGREGATES
+    from simsearch.retrieval.dense import AGGREGATES
+    from simsearch.retrieval.fusion import DEFAULT
+    from simsearch.retrieval.modes import MODES, SearchOptions
 
     if mode is not None and mode not in MODES:
         raise InvalidParameter("mode", f"{{name}} must be one of {', '.join(MODES)}, got {mode!r}")
@@ -226,7 +226,7 @@ def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
 def _open(index: store.Index, options: Any) -> tuple[Any, str]:
     """The index's retriever and the mode to run; the lexical index is read only when
     the mode uses it (a dense query stays as fast as before)."""
-    from simsearch.retrieval import resolve_mode
+    from simsearch.retrieval.modes import resolve_mode
 
     # An index built for millions of documents (--ann) searches dense by default: the
     # hybrid fusion needs exact dense scores over its candidates, which the ANN avoids.
@@ -245,7 +245,7 @@ def _plain_dense(index: store.Index, run: str) -> bool:
 
 
 def _as_ranked(indices: Sequence[np.ndarray], sims: Sequence[np.ndarray]) -> list[Any]:
-    from simsearch.retrieval import Ranked
+    from simsearch.retrieval.modes import Ranked
 
     return [Ranked(ids, s, s, ids) for ids, s in zip(indices, sims)]
 
@@ -260,7 +260,7 @@ def _at_least(ranked: list[Any], min_similarity: float | None, run: str) -> list
             "{name} needs cosine similarities, which the lexical mode has none of; "
             "use the dense or hybrid mode",
         )
-    from simsearch.retrieval import Ranked
+    from simsearch.retrieval.modes import Ranked
 
     out = []
     for one in ranked:
@@ -287,7 +287,7 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     """The ``k`` documents most similar to document ``doc``.
 
     Args:
-        index: an opened index (:func:`simsearch.index.load_index`).
+        index: an opened index (:func:`simsearch.store.index.load_index`).
         doc: 0-based row of the query document.
         k: number of results (clamped to the corpus size); None with ``min_similarity``:
             every document at or above it.
@@ -296,15 +296,15 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
         log: receives one-line notices (k clamped, empty query document).
         min_similarity: keep only documents with cosine similarity ``>=`` this.
         where: a filter over the source columns (SQL condition, e.g.
-            ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.filters`),
+            ``"year >= 2020 and applicant == '삼성전자'"``; see :mod:`simsearch.retrieval.filters`),
             applied before ranking: only matching rows are returned. ``doc`` itself
             need not match.
         exact: scan the whole matrix even when the index has an approximate (ANN) index;
-            by default an ANN index is used when present (see :mod:`simsearch.ann`).
+            by default an ANN index is used when present (see :mod:`simsearch.retrieval.ann`).
         options: :func:`search_options` (mode ``hybrid``, ``dense`` or ``lexical``;
             default: hybrid when the index has a lexical index). Dense compares the two
             documents' mean window vectors (see
-            :func:`simsearch.window_ranking.document_scores`); lexical queries BM25 with
+            :func:`simsearch.retrieval.dense.document_scores`); lexical queries BM25 with
             the document's own terms.
         allowed: optional ``(n_docs,)`` bool row filter applied before ranking (with
             ``where``: the rows both allow).
@@ -317,10 +317,10 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
 
     Raises:
         InvalidParameter: ``doc`` out of range, ``k < 1``, a mode the index cannot run,
-            or a bad filter (:class:`~simsearch.filters.InvalidFilter`).
+            or a bad filter (:class:`~simsearch.retrieval.filters.InvalidFilter`).
     """
-    from simsearch import retrieval
-    from simsearch.explain import rarest_first
+    from simsearch.retrieval import modes as retrieval
+    from simsearch.retrieval.matches import rarest_first
 
     check_doc(doc, index)
     rows = _filter_rows(index, where, allowed, log)
@@ -385,7 +385,7 @@ def _mask(rows: np.ndarray | None, n_docs: int) -> np.ndarray | None:
     """``(n_docs,)`` bool mask of ``rows`` (the form the retrieval layer takes)."""
     if rows is None:
         return None
-    from simsearch.filters import row_mask
+    from simsearch.retrieval.filters import row_mask
 
     return row_mask(rows, n_docs)
 
@@ -394,7 +394,7 @@ def _allowed(index: store.Index, where: str | None, log: LogFn) -> np.ndarray | 
     """The rows a filter allows (None: no filter), saying how many through ``log``."""
     if where is None:
         return None
-    from simsearch.filters import index_rows
+    from simsearch.retrieval.filters import index_rows
 
     rows = index_rows(index, where)
     log(f"{len(rows):,} of {index.n_docs:,} documents match the filter")
@@ -413,12 +413,12 @@ def encode_queries(
 
     On the CPU this runs the model's ONNX export when ``index`` made one (no torch
     import: a cold query takes well under 2 s), else sentence-transformers; see
-    :func:`simsearch.encoders.query_encoder`.
+    :func:`simsearch.encoding.encoders.query_encoder`.
 
     A whitened index (``index --whiten``) or one with a flow (``index --flow``) applies
     its stored transform to the queries, exactly as to the documents (the flow runs in
     onnxruntime, so the ONNX query path still imports no torch). ``encoder``: one made
-    earlier by :func:`~simsearch.encoders.query_encoder` for this index, so a long-running
+    earlier by :func:`~simsearch.encoding.encoders.query_encoder` for this index, so a long-running
     caller (``simsearch serve``) loads the model once.
 
     Returns:
@@ -427,7 +427,7 @@ def encode_queries(
     Raises:
         SimsearchError: the model cannot be loaded or its dimension differs from the index.
     """
-    from simsearch.encoders import query_encoder
+    from simsearch.encoding.encoders import query_encoder
 
     encoder = encoder if encoder is not None else query_encoder(index, device, log)
     vectors = encoder.encode(texts, batch_size)
@@ -465,7 +465,7 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
             and ``aggregate``, a row's score from its windows' cosine similarities:
             ``max`` (its best window) or ``mean``.
 
-    A row filter plugs in below: :func:`simsearch.retrieval.search` takes ``allowed``, a
+    A row filter plugs in below: :func:`simsearch.retrieval.modes.search` takes ``allowed``, a
     ``(n_docs,)`` bool mask applied before ranking.
 
     ``where`` filters the rows before ranking, as in :func:`similar_hits`.
@@ -485,7 +485,7 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     for i, text in enumerate(texts):
         if not text.strip():
             raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
-    from simsearch import retrieval
+    from simsearch.retrieval import modes as retrieval
 
     check_min_similarity(min_similarity)
     rows = _filter_rows(index, where, allowed, log)  # a bad filter fails before the model loads
@@ -504,7 +504,7 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
         # Kiwi starts in a thread while the query model loads (both take a moment).
         from concurrent.futures import ThreadPoolExecutor
 
-        from simsearch import lexical
+        from simsearch.retrieval import bm25 as lexical
 
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(lexical.tokenize, texts)
@@ -565,7 +565,7 @@ def similar(  # noqa: PLR0913 - keyword options of the notebook API
     (through the approximate index when the index has one; ``exact=True`` scans all).
 
     ``where`` keeps only rows matching an SQL condition over the source columns,
-    applied before ranking (see :mod:`simsearch.filters`).
+    applied before ranking (see :mod:`simsearch.retrieval.filters`).
 
     Example:
         >>> simsearch.similar(0, k=5, where="year >= 2020")  # doctest: +SKIP

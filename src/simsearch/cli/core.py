@@ -121,9 +121,9 @@ def index_command(
 ) -> None:
     """Encode a column of FILE once and cache the embeddings for similar and query."""
     from simsearch.build import BuildOptions, build
-    from simsearch.options import options_from
-    from simsearch.progress import encode_progress
-    from simsearch.render import build_summary
+    from simsearch.cli.progress import encode_progress
+    from simsearch.cli.render import build_summary
+    from simsearch.cli.spec import options_from
 
     options = options_from(BuildOptions, locals())  # the options are named like its fields
     with encode_progress(enabled=not quiet) as on_progress:
@@ -150,7 +150,7 @@ def similar_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """Documents most similar to document --doc (hybrid, dense or lexical)."""
-    from simsearch import render
+    from simsearch.cli import render
     from simsearch.search import search_options, similar_hits
 
     fmt = render.check_output(fmt, output)
@@ -194,7 +194,7 @@ def query_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
-    from simsearch import render
+    from simsearch.cli import render
     from simsearch.search import query_hits, search_options
 
     fmt = render.check_output(fmt, output)
@@ -216,7 +216,7 @@ def show_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """One document printed whole: its text and every source column."""
-    from simsearch import render
+    from simsearch.cli import render
     from simsearch.search import check_doc
 
     index = open_index(root, name)

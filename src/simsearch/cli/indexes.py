@@ -10,8 +10,8 @@ from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot,
 
 def list_command(root: IndexRoot = Path(DEFAULT_ROOT)) -> None:
     """The indexes under --index: source, column, model, size, and whether stale."""
-    from simsearch.index import describe_all
-    from simsearch.render import write_list
+    from simsearch.cli.render import write_list
+    from simsearch.store.index import describe_all
 
     write_list(describe_all(root))
 
@@ -23,8 +23,8 @@ def info_command(
     fmt: TableOrJson = "table",
 ) -> None:
     """One index in detail (metadata, files, sizes); --verify checks checksums."""
-    from simsearch.index import load_index
-    from simsearch.render import check_format, write_info
+    from simsearch.cli.render import check_format, write_info
+    from simsearch.store.index import load_index
 
     fmt = check_format(fmt, ("table", "json"))
     index = load_index(root, name)

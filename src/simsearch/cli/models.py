@@ -76,13 +76,13 @@ def eval_command(
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
     recall@1/5/10, MRR@10, nDCG@10 against an index."""
-    from simsearch import render
+    from simsearch.cli import render
 
     render.check_format(fmt, ("table", "json"))
     if where is not None and index is None:
         raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
     if index is not None:
-        from simsearch.evaluation import evaluate_index
+        from simsearch.science.evaluate import evaluate_index
 
         if model and len(model) > 1:
             raise InvalidParameter(
@@ -108,8 +108,8 @@ def eval_command(
             return
         render.write_metrics(f"Retrieval on {file.name}", list(record), [list(record.values())])
         return
-    from simsearch.datasets import read_sts_pairs
-    from simsearch.evaluation import evaluate_sts
+    from simsearch.science.evaluate import evaluate_sts
+    from simsearch.tables.labeled import read_sts_pairs
 
     if not model:
         raise InvalidParameter(
@@ -161,9 +161,9 @@ def inspect_command(
 ) -> None:
     """Anisotropy diagnostics: mean random-pair cosine, singular value spectrum (PNG),
     alignment and uniformity (Wang & Isola 2020)."""
-    from simsearch import render
-    from simsearch.diagnostics import InspectOptions, inspect_sources
-    from simsearch.options import options_from
+    from simsearch.cli import render
+    from simsearch.cli.spec import options_from
+    from simsearch.science.anisotropy import InspectOptions, inspect_sources
 
     render.check_format(fmt, ("table", "json"))
     options = options_from(InspectOptions, locals())  # named like its fields
@@ -246,9 +246,9 @@ def train_command(
     pre-train it on your texts (MLM, TSDAE), and save a directory usable with --model."""
     from dataclasses import asdict
 
-    from simsearch import render
-    from simsearch.options import options_from
-    from simsearch.training import TrainConfig, TrainData, train_from_files
+    from simsearch.cli import render
+    from simsearch.cli.spec import options_from
+    from simsearch.science.training.core import TrainConfig, TrainData, train_from_files
 
     render.check_format(fmt, ("table", "json"))
     # The options are named like the fields of the two dataclasses.

@@ -107,11 +107,11 @@ def open_index(root: str | Path, name: str, model: str | None = None) -> Any:
     Raises:
         SimsearchError: no/damaged index, or ``model`` given and not the index's model.
     """
-    from simsearch.index import load_index
+    from simsearch.store.index import load_index
 
     index = load_index(Path(root), name)
     if model is not None:
-        from simsearch.encoding import model_id
+        from simsearch.encoding.sbert import model_id
 
         if model_id(model) != index.model:
             raise SimsearchError(
@@ -155,7 +155,7 @@ def read_queries(text: str | None, file: str | None, text_file: Path | None = No
 
 def _read_text(path: Path) -> str:
     """A query file's text in its detected encoding (UTF-8, cp949, UTF-16...)."""
-    from simsearch.charsets import read_text
+    from simsearch.tables.charsets import read_text
 
     if not path.is_file():
         raise SimsearchError(f"query file not found: {path}")

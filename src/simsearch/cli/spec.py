@@ -10,8 +10,12 @@ declared here once.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
@@ -100,3 +104,11 @@ Mode = Annotated[
 Aggregate = Annotated[
     str, Opt("--aggregate", help="Row score from its windows: max (best window) or mean.")
 ]
+
+
+def options_from(cls: type[T], values: Mapping[str, Any], **overrides: Any) -> T:
+    """An instance of the options dataclass ``cls`` from the entries of ``values`` (a
+    command's ``locals()``) named like its fields, then ``overrides``: a command's
+    parameters carry the names of the fields of ``BuildOptions``, ``TrainConfig``..."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in values.items() if k in names} | overrides)

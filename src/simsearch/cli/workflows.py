@@ -24,9 +24,9 @@ def neighbors_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """The top-k neighbours of every row, one line per row, written for Excel."""
-    from simsearch.knn import NeighborsOptions, neighbors_frame
-    from simsearch.progress import progress
-    from simsearch.table_writer import check_output, write_frame
+    from simsearch.cli.progress import progress
+    from simsearch.tables.write import check_output, write_frame
+    from simsearch.workflows.neighbors import NeighborsOptions, neighbors_frame
 
     index = open_index(root, name)
     check_output(out, protect=index.meta.source.path)
@@ -57,10 +57,10 @@ def dedup_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """Near-duplicate pairs and their groups (connected components); without -o, a table."""
-    from simsearch.duplicates import DEFAULT_THRESHOLD, DedupOptions, find_duplicates
-    from simsearch.progress import progress
-    from simsearch.render import write_groups
-    from simsearch.table_writer import check_output, write_sheets
+    from simsearch.cli.progress import progress
+    from simsearch.cli.render import write_groups
+    from simsearch.tables.write import check_output, write_sheets
+    from simsearch.workflows.dedup import DEFAULT_THRESHOLD, DedupOptions, find_duplicates
 
     index = open_index(root, name)
     if out is not None:
@@ -107,8 +107,8 @@ def map_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """A 2-D map of the corpus (UMAP), clusters (HDBSCAN) labelled by Korean terms."""
-    from simsearch import corpus_map as cmap
-    from simsearch.table_writer import check_output, write_frame
+    from simsearch.tables.write import check_output, write_frame
+    from simsearch.workflows import corpus_map as cmap
 
     index = open_index(root, name)
     source = index.meta.source.path
@@ -153,7 +153,7 @@ def serve_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """A local web page for searching and browsing the index (Ctrl-C stops it)."""
-    from simsearch.serve import ServeOptions, serve
+    from simsearch.workflows.serve import ServeOptions, serve
 
     index = open_index(root, name)
     serve(index, ServeOptions(host=host, port=port, k=k), log=say)

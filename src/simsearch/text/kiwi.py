@@ -1,0 +1,121 @@
+"""Korean text analysis with Kiwi (kiwipiepy): morphemes as index terms and their spans.
+
+Korean attaches particles and endings to words (``전지는``, ``전지를``, ``전지의``), so
+whitespace tokens barely match between a query and a document. Kiwi
+(:class:`kiwipiepy.Kiwi`) splits each eojeol into morphemes; we keep the content-bearing
+ones as terms:
+
+* nouns (``NNG``, ``NNP``), numerals (``NR``), roots (``XR``) and hanja (``SH``);
+* verb and adjective stems (``VV``, ``VA``), written with ``다`` (``관하`` becomes
+  ``관하다``) so the matched terms read as words; ``포함하다`` is the noun ``포함`` plus a
+  derivational suffix and gives ``포함``;
+* foreign words (``SL``, lower-cased) and numbers (``SN``).
+
+Particles, endings, suffixes, bound nouns (``것``, ``수``) and punctuation are dropped.
+
+Kiwi costs about a second to start (measured in ``scripts/retrieval_bench.py``), so it is
+imported lazily, configured without the typo and multi-word dictionaries (which triple the
+start-up), and created once per process (:func:`get_kiwi`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+#: Kiwi part-of-speech tags kept as index terms (Sejong tag set, as Kiwi names them).
+KEEP_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "SH", "SL", "SN", "VV", "VA"})
+STEM_TAGS = frozenset({"VV", "VA"})
+
+
+@lru_cache(maxsize=1)
+def get_kiwi(num_workers: int = 1):
+    """The process's :class:`kiwipiepy.Kiwi` (created on first use, about 0.8 s).
+
+    The typo and multi-word dictionaries are off: they triple the start-up and the index
+    and the query must use the same analyser anyway.
+    """
+    from kiwipiepy import Kiwi
+
+    return Kiwi(num_workers=num_workers, load_typo_dict=False, load_multi_dict=False)
+
+
+def _term(form: str, tag: str) -> str | None:
+    tag = tag.split("-")[0]  # Kiwi marks irregular stems as VV-R / VV-I
+    if tag not in KEEP_TAGS:
+        return None
+    if tag in STEM_TAGS:
+        return form + "다"
+    if tag == "SL":
+        return form.lower()
+    return form
+
+
+def terms_of(tokens) -> list[str]:
+    """Index terms of one analysed text (a list of :class:`kiwipiepy.Token`)."""
+    out = []
+    for token in tokens:
+        term = _term(token.form, token.tag)
+        if term is not None:
+            out.append(term)
+    return out
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Index terms of each text (see the module docstring for which morphemes count).
+
+    Args:
+        texts: ``n`` strings (``""`` gives ``[]``).
+
+    Returns:
+        ``n`` lists of terms, in text order, duplicates kept (BM25 counts them).
+    """
+    kiwi = get_kiwi()
+    out: list[list[str]] = [[] for _ in texts]
+    todo = [i for i, t in enumerate(texts) if t and t.strip()]
+    for i, tokens in zip(todo, kiwi.tokenize([texts[i] for i in todo])):
+        out[i] = terms_of(tokens)
+    return out
+
+
+def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Character spans ``(start, end, term)`` in ``text`` of the morphemes whose term is in
+    ``terms`` (for highlighting why a document matched)."""
+    wanted = set(terms)
+    spans = []
+    if not wanted or not text.strip():
+        return spans
+    for token in get_kiwi().tokenize(text):
+        term = _term(token.form, token.tag)
+        if term in wanted:
+            spans.append((token.start, token.start + token.len, term))
+    return spans
+
+
+def surface_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Character spans ``(start, end, term)`` where a term's surface form occurs in
+    ``text`` (a stem without its ``다``; foreign words case-insensitively), without Kiwi.
+
+    Faster than :func:`term_spans` (no analyser start-up, so ``similar`` stays fast) and
+    close to it: a Korean content morpheme is written as is inside its eojeol; a surface
+    form may also match inside a longer word (``전지`` in ``전지용``), which is the same
+    morpheme there more often than not. A stem fused with its ending into one syllable
+    (``높인다`` = ``높이`` + ``ㄴ다``) is not found. Overlapping matches keep the longest.
+    """
+    lowered = text.lower()
+    found = []
+    for term in set(terms):
+        form = term[:-1] if term.endswith("다") and len(term) > 1 else term
+        if not form:
+            continue
+        at = lowered.find(form.lower())
+        while at >= 0:
+            found.append((at, at + len(form), term))
+            at = lowered.find(form.lower(), at + len(form))
+    found.sort(key=lambda span: (span[0], -(span[1] - span[0])))
+    spans, end = [], -1
+    for span in found:
+        if span[0] >= end:
+            spans.append(span)
+            end = span[1]
+    return spans

@@ -1,0 +1,327 @@
+"""`simsearch serve`: a local web page over one index (FastAPI + uvicorn, extra ``[serve]``).
+
+Routes:
+
+- ``GET /``: the search page (:mod:`simsearch.workflows.serve_page`).
+- ``GET /api/query?q=TEXT&k=K``: JSON, the same array of objects as
+  ``simsearch query TEXT --format json --show COLS`` (``COLS``: every source column
+  but the indexed one).
+- ``GET /api/similar/{row}?k=K``: JSON, as ``simsearch similar --doc ROW --format json``.
+- ``GET /api/query.xlsx?...`` and ``GET /api/similar/{row}.xlsx?...``: the same results as
+  a formatted ``.xlsx`` download (built in memory).
+
+Safety: the index is opened once at startup and no parameter names a file; every text
+is escaped (the page builds DOM text nodes; the error page uses ``html.escape``); the
+server binds 127.0.0.1 unless told otherwise and, on loopback, answers only requests
+whose ``Host`` is a loopback name (so a web page elsewhere cannot reach it through DNS
+rebinding); responses carry a Content-Security-Policy that allows nothing but the
+server itself. Bad input gets HTTP 400 and ``{"error": "one line"}`` (JSON routes) or
+an error page (others).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.store import index as store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: Library parameter -> the name a request uses for it (errors name what the user sent).
+WEB_NAMES = {"doc": "row", "text": "q"}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How the server answers.
+
+    Attributes:
+        host: interface to bind (``127.0.0.1``: this machine only).
+        port: TCP port.
+        k: results per search by default.
+        max_k: the largest ``k`` a request may ask for (bounds the work per request).
+        max_query_chars: the longest query accepted.
+        show: source columns returned with each result (default: all but the indexed one).
+        allowed_hosts: ``Host`` header values accepted (default: the loopback names
+            when ``host`` is loopback, else any).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    k: int = 10
+    max_k: int = 200
+    max_query_chars: int = 1000
+    show: tuple[str, ...] | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+
+
+class Searcher:
+    """The index and its query encoder, loaded once and shared by all requests (the
+    encoder is created on the first query; a lock keeps two first queries from
+    loading the model twice)."""
+
+    def __init__(self, index: store.Index, show: Sequence[str]) -> None:
+        self.index = index
+        self.show = list(show)
+        self._encoder: Any = None
+        self._lock = threading.Lock()
+
+    def encoder(self) -> Any:
+        with self._lock:
+            if self._encoder is None:
+                from simsearch.encoding.encoders import query_encoder
+
+                self._encoder = query_encoder(self.index)
+            return self._encoder
+
+    def query(self, text: str, k: int) -> list[dict[str, Any]]:
+        """Results for one query as the JSON objects of ``query --format json``."""
+        from simsearch.search import query_hits
+
+        if not text.strip():
+            raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
+        k = min(k, self.index.n_docs)
+        return self._plain(query_hits(self.index, [text], k, encoder=self.encoder()))
+
+    def similar(self, row: int, k: int) -> list[dict[str, Any]]:
+        """Results for one row as the JSON objects of ``similar --format json``."""
+        from simsearch.search import similar_hits
+
+        return self._plain(similar_hits(self.index, row, k))
+
+    def _plain(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from simsearch.cli.render import plain
+
+        return [_finite(plain(h, self.show)) for h in hits]
+
+
+def _finite(hit: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: a missing source cell (NaN in pandas) becomes null."""
+    columns = hit.get("columns")
+    if columns:
+        hit["columns"] = {
+            c: None if isinstance(v, float) and not np.isfinite(v) else v
+            for c, v in columns.items()
+        }
+    return hit
+
+
+def hits_xlsx(hits: list[dict[str, Any]]) -> bytes:
+    """Results as a formatted ``.xlsx`` file in memory (see :mod:`simsearch.tables.write`)."""
+    import pandas as pd
+
+    from simsearch.tables.write import write_xlsx
+
+    rows = []
+    for hit in hits:
+        row = {k: v for k, v in hit.items() if k != "columns"}
+        text = row.pop("text")
+        row.update(hit.get("columns") or {})
+        row["text"] = text
+        rows.append(row)
+    buffer = io.BytesIO()
+    write_xlsx({"results": pd.DataFrame(rows)}, buffer)
+    return buffer.getvalue()
+
+
+def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> FastAPI:
+    """The FastAPI application serving ``index`` (see the module doc for the routes).
+
+    Raises:
+        SimsearchError: a ``show`` column that is not in the index's source columns.
+    """
+    from fastapi import FastAPI
+
+    from simsearch.cli.render import check_show
+
+    columns = index.meta.columns
+    show = [c for c in columns if c != index.column] if options.show is None else options.show
+    check_show(show, columns)
+    app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
+    _add_guards(app, options)
+    _add_page(app, index, options)
+    _add_api(app, Searcher(index, show), options)
+    return app
+
+
+def _add_guards(app: FastAPI, options: ServeOptions) -> None:
+    """Host check, security headers, and one-line errors (JSON or an escaped page)."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.exceptions import HTTPException
+
+    allowed = options.allowed_hosts
+    if allowed is None and options.host in LOOPBACK_HOSTS:
+        allowed = LOOPBACK_HOSTS
+    if allowed:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed))
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def error(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/") and not request.url.path.endswith(".xlsx"):
+            return JSONResponse({"error": message}, status_code=status)
+        page = _page_module().ERROR_PAGE.format(message=html.escape(message))
+        return HTMLResponse(page, status_code=status)
+
+    @app.exception_handler(SimsearchError)
+    async def bad_input(request: Request, exc: SimsearchError) -> Response:
+        return error(request, 400, exc.render(lambda param: WEB_NAMES.get(param, param)))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
+        return error(request, 400, _validation_message(exc, options))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return error(request, exc.status_code, message)
+
+
+def _add_page(app: FastAPI, index: store.Index, options: ServeOptions) -> None:
+    """The page and its script and style (no file is read: they are strings)."""
+    from fastapi.responses import HTMLResponse, Response
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        about = (
+            f"{index.n_docs:,} documents, column {index.column!r} of "
+            f"{_source_name(index)}, model {_model_name(index.model)}"
+        )
+        return _page_module().PAGE.format(
+            title=html.escape(_source_name(index)),
+            about=html.escape(about),
+            k=options.k,
+            max_k=options.max_k,
+            max_query=options.max_query_chars,
+        )
+
+    @app.get("/static/app.js")
+    def script() -> Response:
+        return Response(_page_module().JS, media_type="text/javascript; charset=utf-8")
+
+    @app.get("/static/app.css")
+    def style() -> Response:
+        return Response(_page_module().CSS, media_type="text/css; charset=utf-8")
+
+
+def _add_api(app: FastAPI, searcher: Searcher, options: ServeOptions) -> None:
+    """The JSON and .xlsx routes (the only parameters: q, k, row)."""
+    from fastapi import Query
+    from fastapi.responses import Response
+
+    K = Query(options.k, ge=1, le=options.max_k)  # noqa: N806 - a declared parameter
+    Q = Query(..., min_length=1, max_length=options.max_query_chars)  # noqa: N806
+
+    @app.get("/api/query")
+    def api_query(q: str = Q, k: int = K) -> list[dict[str, Any]]:
+        return searcher.query(q, k)
+
+    @app.get("/api/query.xlsx")
+    def api_query_xlsx(q: str = Q, k: int = K) -> Response:
+        return _xlsx(searcher.query(q, k), "query")
+
+    # The .xlsx route is declared first: "/api/similar/{row}" would take "3.xlsx" as a
+    # row and refuse it as not an integer.
+    @app.get("/api/similar/{row}.xlsx")
+    def api_similar_xlsx(row: int, k: int = K) -> Response:
+        return _xlsx(searcher.similar(row, k), f"similar-{row}")
+
+    @app.get("/api/similar/{row}")
+    def api_similar(row: int, k: int = K) -> list[dict[str, Any]]:
+        return searcher.similar(row, k)
+
+
+def _xlsx(hits: list[dict[str, Any]], stem: str) -> Any:
+    from fastapi.responses import Response
+
+    return Response(
+        hits_xlsx(hits),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="simsearch-{stem}.xlsx"'},
+    )
+
+
+def _validation_message(exc: Any, options: ServeOptions) -> str:
+    """One line naming the parameter and what it must be."""
+    first = exc.errors()[0]
+    name = str(first.get("loc", ["", "?"])[-1])
+    kind = first.get("type", "")
+    if name == "k":
+        return f"k must be a whole number from 1 to {options.max_k}"
+    if name == "row":
+        return "the row must be a whole number (0-based row of the source file)"
+    if name == "q" and kind == "missing":
+        return "no query given; pass q=TEXT"
+    if name == "q":
+        return f"the query must be 1 to {options.max_query_chars} characters long"
+    return f"bad parameter {name!r}: {first.get('msg', 'invalid')}"
+
+
+def _page_module() -> Any:
+    from simsearch.workflows import serve_page
+
+    return serve_page
+
+
+def _source_name(index: store.Index) -> str:
+    from pathlib import Path
+
+    return Path(index.meta.source.path).name or index.path.name
+
+
+def _model_name(model: str) -> str:
+    """A hub id as is; a local directory by its last two parts (``…/minilm/model``)."""
+    from pathlib import Path
+
+    path = Path(model)
+    return "…/" + "/".join(path.parts[-2:]) if path.is_absolute() else model
+
+
+def serve(index: store.Index, options: ServeOptions = ServeOptions(), log: Any = print) -> None:
+    """Run the server until Ctrl-C (uvicorn, one process).
+
+    Raises:
+        SimsearchError: fastapi/uvicorn are not installed, or the port is taken.
+    """
+    try:
+        import uvicorn
+    except ImportError:
+        raise SimsearchError(
+            "the web page needs fastapi and uvicorn; install them with "
+            "pip install 'simsearch[serve]'"
+        ) from None
+    app = create_app(index, options)
+    if options.host not in LOOPBACK_HOSTS:
+        log(
+            f"Warning: serving on {options.host}: other machines on the network can read this index"
+        )
+    log(f"serving {index.path} on http://{_url_host(options.host)}:{options.port}/ (Ctrl-C stops)")
+    uvicorn.run(app, host=options.host, port=options.port, log_level="warning")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
