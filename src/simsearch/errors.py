@@ -9,6 +9,11 @@ command line turns that name into a flag (``--k``), in one place
 
 from __future__ import annotations
 
+from os import PathLike
+
+#: How every "damaged index" message ends: the command that repairs it.
+REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
+
 
 class SimsearchError(Exception):
     """A problem with the user's input or environment, with the fix in the message.
@@ -63,3 +68,13 @@ class ParamNote(str):
 class DamagedIndex(SimsearchError):
     """The index on disk cannot be used as is (missing or inconsistent files or
     metadata, or an older format); the fix is always to rebuild it."""
+
+    @classmethod
+    def at(cls, path: str | PathLike[str], why: str) -> DamagedIndex:
+        """The error for the index at ``path`` that must not be used because of ``why``
+        (e.g. ``"meta.json is missing"``); the message ends with :data:`REBUILD`."""
+        return cls(f"the index at {path} is damaged ({why}); {REBUILD}")
+
+
+#: The constructor under its older name (``damaged(path, why)``).
+damaged = DamagedIndex.at

@@ -1,4 +1,5 @@
-"""Unit tests of the hardening building blocks: safe_files, long_texts, model_fingerprint."""
+"""Unit tests of the hardening building blocks: _fs.safe, store.layout, long_texts,
+model_fingerprint."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from simsearch._fs import safe as safe_files
 from simsearch.encoding import model_files as model_fingerprint
 from simsearch.encoding import truncation as long_texts
 from simsearch.errors import SimsearchError
+from simsearch.store import layout
 
 GEN = "20261122034648-ac3fbb"
 
@@ -61,28 +63,28 @@ def test_read_bounded_stops_at_the_limit(tmp_path):
 )
 def test_member_refuses_names_simsearch_does_not_write(tmp_path, name):
     with pytest.raises(SimsearchError, match="damaged"):
-        safe_files.member(tmp_path, name)
+        layout.member(tmp_path, name)
 
 
 def test_member_accepts_generation_names(tmp_path):
-    assert safe_files.member(tmp_path, f"rows-{GEN}.jsonl") == tmp_path / f"rows-{GEN}.jsonl"
+    assert layout.member(tmp_path, f"rows-{GEN}.jsonl") == tmp_path / f"rows-{GEN}.jsonl"
 
 
 def test_claim_marks_new_and_empty_directories_and_refuses_foreign_ones(tmp_path):
-    safe_files.claim_index_dir(tmp_path / "new" / "default")
-    assert safe_files.is_marked(tmp_path / "new" / "default")
+    layout.claim_index_dir(tmp_path / "new" / "default")
+    assert layout.is_marked(tmp_path / "new" / "default")
     (tmp_path / "empty").mkdir()
-    safe_files.claim_index_dir(tmp_path / "empty")
-    assert safe_files.is_marked(tmp_path / "empty")
+    layout.claim_index_dir(tmp_path / "empty")
+    assert layout.is_marked(tmp_path / "empty")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / f"embeddings-{GEN}.npy").write_bytes(b"user data")
     (tmp_path / "mine" / "notes.txt").write_text("x")
     with pytest.raises(SimsearchError, match="not a simsearch index"):
-        safe_files.claim_index_dir(tmp_path / "mine")
+        layout.claim_index_dir(tmp_path / "mine")
     assert sorted(os.listdir(tmp_path / "mine")) == [f"embeddings-{GEN}.npy", "notes.txt"]
     (tmp_path / "file").write_text("x")
     with pytest.raises(SimsearchError, match="is a file"):
-        safe_files.claim_index_dir(tmp_path / "file")
+        layout.claim_index_dir(tmp_path / "file")
 
 
 def test_claim_adopts_an_index_of_an_older_version(tmp_path):
@@ -90,8 +92,8 @@ def test_claim_adopts_an_index_of_an_older_version(tmp_path):
     old.mkdir()
     (old / "meta.json").write_text('{"format_version": 1, "files": {}}')
     (old / f"rows-{GEN}.jsonl").write_text("{}\n")
-    safe_files.claim_index_dir(old)
-    assert safe_files.is_marked(old)
+    layout.claim_index_dir(old)
+    assert layout.is_marked(old)
 
 
 def test_lock_refuses_a_symlink_and_leaves_no_file(tmp_path):

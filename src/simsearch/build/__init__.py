@@ -34,7 +34,7 @@ from simsearch.encoding.sbert import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.retrieval import filters
 from simsearch.retrieval.fusion import DEFAULT as FUSION
-from simsearch.store import generations
+from simsearch.store import generations, layout
 from simsearch.store import index as store
 from simsearch.store.meta import (
     IMPORTED,
@@ -277,7 +277,7 @@ def build(
 
         check_local_model(options.model_name)  # before torch is imported: seconds
     path = store.index_dir(options.root, options.name)
-    safe_files.check_index_dir_path(Path(options.root), options.name)
+    layout.check_index_dir_path(Path(options.root), options.name)
     corpus = read_corpus(
         source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
     )
@@ -306,7 +306,7 @@ def build(
     }
     created = not path.exists()
     try:
-        safe_files.claim_index_dir(path)  # never write into a directory that is not ours
+        layout.claim_index_dir(path)  # never write into a directory that is not ours
         on_wait = lambda: log(f"waiting for another 'simsearch index' run on {path} to finish")  # noqa: E731
         with safe_files.index_lock(path, on_wait=on_wait):
             return _build_locked(
@@ -316,7 +316,7 @@ def build(
         raise safe_files.os_error(exc, f"writing the index at {path}") from None
     finally:
         if created:  # a first build that failed leaves no empty index directory behind
-            safe_files.release_new_index_dir(path)
+            layout.release_new_index_dir(path)
 
 
 def _build_locked(  # noqa: PLR0913 - the pieces build() prepared before taking the lock
@@ -539,7 +539,7 @@ class _Job:
         return {
             n
             for n in os_listdir(self.path)
-            if safe_files.GENERATION_NAME.match(n) and n not in keep
+            if layout.GENERATION_NAME.match(n) and n not in keep
         }
 
     def _journal(self, **fields: Any) -> None:

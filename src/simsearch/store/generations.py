@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from simsearch._fs.safe import GENERATION_NAME, read_bounded
+from simsearch._fs.safe import read_bounded
+from simsearch.store.layout import GENERATION_NAME
 
 WORK = "work"
 JOURNAL = "job.json"

@@ -360,7 +360,8 @@ def _member_file(path: Path, name: str, role_may_be_directory: bool = False) -> 
     Raises:
         DamagedIndex: otherwise.
     """
-    from simsearch._fs.safe import check_regular, member
+    from simsearch._fs.safe import check_regular
+    from simsearch.store.layout import member
 
     file_path = member(path, name)
     try:
@@ -430,7 +431,8 @@ def write_lock(path: Path, on_wait: Any = None) -> Iterator[None]:
     until the first one finishes, so two runs never interleave their files; see
     :func:`simsearch._fs.safe.index_lock` (no symlink followed, no file left behind).
     """
-    from simsearch._fs.safe import claim_index_dir, index_lock
+    from simsearch._fs.safe import index_lock
+    from simsearch.store.layout import claim_index_dir
 
     claim_index_dir(path)
     with index_lock(path, on_wait=on_wait):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from simsearch.errors import DamagedIndex, SimsearchError
+from simsearch.errors import REBUILD, DamagedIndex, SimsearchError, damaged
 
 FORMAT_VERSION = 2
 #: The model recorded for an index whose embeddings were imported with no model named:
@@ -47,14 +47,8 @@ IMPORTED = "imported"
 META = "meta.json"
 #: meta.json is a few kilobytes; anything far larger is not ours.
 MAX_META_BYTES = 64 << 20
-REBUILD = "rebuild it with 'simsearch index FILE --column COL --rebuild'"
 
 S = TypeVar("S", bound="Section")
-
-
-def damaged(path: Path, why: str) -> DamagedIndex:
-    """The error for an index that must not be used."""
-    return DamagedIndex(f"the index at {path} is damaged ({why}); {REBUILD}")
 
 
 # --------------------------------------------------------------------------- parts
