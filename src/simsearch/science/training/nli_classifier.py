@@ -9,8 +9,6 @@ SentenceTransformer directory. Loss: sentence-transformers' ``SoftmaxLoss``; tra
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,8 @@ from typing import Any
 import pandas as pd
 
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.science.training.core import (
-    DEFAULTS,
-    TrainConfig,
-    TrainResult,
-    _dev_spearman,
-    write_card,
-)
+from simsearch.science.training import trainer as shared
+from simsearch.science.training.config import DEFAULTS, TrainConfig, TrainResult
 
 # Label ids as in sentence-transformers' NLI examples (AllNLI): 0 entailment, 1 neutral,
 # 2 contradiction.
@@ -97,8 +90,8 @@ def train_softmax(
         base_model: hub id / local directory, or a loaded SentenceTransformer.
         data: :func:`read_nli_pairs` output (sentence1, sentence2, label 0..2).
         output_dir: where the encoder is saved (a SentenceTransformer directory).
-        config: schedule (:class:`~simsearch.science.training.core.TrainConfig`, method ``softmax``;
-            batch size / lr None: 16 / 2e-5, as SBERT).
+        config: schedule (:class:`~simsearch.science.training.config.TrainConfig`, method
+            ``softmax``; batch size / lr None: 16 / 2e-5, as SBERT).
         dev: optional scored pairs; Spearman x 100 of cosine similarity before and after.
         labels: (description of the data, of the base model) for the card.
 
@@ -110,10 +103,7 @@ def train_softmax(
         SimsearchError: empty data, fewer than 2 distinct labels, batch size below 2.
     """
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
     from transformers import set_seed
 
@@ -127,48 +117,22 @@ def train_softmax(
     lr = float(config.lr or DEFAULTS["softmax"]["lr"])
     if batch_size < 2:
         raise InvalidParameter("batch_size", "{name} must be at least 2.")
-    seed = config.seed
-    set_seed(seed)
+    set_seed(config.seed)
     model = load_model(base_model)
     model.max_seq_length = config.max_seq_length
     dataset = Dataset.from_pandas(data[["sentence1", "sentence2", "label"]], preserve_index=False)
     loss = SoftmaxLoss(model, model.get_embedding_dimension(), num_labels=len(NLI_LABELS))
     output_dir = Path(output_dir)
-    before = _dev_spearman(model, dev, batch_size=64)
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        warmup_steps=config.warmup_ratio,
-        seed=seed,
-        data_seed=seed,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        logging_steps=50,
-        disable_tqdm=not config.show_progress,
-        use_cpu=os.environ.get("SIMSEARCH_DEVICE", "cpu") == "cpu",
-    )
+    before = shared.dev_spearman(model, dev)
+    args = shared.arguments(config, output_dir / "checkpoints", batch_size, lr)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    start = time.perf_counter()
-    state = trainer.train()
-    seconds = time.perf_counter() - start
-    after = _dev_spearman(model, dev, batch_size=64)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(output_dir))  # the encoder only; the classifier lives in the loss
-    checkpoints = output_dir / "checkpoints"
-    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-        checkpoints.rmdir()
+    steps, train_loss, seconds = shared.run(trainer)
+    after = shared.dev_spearman(model, dev)
+    shared.save_model(model, output_dir)  # the encoder only; the classifier lives in the loss
     counts = data["label"].value_counts().to_dict()
     result = TrainResult(
         output_dir=str(output_dir),
-        base_model=labels[1] or (base_model if isinstance(base_model, str) else "model"),
+        base_model=shared.base_label(base_model, labels),
         method="softmax (SBERT classification, u,v,|u-v|)",
         data=labels[0],
         examples=len(dataset),
@@ -176,15 +140,15 @@ def train_softmax(
         batch_size=batch_size,
         lr=lr,
         max_seq_length=config.max_seq_length,
-        seed=seed,
-        steps=int(state.global_step),
+        seed=config.seed,
+        steps=steps,
         train_seconds=round(seconds, 1),
         dev_before=before,
         dev_after=after,
         extra={
-            "train_loss": round(float(state.training_loss), 4),
+            "train_loss": round(train_loss, 4),
             "labels": {NLI_LABELS[int(k)]: int(v) for k, v in sorted(counts.items())},
         },
     )
-    write_card(result)
+    shared.write_card(result)
     return result

@@ -20,7 +20,6 @@ e.g. its mean pooling, kept) usable as ``--model`` and as the base of a further 
 
 from __future__ import annotations
 
-import os
 import random
 import tempfile
 import time
@@ -30,13 +29,8 @@ from typing import Any
 import pandas as pd
 
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.science.training.core import (
-    DEFAULTS,
-    TrainConfig,
-    TrainResult,
-    _dev_spearman,
-    write_card,
-)
+from simsearch.science.training import trainer as shared
+from simsearch.science.training.config import TrainConfig, TrainResult
 
 PRETRAIN_METHODS = ("mlm", "tsdae")
 
@@ -79,7 +73,7 @@ def pretrain(
         texts: the corpus (list of str; empty ones are dropped).
         output_dir: where the SentenceTransformer directory is written.
         config: method (``mlm`` or ``tsdae``) and schedule
-            (:class:`~simsearch.science.training.core.TrainConfig`; batch / lr None: 16 and 5e-5
+            (:class:`~simsearch.science.training.config.TrainConfig`; batch / lr None: 16 and 5e-5
             for mlm, 16 and 3e-5 for tsdae; ``mlm_probability``, ``deletion_ratio``).
         dev: optional scored pairs; Spearman x 100 of cosine similarity before and after.
         labels: (description of the data, of the base model) for the card.
@@ -99,20 +93,15 @@ def pretrain(
     set_seed(config.seed)
     model = load_model(base_model)
     model.max_seq_length = config.max_seq_length
-    before = _dev_spearman(model, dev, batch_size=64)
-    batch_size = int(config.batch_size or DEFAULTS[config.method]["batch_size"])
-    lr = float(config.lr or DEFAULTS[config.method]["lr"])
+    before = shared.dev_spearman(model, dev)
+    batch_size, lr = config.schedule()
     start = time.perf_counter()
     train = _train_mlm if config.method == "mlm" else _train_tsdae
     steps, loss = train(model, texts, config, batch_size, lr)
     seconds = time.perf_counter() - start
-    after = _dev_spearman(model, dev, batch_size=64)
+    after = shared.dev_spearman(model, dev)
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save(str(output_dir))
-    checkpoints = output_dir / "checkpoints"
-    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-        checkpoints.rmdir()
+    shared.save_model(model, output_dir)
     extra: dict[str, Any] = {"train_loss": round(loss, 4)}
     if config.method == "mlm":
         extra["mlm_probability"] = config.mlm_probability
@@ -120,7 +109,7 @@ def pretrain(
         extra["deletion_ratio"] = config.deletion_ratio
     result = TrainResult(
         output_dir=str(output_dir),
-        base_model=labels[1] or (base_model if isinstance(base_model, str) else "model"),
+        base_model=shared.base_label(base_model, labels),
         method=config.method,
         data=labels[0],
         examples=len(texts),
@@ -135,12 +124,8 @@ def pretrain(
         dev_after=after,
         extra=extra,
     )
-    write_card(result)
+    shared.write_card(result)
     return result
-
-
-def _use_cpu() -> bool:
-    return os.environ.get("SIMSEARCH_DEVICE", "cpu") == "cpu"
 
 
 def _masked_lm(model: Any) -> Any:
@@ -171,7 +156,7 @@ def _train_mlm(
     model: Any, texts: list[str], config: TrainConfig, batch_size: int, lr: float
 ) -> tuple[int, float]:
     from datasets import Dataset
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from transformers import DataCollatorForLanguageModeling, Trainer
 
     tokenizer = model.tokenizer
     mlm = _masked_lm(model)
@@ -186,41 +171,22 @@ def _train_mlm(
     collator = DataCollatorForLanguageModeling(
         tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=config.seed
     )
-    args = TrainingArguments(
-        output_dir=str(Path(tempfile.gettempdir()) / "simsearch-mlm"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        warmup_steps=config.warmup_ratio,
-        seed=config.seed,
-        data_seed=config.seed,
-        save_strategy="no",
-        report_to="none",
-        logging_steps=50,
-        disable_tqdm=not config.show_progress,
-        use_cpu=_use_cpu(),
+    args = shared.plain_arguments(
+        config, Path(tempfile.gettempdir()) / "simsearch-mlm", batch_size, lr
     )
     trainer = Trainer(model=mlm, args=args, train_dataset=dataset, data_collator=collator)
-    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    state = trainer.train()
+    steps, loss, _ = shared.run(trainer)
     # Copy the adapted encoder back; the MLM head is dropped (as BERT's own fine-tuning does).
     encoder = model.transformers_model
     encoder.load_state_dict(mlm.base_model.state_dict(), strict=False)
-    return int(state.global_step), float(state.training_loss)
+    return steps, loss
 
 
 def _train_tsdae(
     model: Any, texts: list[str], config: TrainConfig, batch_size: int, lr: float
 ) -> tuple[int, float]:
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
 
     source = getattr(model.transformers_model.config, "_name_or_path", "")
@@ -236,26 +202,9 @@ def _train_tsdae(
         loss = DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)
     except (ValueError, AssertionError) as exc:
         raise SimsearchError(f"This base model cannot be trained with TSDAE: {exc}") from None
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(Path(tempfile.gettempdir()) / "simsearch-tsdae"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        per_device_train_batch_size=batch_size,
-        learning_rate=lr,
-        warmup_steps=config.warmup_ratio,
-        seed=config.seed,
-        data_seed=config.seed,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        logging_steps=50,
-        disable_tqdm=not config.show_progress,
-        use_cpu=_use_cpu(),
+    args = shared.arguments(
+        config, Path(tempfile.gettempdir()) / "simsearch-tsdae", batch_size, lr
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    if args.disable_tqdm:  # else the trainer prints its log dicts to stdout (JSON output!)
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
-    state = trainer.train()
-    return int(state.global_step), float(state.training_loss)
+    steps, train_loss, _ = shared.run(trainer)
+    return steps, train_loss
