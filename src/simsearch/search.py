@@ -436,7 +436,9 @@ def encode_queries(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
             f"{index.meta.dim}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
-    transform = index.transform()
+    from simsearch.transforms import load_transform
+
+    transform = load_transform(index)
     return vectors if transform is None else transform.apply(vectors)
 
 

@@ -282,6 +282,7 @@ def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path, monke
     from simsearch.build import build_index
     from simsearch.search import encode_queries
     from simsearch.store.index import open_path
+    from simsearch.transforms import load_transform
     from simsearch.transforms.flow import EmbeddingFlow
 
     docs = tmp_path / "docs.csv"
@@ -292,7 +293,7 @@ def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path, monke
     info = index.meta.flow
     assert info is not None and index.meta.whitening is None
     assert info.fitted_on == 32 and index.meta.search_dim == info.dim
-    flow = index.transform()
+    flow = load_transform(index)
     assert isinstance(flow, EmbeddingFlow)
     raw = np.load(index.file("embeddings"))
     assert np.allclose(index.embeddings, flow.apply(raw), atol=1e-5)

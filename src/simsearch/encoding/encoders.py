@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -211,15 +212,58 @@ def open_encoder(
     return OnnxEncoder(export(model, root, log=log), precision)
 
 
-def query_encoder(index: Any, device: str | None = None, log: LogFn | None = None) -> Encoder:
+class QuerySource(Protocol):
+    """What encoding queries for an index needs, as plain values; an opened
+    :class:`~simsearch.store.index.Index` has them, and so has :class:`QueryModel`.
+
+    Attributes:
+        model: the model id (hub id or absolute local path) the index was built with.
+        path: the index directory (its parent holds the ONNX exports; named in messages).
+        imported: the embeddings were imported with no model named.
+        precision: the precision the documents were encoded in (``int8``: the same
+            quantised ONNX model encodes the queries).
+        model_files: the local model directory's fingerprint recorded at build time
+            (:func:`simsearch.encoding.model_files.changed`), or None.
+    """
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def imported(self) -> bool: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def model_files(self) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class QueryModel:
+    """A :class:`QuerySource` given by value, for callers without an opened index."""
+
+    model: str
+    path: Path
+    imported: bool = False
+    precision: str = "fp32"
+    model_files: dict[str, Any] | None = None
+
+
+def query_encoder(
+    index: QuerySource, device: str | None = None, log: LogFn | None = None
+) -> Encoder:
     """The encoder for query texts of ``index``: its ONNX export when one exists and the
     device is the CPU (fast start, no torch import), else sentence-transformers. An
-    index encoded in int8 is queried with the same int8 model."""
+    index encoded in int8 is queried with the same int8 model.
+
+    Raises:
+        InvalidParameter: (``model``) the index holds imported embeddings, no model.
+        SimsearchError: the local model's files changed since the index was built.
+    """
     from simsearch.encoding import onnx as onnx_encoder
-    from simsearch.store.meta import IMPORTED
 
     model = index.model
-    if model == IMPORTED:
+    if index.imported:
         raise InvalidParameter(
             "model",
             f"the index at {index.path} holds imported embeddings with no model recorded, so "
@@ -229,7 +273,7 @@ def query_encoder(index: Any, device: str | None = None, log: LogFn | None = Non
     check_model_files(index)
     root = Path(index.path).parent
     if onnx_encoder.enabled() and device in (None, "cpu") and onnx_encoder.has_export(root, model):
-        precision = "int8" if index.meta.encode.precision == "int8" else "fp32"
+        precision = "int8" if index.precision == "int8" else "fp32"
         directory = onnx_encoder.export_dir(root, model)
         why = onnx_encoder.damage(directory, full=False)
         if why is None:
@@ -245,7 +289,7 @@ def query_encoder(index: Any, device: str | None = None, log: LogFn | None = Non
     return TorchEncoder(model, device)
 
 
-def check_model_files(index: Any) -> None:
+def check_model_files(index: QuerySource) -> None:
     """Refuse to encode queries with a local model whose files changed since the index
     was built (a model retrained into the same directory): its vectors would not be
     comparable with the index's.
@@ -254,10 +298,9 @@ def check_model_files(index: Any) -> None:
         SimsearchError: the model directory's files differ from the recorded ones.
     """
     from simsearch.encoding.model_files import changed
-    from simsearch.store.meta import ModelFiles
 
-    recorded = index.meta.get(ModelFiles)
-    if recorded is not None and changed(index.model, recorded.as_dict()):
+    recorded = index.model_files
+    if recorded is not None and changed(index.model, recorded):
         raise SimsearchError(
             f"the model at {index.model} changed since this index was built (its files "
             "differ); run 'simsearch index' again to re-encode with it"

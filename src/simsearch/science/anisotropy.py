@@ -283,13 +283,14 @@ def _sources(
     from simsearch.encoding.sbert import encode, load_model
     from simsearch.store.index import open_path
     from simsearch.tables.labeled import read_texts
+    from simsearch.transforms import load_transform
 
     sources: list[Source] = []
     for path in indexes:
         idx = open_path(path)
         rows = _sample_rows(len(idx.embeddings), options.sample, options.seed)
         emb = np.asarray(idx.embeddings[rows], dtype=np.float32)
-        sources.append((f"index {path}", emb, idx.model, idx.transform()))
+        sources.append((f"index {path}", emb, idx.model, load_transform(idx)))
     if models:
         all_texts = read_texts(options.texts, options.column)
         chosen = [all_texts[i] for i in _sample_rows(len(all_texts), options.sample, options.seed)]

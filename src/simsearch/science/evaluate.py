@@ -342,6 +342,7 @@ def evaluate_index(
     """
     from simsearch.retrieval.filters import index_rows
     from simsearch.store.index import open_path
+    from simsearch.transforms import load_transform
 
     index = open_path(index_path)
     name = model or index.model
@@ -368,7 +369,7 @@ def evaluate_index(
         extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
         queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, index.transform(), batch_size, allowed,
+        name, queries, relevant, index.embeddings, load_transform(index), batch_size, allowed,
         retriever=retriever, options=options,
     )
     return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

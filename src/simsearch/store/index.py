@@ -31,12 +31,10 @@ import numpy as np
 
 from simsearch._fs.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
-from simsearch.store.meta import META, IndexMeta, damaged
+from simsearch.store.meta import IMPORTED, META, IndexMeta, ModelFiles, damaged
 
 if TYPE_CHECKING:
     from simsearch.retrieval.modes import Retriever
-    from simsearch.transforms.flow import EmbeddingFlow
-    from simsearch.transforms.whitening import Whitening
 
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
@@ -131,6 +129,25 @@ class Index:
         """The model id (hub id or absolute local path) the embeddings were made with."""
         return self.meta.model
 
+    @property
+    def imported(self) -> bool:
+        """Whether the embeddings were imported with no model named (``similar`` works,
+        ``query`` cannot encode text for it)."""
+        return self.meta.model == IMPORTED
+
+    @property
+    def precision(self) -> str:
+        """The precision the documents were encoded in (``fp32``, ``fp16``, ``int8``...)."""
+        return self.meta.encode.precision
+
+    @property
+    def model_files(self) -> dict[str, Any] | None:
+        """The fingerprint of a local model directory recorded at build time
+        (``{"files": ..., "sha256": ...}``, see :mod:`simsearch.encoding.model_files`), or
+        None for a hub model."""
+        recorded = self.meta.get(ModelFiles)
+        return None if recorded is None else recorded.as_dict()
+
     def file(self, role: str) -> Path:
         """Path of the file with ``role`` (``embeddings``, ``rows``, ...) of this index."""
         return self.meta.file(self.path, role)
@@ -139,7 +156,7 @@ class Index:
     def offsets(self) -> np.ndarray:
         """``(n_docs + 1,)`` int64 byte offsets of each row in the rows file."""
         if self._offsets is None:
-            with self._reading("offsets"):
+            with self.reading("offsets"):
                 offsets = np.load(self.file("offsets"), mmap_mode="r", allow_pickle=False)
             if offsets.shape != (self.n_docs + 1,) or offsets.dtype.kind not in "iu":
                 raise damaged(self.path, f"{self.meta.files['offsets'].name} is not the offsets")
@@ -147,7 +164,7 @@ class Index:
         return self._offsets
 
     @contextlib.contextmanager
-    def _reading(self, role: str) -> Iterator[None]:
+    def reading(self, role: str) -> Iterator[None]:
         """Turn any failure to read or parse the file of ``role`` into the "damaged,
         rebuild" error (a file can be damaged in ways that keep its size)."""
         try:
@@ -162,6 +179,8 @@ class Index:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise damaged(self.path, f"{name} is unreadable: {why}") from None
 
+    _reading = reading  # the older name
+
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The source rows at ``positions`` (0-based), as dicts column -> value, read by
         seeking in the rows file (cost grows with ``len(positions)``, not the corpus)."""
@@ -169,7 +188,7 @@ class Index:
 
         out = []
         offsets = self.offsets
-        with self._reading("rows"), open_regular(self.file("rows"), self.path) as handle:
+        with self.reading("rows"), open_regular(self.file("rows"), self.path) as handle:
             size = os.fstat(handle.fileno()).st_size
             for pos in positions:
                 start, end = int(offsets[pos]), int(offsets[pos + 1])
@@ -189,7 +208,7 @@ class Index:
         from simsearch._fs.safe import open_regular
 
         column = self.column
-        with self._reading("rows"), open_regular(self.file("rows"), self.path) as handle:
+        with self.reading("rows"), open_regular(self.file("rows"), self.path) as handle:
             texts = [str(json.loads(line).get(column) or "") for line in handle]
         if len(texts) != self.n_docs:
             raise damaged(self.path, f"the rows file holds {len(texts)} rows, not {self.n_docs}")
@@ -198,7 +217,7 @@ class Index:
     def hashes(self) -> np.ndarray:
         """``(n_vectors,)`` ``|S16`` hashes (see :func:`text_hash`) of the encoded texts:
         one per row, or one per window when long documents are windows."""
-        with self._reading("hashes"):
+        with self.reading("hashes"):
             hashes = np.load(self.file("hashes"), allow_pickle=False)
         if hashes.shape != (self.embeddings.shape[0],) or hashes.dtype != HASH_DTYPE:
             raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
@@ -225,34 +244,6 @@ class Index:
         return open_retriever(
             self.path, self.meta.files, self.embeddings, self.n_docs, load_lexical=lexical
         )
-
-    def whitening(self) -> Whitening | None:
-        """The stored BERT-whitening transform, or None when the index is not whitened."""
-        if self.meta.whitening is None:
-            return None
-        from zipfile import BadZipFile
-
-        from simsearch.transforms.whitening import Whitening
-
-        try:
-            with self._reading("whitening"):
-                return Whitening.load(self.file("whitening"))
-        except BadZipFile as exc:
-            raise damaged(self.path, f"the whitening file is unreadable: {exc}") from None
-
-    def flow(self) -> EmbeddingFlow | None:
-        """The stored BERT-flow (an ONNX graph run by onnxruntime, no torch), or None."""
-        if self.meta.flow is None:
-            return None
-        from simsearch.transforms.flow import EmbeddingFlow
-
-        return EmbeddingFlow.load(self.file("flow"))
-
-    def transform(self) -> Whitening | EmbeddingFlow | None:
-        """The map from model embeddings to the search space (whitening or flow), or None
-        when the index searches the raw embeddings. Both have ``.apply((m, d)) -> (m, k)``
-        float32 unit rows."""
-        return self.whitening() or self.flow()
 
     def verify(self) -> None:
         """Compare every file with the sha256 recorded in its metadata.
