@@ -34,11 +34,12 @@ import json
 import os
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from simsearch.errors import REBUILD, DamagedIndex, SimsearchError, damaged
+from simsearch.errors import REBUILD, DamagedIndex, InvalidParameter, SimsearchError, damaged
 
 FORMAT_VERSION = 2
 #: The model recorded for an index whose embeddings were imported with no model named:
@@ -290,6 +291,19 @@ class IndexMeta:
     def flow(self) -> FlowInfo | None:
         """The BERT-flow section, or None when the index has no flow."""
         return self.get(FlowInfo)
+
+    def check_columns(self, show: Sequence[str]) -> None:
+        """Refuse a column to show that is not one of the index's source columns.
+
+        Raises:
+            InvalidParameter: (``show``) the first missing column, with the choices.
+        """
+        missing = [c for c in show if c not in self.columns]
+        if missing:
+            listed = ", ".join(repr(c) for c in self.columns)
+            raise InvalidParameter(
+                "show", f"no column {missing[0]!r} to {{name}}; choose from: {listed}"
+            )
 
     def get(self, kind: type[S]) -> S | None:
         """The optional section of class ``kind``, or None when absent."""

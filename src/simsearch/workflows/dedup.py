@@ -173,9 +173,7 @@ def find_duplicates(
     """
     import pandas as pd
 
-    from simsearch.cli.render import check_show
-
-    check_show(options.show, index.meta.columns)
+    index.meta.check_columns(options.show)
     if not 0 < options.threshold <= 1:
         raise InvalidParameter(
             "threshold", f"{{name}} must be a cosine similarity in (0, 1], got {options.threshold}"

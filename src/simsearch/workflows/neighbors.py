@@ -126,13 +126,11 @@ def neighbors_frame(
 
 
 def _check(index: store.Index, options: NeighborsOptions) -> tuple[int, np.ndarray]:
-    from simsearch.cli.render import check_show
-
     if options.k < 1:
         raise InvalidParameter("k", f"{{name}} must be at least 1, got {options.k}")
     if index.n_docs < 2:
         raise SimsearchError("the index has fewer than 2 documents; there are no neighbours")
-    check_show(options.show, index.meta.columns)
+    index.meta.check_columns(options.show)
     rows = np.arange(index.n_docs) if options.rows is None else np.asarray(options.rows)
     bad = rows[(rows < 0) | (rows >= index.n_docs)]
     if bad.size:

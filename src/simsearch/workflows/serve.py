@@ -146,11 +146,9 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     """
     from fastapi import FastAPI
 
-    from simsearch.cli.render import check_show
-
     columns = index.meta.columns
     show = [c for c in columns if c != index.column] if options.show is None else options.show
-    check_show(show, columns)
+    index.meta.check_columns(show)
     app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
     _add_guards(app, options)
     _add_page(app, index, options)
