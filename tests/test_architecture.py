@@ -73,3 +73,21 @@ def test_no_source_file_over_600_lines():
     }
     too_long = {name: n for name, n in lengths.items() if n > MAX_LINES}
     assert sorted(too_long) == sorted(TOO_LONG_FOR_NOW), too_long
+
+
+def test_the_facade_is_lazy_and_every_name_resolves():
+    """``import simsearch`` loads none of its submodules; each public name then imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, simsearch; "
+        "print(sorted(m for m in sys.modules if m.startswith('simsearch.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+    import simsearch
+
+    for name in simsearch.__all__:
+        assert getattr(simsearch, name) is not None, name

@@ -36,9 +36,13 @@ _EXPORTS = {
     "DEFAULT_MODEL": "simsearch.encoding.sbert",
     "SimsearchError": "simsearch.errors",
     "InvalidParameter": "simsearch.errors",
+    "DamagedIndex": "simsearch.errors",
+    "SearchOptions": "simsearch.retrieval.modes",
     "neighbors": "simsearch.workflows.neighbors",
     "dedup": "simsearch.workflows.dedup",
+    "Duplicates": "simsearch.workflows.dedup",
     "map_corpus": "simsearch.workflows.corpus_map",
+    "CorpusMap": "simsearch.workflows.corpus_map",
     "write_frame": "simsearch.tables.write",
 }
 
