@@ -22,19 +22,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, shared_file
-
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+from conftest import REPO, require, shared_file
 
 from simsearch.build import build_index
 from simsearch.cli.fast import parse
 from simsearch.cli.run import flag_for
-from simsearch.encoding import onnx as onnx_encoder  # noqa: E402
+from simsearch.encoding import onnx as onnx_encoder
 from simsearch.encoding.encoders import TorchEncoder, check_options, half_precision, query_encoder
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.retrieval.topk import top_k
 from simsearch.store.index import load_index
+
+pytestmark = pytest.mark.extra
+require("onnxruntime", "onnx")
+require("onnx", "onnx")
 
 TEXTS = [
     "안전모를 가진 한 남자가 춤을 추고 있다.",

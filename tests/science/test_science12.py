@@ -61,6 +61,7 @@ def test_read_nli_pairs_without_labels_is_refused(tmp_path):
         read_nli_pairs(path)
 
 
+@pytest.mark.slow
 def test_softmax_trains_the_encoder_and_saves_a_usable_model(tiny_model, tmp_path):
     from simsearch.science.training.core import TrainConfig
     from simsearch.science.training.nli_classifier import train_softmax
@@ -113,6 +114,7 @@ def test_delete_words_keeps_order_and_at_least_one_word():
     assert delete_words("단어", 0.99, rng) == "단어"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mlm", "tsdae"])
 def test_pretraining_saves_a_sentence_transformer_with_mean_pooling(tiny_model, tmp_path, method):
     import json
@@ -227,6 +229,7 @@ def test_read_nli_pairs_on_kornli_dev_keeps_every_row():
 # ---------------------------------------------------------------- CLI and index integration
 
 
+@pytest.mark.slow
 def test_cli_train_mlm_on_an_index_then_sts_on_top(tiny_model, tmp_path, capsys):
     """`train --method mlm --index` (the command function, in-process: a subprocess would
     import torch again): the result is a --model for `train --method sts`."""
@@ -270,6 +273,7 @@ def test_cli_train_refuses_a_bad_deletion_ratio_in_one_line(tmp_path):
     assert bad.stderr.strip().splitlines() == ["Error: --deletion-ratio must be in [0, 1)."]
 
 
+@pytest.mark.slow
 def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path, monkeypatch):
     """`index --flow`: the search matrix is the flow of the raw embeddings, and a query goes
     through the same stored flow (its own document ranks first with similarity 1)."""

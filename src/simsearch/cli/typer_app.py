@@ -15,30 +15,33 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
 
 from simsearch.cli.commands import COMMANDS, load
 from simsearch.cli.run import declarations, run
 
-app = typer.Typer(
-    name="simsearch",
-    help="Sentence-embedding similarity search over the rows of a spreadsheet.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def _no_type_on_flags(params: list[Any]) -> list[Any]:
+    """``params`` with an empty metavar on flags (``--rebuild``, ``--help``): a flag takes
+    no value, and typer's ``<bool>`` there reads as if it did."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
 
 
 class Command(TyperCommand):
-    """A typer command whose help shows no type on flags (``--rebuild``, ``--help``):
-    a flag takes no value, so typer's ``<bool>`` there reads as if it did."""
+    """A typer command whose help shows no type on flags."""
 
     def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)
-        for param in params:
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
-        return params
+        return _no_type_on_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The typer app's group, whose help shows no type on flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_type_on_flags(super().get_params(ctx))
 
 
 def _typer_kwargs(spec: Any) -> dict[str, Any]:
@@ -49,6 +52,16 @@ def _typer_kwargs(spec: Any) -> dict[str, Any]:
     if kwargs.get("help"):
         kwargs["help"] = escape(kwargs["help"])
     return kwargs
+
+
+app = typer.Typer(
+    name="simsearch",
+    cls=Group,
+    help="Sentence-embedding similarity search over the rows of a spreadsheet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def typer_command(func: Callable[..., Any]) -> Callable[..., None]:
