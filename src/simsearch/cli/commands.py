@@ -12,7 +12,7 @@ their plain forms without importing typer.
 
 Adding a command: write its function in the module of its group (``core``, ``indexes``,
 ``models``, ``workflows``) and add one line here; then regenerate the reference with
-``cog -r docs/cli.md``.
+``cog -r docs/*.md``.
 """
 
 from __future__ import annotations
