@@ -83,6 +83,7 @@ def test_tiny_model_onnx_equals_sentence_transformers(tiny_model, tiny_export):
     assert encoder.count_truncated(TEXTS) == TorchEncoder(tiny_model, "cpu").count_truncated(TEXTS)
 
 
+@pytest.mark.slow
 def test_minilm_onnx_equals_sentence_transformers_with_same_top_k(minilm, tmp_path):
     texts = _korsts_sentences(30) + [t for t in TEXTS if t.strip()]
     reference = _st_vectors(minilm, texts)
@@ -218,6 +219,7 @@ def _cli(lane: str, *args: str, cwd: Path, stdin: str | None = None):
     )
 
 
+@pytest.mark.slow
 def test_fast_lane_prints_what_the_typer_app_prints(workdir, tiny_model):
     texts = [f"문서 {i} " + "가나다라마바사"[i % 7] * (i % 4 + 1) for i in range(20)]
     pd.DataFrame({"n": range(20), "text": texts}).to_csv("docs.csv", index=False)

@@ -164,6 +164,7 @@ def _anisotropic(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_flow_maps_corpus_to_isotropic_gaussian_and_matches_zuko(tmp_path):
     from simsearch.science.anisotropy import mean_random_cosine
     from simsearch.transforms.flow import EmbeddingFlow, FlowConfig, fit_flow
@@ -334,6 +335,7 @@ def test_index_flow_and_whiten_exclude_each_other(tiny_model, tmp_path):
     assert not (tmp_path / "r" / "default" / "meta.json").exists()
 
 
+@pytest.mark.slow
 def test_inspect_flow_diagnoses_each_source_after_the_flow(tiny_model, tmp_path):
     from simsearch.science.anisotropy import InspectOptions, inspect_sources
 
