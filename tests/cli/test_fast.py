@@ -233,6 +233,10 @@ def test_fast_lane_prints_what_the_typer_app_prints(workdir, tiny_model):
         ["query", "문서 가가", "-k", "2", "-f", "json"],
         ["query", "--file", "-", "--k", "2", "-f", "csv"],
         ["query"],
+        ["show", "--doc", "3"],  # show is on the fast lane since cli/commands.py
+        ["show", "--doc", "99"],
+        ["list"],
+        ["info", "-f", "json"],
     ]
     for args in cases:
         fast = _cli("fast", *args, cwd=workdir, stdin="문서 1\n\n문서 다다\n")
