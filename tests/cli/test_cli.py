@@ -148,6 +148,31 @@ def test_every_fast_command_is_parsed_by_the_fast_lane(name):
     assert parse(name, args.get(name, [])) is not None
 
 
+def test_parsing_a_fast_command_imports_neither_typer_nor_heavy_libraries():
+    """The fast lane exists to skip typer's import: reading the registry and parsing
+    every fast command must not pull typer, click, torch or pandas in."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    code = (
+        "import sys\n"
+        "from simsearch.cli.commands import COMMANDS\n"
+        "from simsearch.cli.fast import parse\n"
+        "args = {'similar': ['--doc', '1'], 'show': ['--doc', '1'], 'query': ['x']}\n"
+        "for name, entry in COMMANDS.items():\n"
+        "    if entry.fast:\n"
+        "        assert parse(name, args.get(name, [])) is not None, name\n"
+        "heavy = {'typer', 'click', 'torch', 'pandas', 'rich'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_help_shows_the_default_model_and_no_type_on_flags():
     from typer.testing import CliRunner
 
