@@ -40,6 +40,28 @@ def test_relative_links_resolve(page):
         assert path.exists(), f"{page.name}: {target}"
 
 
+def _anchors(page):
+    """The anchors of a page as GitHub makes them: each heading's slug, and explicit ids."""
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # headings inside code are not headings
+    anchors = set(re.findall(r'<a id="([^"]+)"', text))
+    for heading in re.findall(r"^#{1,6} (.+)$", text, flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+@pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=str)
+def test_anchors_of_links_exist(page):
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target) or "#" not in target:
+            continue
+        file, anchor = target.split("#", 1)
+        linked = (page.parent / file).resolve() if file else page
+        if linked.suffix == ".md":
+            assert anchor in _anchors(linked), f"{page.name}: {target}"
+
+
 def test_the_architecture_page_names_every_package():
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
     source = REPO / "src" / "simsearch"
