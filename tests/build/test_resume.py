@@ -16,6 +16,8 @@ from conftest import cli_command, cli_env, run_cli
 from simsearch import load_index
 from simsearch.build import build_index
 
+pytestmark = pytest.mark.slow
+
 N_DOCS = 800
 
 

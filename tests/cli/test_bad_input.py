@@ -172,6 +172,7 @@ def test_bit_flip_is_caught_by_verify_and_not_reused(project, tmp_path, tiny_mod
     assert "ignoring the previous index" in result.stderr and "encoded 12" in result.stderr
 
 
+@pytest.mark.slow
 def test_numbers_long_cells_and_k_clamp_succeed_with_a_notice(project, tiny_model, tmp_path):
     # Real subprocesses: the notices must reach a real stderr exactly once, with no
     # library warning beside them.

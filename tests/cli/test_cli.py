@@ -125,11 +125,65 @@ def test_bad_input_is_one_line_exit_2(indexed, args, message):
     assert (indexed / ".simsearch" / "default" / "meta.json").exists()
 
 
-def test_help_lists_every_command(indexed):
-    result = run_cli("--help", cwd=indexed)
-    assert result.returncode == 0
-    for command in ("index", "similar", "query", "list", "info", "eval", "inspect", "train"):
-        assert command in result.stdout
+def test_typer_registers_exactly_the_commands_of_the_registry():
+    """The typer app, the fast lane and docs/cli.md all read ``cli.commands.COMMANDS``;
+    the app must register every name there and nothing else."""
+    import typer
+
+    from simsearch.cli import app
+    from simsearch.cli.commands import COMMANDS
+
+    assert set(typer.main.get_command(app).commands) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", ["show", "similar", "query", "list", "info"])
+def test_every_fast_command_is_parsed_by_the_fast_lane(name):
+    """``show`` was declared fast but missing from the old command table, so the fast
+    lane never parsed it."""
+    from simsearch.cli.commands import COMMANDS
+    from simsearch.cli.fast import parse
+
+    assert COMMANDS[name].fast
+    args = {"show": ["--doc", "3"], "similar": ["--doc", "3"], "query": ["battery"]}
+    assert parse(name, args.get(name, [])) is not None
+
+
+def test_parsing_a_fast_command_imports_neither_typer_nor_heavy_libraries():
+    """The fast lane exists to skip typer's import: reading the registry and parsing
+    every fast command must not pull typer, click, torch or pandas in."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    code = (
+        "import sys\n"
+        "from simsearch.cli.commands import COMMANDS\n"
+        "from simsearch.cli.fast import parse\n"
+        "args = {'similar': ['--doc', '1'], 'show': ['--doc', '1'], 'query': ['x']}\n"
+        "for name, entry in COMMANDS.items():\n"
+        "    if entry.fast:\n"
+        "        assert parse(name, args.get(name, [])) is not None, name\n"
+        "heavy = {'typer', 'click', 'torch', 'pandas', 'rich'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_help_shows_the_default_model_and_no_type_on_flags():
+    from typer.testing import CliRunner
+
+    from simsearch.cli import app
+    from simsearch.encoding.sbert import DEFAULT_MODEL
+
+    result = CliRunner().invoke(app, ["index", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert f"[default: {DEFAULT_MODEL}" in result.output
+    assert "<bool>" not in result.output
+    assert "--rebuild" in result.output
 
 
 def test_console_script_entry_point_is_the_cli_main():

@@ -22,19 +22,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, shared_file
-
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+from conftest import REPO, require, shared_file
 
 from simsearch.build import build_index
 from simsearch.cli.fast import parse
 from simsearch.cli.run import flag_for
-from simsearch.encoding import onnx as onnx_encoder  # noqa: E402
+from simsearch.encoding import onnx as onnx_encoder
 from simsearch.encoding.encoders import TorchEncoder, check_options, half_precision, query_encoder
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.retrieval.topk import top_k
 from simsearch.store.index import load_index
+
+pytestmark = pytest.mark.extra
+require("onnxruntime", "onnx")
+require("onnx", "onnx")
 
 TEXTS = [
     "안전모를 가진 한 남자가 춤을 추고 있다.",
@@ -82,6 +83,7 @@ def test_tiny_model_onnx_equals_sentence_transformers(tiny_model, tiny_export):
     assert encoder.count_truncated(TEXTS) == TorchEncoder(tiny_model, "cpu").count_truncated(TEXTS)
 
 
+@pytest.mark.slow
 def test_minilm_onnx_equals_sentence_transformers_with_same_top_k(minilm, tmp_path):
     texts = _korsts_sentences(30) + [t for t in TEXTS if t.strip()]
     reference = _st_vectors(minilm, texts)
@@ -217,6 +219,7 @@ def _cli(lane: str, *args: str, cwd: Path, stdin: str | None = None):
     )
 
 
+@pytest.mark.slow
 def test_fast_lane_prints_what_the_typer_app_prints(workdir, tiny_model):
     texts = [f"문서 {i} " + "가나다라마바사"[i % 7] * (i % 4 + 1) for i in range(20)]
     pd.DataFrame({"n": range(20), "text": texts}).to_csv("docs.csv", index=False)
@@ -230,6 +233,10 @@ def test_fast_lane_prints_what_the_typer_app_prints(workdir, tiny_model):
         ["query", "문서 가가", "-k", "2", "-f", "json"],
         ["query", "--file", "-", "--k", "2", "-f", "csv"],
         ["query"],
+        ["show", "--doc", "3"],  # show is on the fast lane since cli/commands.py
+        ["show", "--doc", "99"],
+        ["list"],
+        ["info", "-f", "json"],
     ]
     for args in cases:
         fast = _cli("fast", *args, cwd=workdir, stdin="문서 1\n\n문서 다다\n")

@@ -52,6 +52,7 @@ def test_stream_reassembles_out_of_order_batches_into_chunks():
         list(_in_order(iter(batches[1:2]), 10, 4))
 
 
+@pytest.mark.slow
 def test_multi_process_pool_equals_a_single_process_encode(tiny_model):
     from simsearch.encoding.distributed import MultiDeviceEncoder, parse_devices
 

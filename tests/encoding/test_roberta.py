@@ -26,12 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require
 from typer.testing import CliRunner
 
 from simsearch.cli import app
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+pytestmark = [pytest.mark.extra, pytest.mark.slow]
+require("onnxruntime", "onnx")
+require("onnx", "onnx")
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "patents.xlsx"

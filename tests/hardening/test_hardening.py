@@ -47,6 +47,8 @@ from hostile import (
     snapshot,
 )
 
+pytestmark = pytest.mark.slow
+
 N_DOCS = 12
 DIM = 32  # the tiny model's dimension
 SECRET = "SECRET-USER-ROW"

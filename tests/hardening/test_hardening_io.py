@@ -133,6 +133,7 @@ def test_disk_full_while_importing_a_matrix_is_one_line_and_keeps_the_index(
         assert ok.code == 0, ok
 
 
+@pytest.mark.slow
 def test_disk_full_while_encoding_is_one_line_and_cleans_the_checkpoint(tmp_path, docs, tiny_model):
     with tmpfs(tmp_path / "small", "2m") as small:
         root = small / "idx"
@@ -332,6 +333,7 @@ def test_index_files_follow_the_umask(tmp_path, docs, tiny_model, umask):
 # ------------------------------------------------- 8. leaked generations and locks
 
 
+@pytest.mark.slow
 def test_interrupted_commit_leaks_nothing_after_the_next_run(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
@@ -439,6 +441,7 @@ def test_rebuild_always_repairs(tmp_path, docs, tiny_model, damage):
     assert len(simsearch.similar(0, k=3, root=root)) == 3
 
 
+@pytest.mark.slow
 def test_damaged_onnx_export_is_re_exported(tmp_path, docs, tiny_model):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import missing_extra
 
 from simsearch.errors import SimsearchError
 from simsearch.retrieval.ann import (
@@ -20,10 +21,12 @@ from simsearch.retrieval.ann import (
 )
 from simsearch.retrieval.topk import top_k
 
+pytestmark = pytest.mark.extra
+
 try:  # through simsearch: it loads onnxruntime before usearch (the other order crashes)
     require_usearch()
 except SimsearchError:
-    pytest.skip("usearch is not installed (pip install -e '.[ann]')", allow_module_level=True)
+    missing_extra("usearch", "ann")
 
 
 K = 10

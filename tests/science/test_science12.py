@@ -61,6 +61,7 @@ def test_read_nli_pairs_without_labels_is_refused(tmp_path):
         read_nli_pairs(path)
 
 
+@pytest.mark.slow
 def test_softmax_trains_the_encoder_and_saves_a_usable_model(tiny_model, tmp_path):
     from simsearch.science.training.core import TrainConfig
     from simsearch.science.training.nli_classifier import train_softmax
@@ -113,6 +114,7 @@ def test_delete_words_keeps_order_and_at_least_one_word():
     assert delete_words("단어", 0.99, rng) == "단어"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mlm", "tsdae"])
 def test_pretraining_saves_a_sentence_transformer_with_mean_pooling(tiny_model, tmp_path, method):
     import json
@@ -162,6 +164,7 @@ def _anisotropic(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_flow_maps_corpus_to_isotropic_gaussian_and_matches_zuko(tmp_path):
     from simsearch.science.anisotropy import mean_random_cosine
     from simsearch.transforms.flow import EmbeddingFlow, FlowConfig, fit_flow
@@ -227,6 +230,7 @@ def test_read_nli_pairs_on_kornli_dev_keeps_every_row():
 # ---------------------------------------------------------------- CLI and index integration
 
 
+@pytest.mark.slow
 def test_cli_train_mlm_on_an_index_then_sts_on_top(tiny_model, tmp_path, capsys):
     """`train --method mlm --index` (the command function, in-process: a subprocess would
     import torch again): the result is a --model for `train --method sts`."""
@@ -270,6 +274,7 @@ def test_cli_train_refuses_a_bad_deletion_ratio_in_one_line(tmp_path):
     assert bad.stderr.strip().splitlines() == ["Error: --deletion-ratio must be in [0, 1)."]
 
 
+@pytest.mark.slow
 def test_index_flow_is_stored_and_applied_to_queries(tiny_model, tmp_path, monkeypatch):
     """`index --flow`: the search matrix is the flow of the raw embeddings, and a query goes
     through the same stored flow (its own document ranks first with similarity 1)."""
@@ -331,6 +336,7 @@ def test_index_flow_and_whiten_exclude_each_other(tiny_model, tmp_path):
     assert not (tmp_path / "r" / "default" / "meta.json").exists()
 
 
+@pytest.mark.slow
 def test_inspect_flow_diagnoses_each_source_after_the_flow(tiny_model, tmp_path):
     from simsearch.science.anisotropy import InspectOptions, inspect_sources
 

@@ -48,6 +48,7 @@ def test_query_finds_the_paraphrase_far_more_often_than_chance(korsts_index):
     assert recall_at_10 >= 0.5 and recall_at_10 >= 50 * chance
 
 
+@pytest.mark.slow
 def test_similar_ranks_same_topic_documents_above_chance(tmp_path, minilm):
     if not SAMPLE.exists():
         pytest.skip("data/patents.xlsx missing")

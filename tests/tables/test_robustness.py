@@ -10,6 +10,7 @@ import threading
 import time
 
 import pandas as pd
+import pytest
 from conftest import cli_command, cli_env, run_cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,8 @@ from simsearch.errors import SimsearchError
 from simsearch.store import index as store
 from simsearch.store.meta import META
 from simsearch.tables.read import read_corpus
+
+pytestmark = pytest.mark.slow
 
 cells = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
 names = st.text(alphabet="abcxyz가나", min_size=1, max_size=4)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from typer.testing import CliRunner
 
 from simsearch.cli import app
@@ -401,7 +402,7 @@ def test_whitening_with_too_few_documents_is_not_degenerate(tmp_path, tiny_model
 
 # ------------------------------------------------------------ 12. default backend
 def test_default_backend_is_onnx_on_cpu_and_said(tmp_path, tiny_model):
-    pytest.importorskip("onnxruntime")
+    require("onnxruntime", "onnx")
     import torch
 
     if torch.cuda.is_available():

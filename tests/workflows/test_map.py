@@ -20,6 +20,8 @@ from simsearch.workflows.corpus_map import (
     write_png,
 )
 
+pytestmark = pytest.mark.slow
+
 TOPICS = {
     "battery": "리튬 이차전지 음극재 전해질",
     "display": "유기발광 디스플레이 화소 패널",

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import require
 
-pytest.importorskip("fastapi", reason="the [serve] extra (fastapi, uvicorn) is not installed")
+pytestmark = pytest.mark.extra
+require("fastapi", "serve")
 
 import simsearch  # noqa: E402
 from simsearch.cli import core  # noqa: E402
@@ -144,12 +146,13 @@ def live_server(served):
     thread.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_page_in_headless_chromium(live_server, tmp_path):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         pytest.skip(
             "chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
         )
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    webdriver = require("selenium.webdriver")
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait

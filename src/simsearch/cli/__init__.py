@@ -1,8 +1,9 @@
 """The ``simsearch`` command line: a thin layer over the library.
 
-One module per command group, each with a ``COMMANDS`` table:
+One module per command group; the commands are listed once, in
+:mod:`simsearch.cli.commands`:
 
-* :mod:`simsearch.cli.core` -- ``index``, ``similar``, ``query``
+* :mod:`simsearch.cli.core` -- ``index``, ``similar``, ``query``, ``show``
 * :mod:`simsearch.cli.indexes` -- ``list``, ``info``
 * :mod:`simsearch.cli.models` -- ``eval``, ``inspect``, ``train``
 * :mod:`simsearch.cli.workflows` -- ``neighbors``, ``dedup``, ``map``, ``serve``
@@ -16,38 +17,9 @@ carries only results (safe to pipe).
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-GROUPS = ("core", "indexes", "models", "workflows")
-#: command -> group, so the fast lane imports only the module of its command.
-WHERE = {
-    "index": "core",
-    "similar": "core",
-    "query": "core",
-    "list": "indexes",
-    "info": "indexes",
-    "eval": "models",
-    "inspect": "models",
-    "train": "models",
-    "neighbors": "workflows",
-    "dedup": "workflows",
-    "map": "workflows",
-    "serve": "workflows",
-}
-
-
-def commands(group: str) -> dict[str, tuple[Callable[..., Any], bool]]:
-    """The ``COMMANDS`` table of a group: name -> (function, fast)."""
-    return importlib.import_module(f"simsearch.cli.{group}").COMMANDS
-
-
-def find(command: str) -> tuple[Callable[..., Any], bool] | None:
-    """(function, fast) of a command, or None for an unknown name."""
-    group = WHERE.get(command)
-    return commands(group).get(command) if group else None
 
 
 def _preload_table() -> None:
@@ -88,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             if opts.get("fmt", "table") == "table":
                 _preload_table()
-            code = run(find(args[0])[0], opts)  # type: ignore[index]
+            from simsearch.cli.commands import load
+
+            code = run(load(args[0]), opts)
             sys.stdout.flush()
             raise SystemExit(code)
     from simsearch.cli.run import run_app

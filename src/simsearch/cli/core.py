@@ -228,13 +228,3 @@ def show_command(
     if index.meta.source.sheet:
         where += f", sheet {index.meta.source.sheet!r}"
     render.write_document(record, doc, "" if text is None else str(text), where)
-
-
-#: name -> (function, fast): ``fast`` commands load no model on their usual path and
-#: are parsed by :mod:`simsearch.cli.fast` without importing typer.
-COMMANDS = {
-    "index": (index_command, False),
-    "similar": (similar_command, True),
-    "query": (query_command, True),
-    "show": (show_command, True),
-}

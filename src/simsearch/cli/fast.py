@@ -100,9 +100,9 @@ def parse_args(func: Callable[..., Any], args: Sequence[str]) -> dict[str, Any] 
 
 def parse(command: str, args: Sequence[str]) -> dict[str, Any] | None:
     """:func:`parse_args` for a command by name; None for commands typer always parses."""
-    from simsearch.cli import find
+    from simsearch.cli.commands import COMMANDS, load
 
-    found = find(command)
-    if found is None or not found[1]:
+    entry = COMMANDS.get(command)
+    if entry is None or not entry.fast:
         return None
-    return parse_args(found[0], args)
+    return parse_args(load(command), args)

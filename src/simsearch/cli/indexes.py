@@ -31,6 +31,3 @@ def info_command(
     if verify:
         index.verify()
     write_info(index.describe(), fmt=fmt, verified=verify)
-
-
-COMMANDS = {"list": (list_command, True), "info": (info_command, True)}

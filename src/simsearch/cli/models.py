@@ -268,10 +268,3 @@ def train_command(
     )
     if result.dev_after is not None and result.dev_before is not None:
         print(f"dev Spearman x100: {result.dev_before:.2f} -> {result.dev_after:.2f}")
-
-
-COMMANDS = {
-    "eval": (eval_command, False),
-    "inspect": (inspect_command, False),
-    "train": (train_command, False),
-}

@@ -3,7 +3,7 @@
 ``typer.Argument``, and each command runs under :func:`simsearch.cli.run.run`.
 
 Adding a command: write the function in the module of its group (``core``, ``indexes``,
-``models``), add it to that module's ``COMMANDS``; nothing else changes.
+``models``, ``workflows``) and add one line to :mod:`simsearch.cli.commands`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,49 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
-from simsearch.cli import GROUPS, commands
+from simsearch.cli.commands import COMMANDS, load
 from simsearch.cli.run import declarations, run
+
+
+def _no_type_on_flags(params: list[Any]) -> list[Any]:
+    """``params`` with an empty metavar on flags (``--rebuild``, ``--help``): a flag takes
+    no value, and typer's ``<bool>`` there reads as if it did."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A typer command whose help shows no type on flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_type_on_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The typer app's group, whose help shows no type on flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_type_on_flags(super().get_params(ctx))
+
+
+def _typer_kwargs(spec: Any) -> dict[str, Any]:
+    """``spec``'s keyword arguments for ``typer.Option``/``typer.Argument``, its help
+    escaped: typer reads help as rich markup, which would swallow a literal
+    ``[default: ...]``."""
+    kwargs = dict(spec.typer_kwargs)
+    if kwargs.get("help"):
+        kwargs["help"] = escape(kwargs["help"])
+    return kwargs
+
 
 app = typer.Typer(
     name="simsearch",
+    cls=Group,
     help="Sentence-embedding similarity search over the rows of a spreadsheet.",
     no_args_is_help=True,
     add_completion=False,
@@ -36,7 +73,7 @@ def typer_command(func: Callable[..., Any]) -> Callable[..., None]:
         hint, spec = decls[param.name]
         maker = typer.Argument if spec.argument else typer.Option
         params.append(
-            param.replace(annotation=Annotated[hint, maker(*spec.decls, **spec.typer_kwargs)])
+            param.replace(annotation=Annotated[hint, maker(*spec.decls, **_typer_kwargs(spec))])
         )
 
     @functools.wraps(func)
@@ -51,6 +88,5 @@ def typer_command(func: Callable[..., Any]) -> Callable[..., None]:
     return wrapper
 
 
-for _group in GROUPS:
-    for _name, (_func, _fast) in commands(_group).items():
-        app.command(_name)(typer_command(_func))
+for _name in COMMANDS:
+    app.command(_name, cls=Command)(typer_command(load(_name)))

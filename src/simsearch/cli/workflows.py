@@ -157,12 +157,3 @@ def serve_command(
 
     index = open_index(root, name)
     serve(index, ServeOptions(host=host, port=port, k=k), log=say)
-
-
-#: name -> (function, fast): none of these is on the fast lane (each loads pandas at least).
-COMMANDS = {
-    "neighbors": (neighbors_command, False),
-    "dedup": (dedup_command, False),
-    "map": (map_command, False),
-    "serve": (serve_command, False),
-}
