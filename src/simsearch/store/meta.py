@@ -34,11 +34,12 @@ import json
 import os
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from simsearch.errors import DamagedIndex, SimsearchError
+from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 
 FORMAT_VERSION = 2
 #: The model recorded for an index whose embeddings were imported with no model named:
@@ -296,6 +297,16 @@ class IndexMeta:
     def flow(self) -> FlowInfo | None:
         """The BERT-flow section, or None when the index has no flow."""
         return self.get(FlowInfo)
+
+    def check_columns(self, show: Sequence[str]) -> None:
+        """Raises InvalidParameter (param ``show``) if a column to show is not one of
+        the source columns."""
+        missing = [c for c in show if c not in self.columns]
+        if missing:
+            listed = ", ".join(repr(c) for c in self.columns)
+            raise InvalidParameter(
+                "show", f"no column {missing[0]!r} to {{name}}; choose from: {listed}"
+            )
 
     def get(self, kind: type[S]) -> S | None:
         """The optional section of class ``kind``, or None when absent."""
