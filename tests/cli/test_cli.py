@@ -71,7 +71,13 @@ def test_table_and_csv_output(indexed):
     out = run_cli("similar", "--doc", "0", "--k", "3", "-f", "csv", "--show", "title", cwd=indexed)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert len(rows) == 3
-    assert list(rows[0]) == ["rank", "row", "cosine_distance", "similarity", "title", "text"]
+    # One hit, one shape: the CSV carries score, mode and the matched text (issue 17).
+    assert list(rows[0]) == [
+        "rank", "row", "cosine_distance", "similarity", "score", "mode", "matched_text",
+        "matched_terms", "title", "text",
+    ]
+    assert [float(r["score"]) for r in rows] == sorted((float(r["score"]) for r in rows),
+                                                       reverse=True)
 
 
 def test_query_several_at_once_from_stdin(indexed):
