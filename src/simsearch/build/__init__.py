@@ -812,7 +812,7 @@ class _Job:
         # every ranking read them instead of recomputing them per call (retrieval.parts).
         from simsearch.retrieval.parts import write_row_parts
 
-        files.update(write_row_parts(self.path, self.generation, files, len(self.corpus.texts)))
+        files.update(write_row_parts(self.path, self.generation, files, self.corpus.texts))
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),

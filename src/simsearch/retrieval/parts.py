@@ -165,36 +165,40 @@ def row_vectors_of(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def write_row_parts(directory: Path, generation: str, files: dict[str, str],
-                    n_rows: int) -> dict[str, str]:
+                    texts: Sequence[str]) -> dict[str, str]:
     """Write the parts that ``similar`` and the non-empty filter would otherwise compute
     on every call; returns ``{role: file name}``:
 
     * ``row_vectors`` (``row_vectors-G.npy``, ``(n_rows, dim)`` float32): the row vectors
       of a windowed index (one-vector-per-row indexes use the search matrix itself);
-    * ``empty_rows`` (``empty_rows-G.npy``, ``(n_empty,)`` int64): rows without text
-      (zero vectors), written only when there are any.
+    * ``empty_rows`` (``empty_rows-G.npy``, ``(n_empty,)`` int64): rows whose text is
+      empty or blank (:func:`empty_rows`), written only when there are any.
 
     Args:
         directory: the index directory; files: the generation's ``{role: name}`` so far
-            (the search matrix is ``search`` when transformed, else ``embeddings``).
+            (the search matrix is ``search`` when transformed, else ``embeddings``);
+        texts: the row texts.
     """
     from simsearch._fs.atomic import write_npy_atomic
 
-    matrix = np.load(directory / files.get("search", files["embeddings"]), mmap_mode="r")
     out: dict[str, str] = {}
     if "windows" in files:
+        matrix = np.load(directory / files.get("search", files["embeddings"]), mmap_mode="r")
         window_map = chunking.load_window_map(directory / files["windows"])
-        offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), n_rows)
-        rows = row_vectors_of(matrix, offsets)
+        offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), len(texts))
         out[ROW_VECTORS] = f"row_vectors-{generation}.npy"
-        write_npy_atomic(directory / out[ROW_VECTORS], rows)
-    else:
-        rows = matrix
-    empty = np.flatnonzero(~np.asarray(rows).any(axis=1)).astype(np.int64)
+        write_npy_atomic(directory / out[ROW_VECTORS], row_vectors_of(matrix, offsets))
+    empty = empty_rows(texts)
     if len(empty):
         out[EMPTY_ROWS] = f"empty_rows-{generation}.npy"
         write_npy_atomic(directory / out[EMPTY_ROWS], empty)
     return out
+
+
+def empty_rows(texts: Sequence[str]) -> np.ndarray:
+    """``(n_empty,)`` int64 rows whose text is empty or blank (what the build counts as
+    ``n_empty``: such a row is never a search result)."""
+    return np.array([i for i, t in enumerate(texts) if not t.strip()], dtype=np.int64)
 
 
 def open_parts(index, lexical: bool = True, exact: bool = False):
@@ -206,7 +210,8 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
         exact: the exact scan even when the index has an ANN index.
 
     Row vectors and empty rows come from their stored parts; an index built before those
-    existed computes them here (the same values, only slower).
+    existed computes them here (the same values, only slower: its whole matrix or rows
+    file is read).
     """
     from simsearch.retrieval import ann
     from simsearch.retrieval.dense_index import AnnDense, DenseParts, ExactDense
@@ -222,7 +227,7 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
     if index.meta.n_empty:
         if EMPTY_ROWS in index.meta.files:
             empty = np.load(index.file(EMPTY_ROWS), allow_pickle=False)
-        else:
-            empty = np.flatnonzero(~np.asarray(rows).any(axis=1))
+        else:  # an index built before the part existed: read its texts once
+            empty = empty_rows(index.texts)
         nonempty = RowFilter(~RowFilter.of_rows(empty, index.n_docs).mask)
     return Parts(retriever, dense, nonempty)
