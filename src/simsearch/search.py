@@ -1,8 +1,10 @@
 """Searching an index: documents similar to a document, or to a query text.
 
-The ``*_hits`` functions return plain dicts and never import pandas or torch beyond
-what they need, so the CLI's ``similar`` starts in a fraction of a second; the public
-:func:`similar` and :func:`query` wrap them into pandas DataFrames for notebooks.
+Both rank through :func:`simsearch.retrieval.rank.rank` (the one ranking layer). The
+``*_hits`` functions return :class:`~simsearch.retrieval.hit.Hit` objects and never import
+pandas or torch beyond what they need, so the CLI's ``similar`` starts in a fraction of a
+second; the public :func:`similar` and :func:`query` wrap them into pandas DataFrames for
+notebooks.
 """
 
 from __future__ import annotations

@@ -159,3 +159,26 @@ def test_every_documented_format_is_honoured_and_others_refused(indexed):
     for args in (["info", "-f", "csv"], ["list", "--format", "json"], ["eval", "x", "-f", "csv"]):
         refused = run_cli(*args, cwd=indexed)
         assert refused.returncode == 2, (args, refused.stderr)
+
+
+def test_one_hit_one_shape_in_every_output(indexed):
+    """Table, JSON, CSV and .xlsx carry the same fields, score, mode and the matched
+    text included (issue 17); rank 1 has the highest score."""
+    from simsearch.retrieval.hit import FLAT_FIELDS
+
+    args = ("similar", "--doc", "0", "--k", "4", "--show", "title")
+    hits = json.loads(run_cli(*args, "-f", "json", cwd=indexed).stdout)
+    assert {"score", "mode", "matched_text", "matched_terms"} <= set(hits[0])
+    assert run_cli(*args, "-o", "res.csv", cwd=indexed).returncode == 0
+    assert run_cli(*args, "-o", "res.xlsx", cwd=indexed).returncode == 0
+    table = run_cli(*args, cwd=indexed).stdout
+    assert "score" in table and f"mode: {hits[0]['mode']}" in table
+    csv_frame = pd.read_csv(indexed / "res.csv", keep_default_na=False)
+    xlsx_frame = pd.read_excel(indexed / "res.xlsx")
+    for frame in (csv_frame, xlsx_frame):
+        assert list(frame.columns[: len(FLAT_FIELDS)]) == list(FLAT_FIELDS)
+        assert frame["row"].tolist() == [h["row"] for h in hits]
+        assert frame["mode"].tolist() == [h["mode"] for h in hits]
+        np.testing.assert_allclose(frame["score"], [h["score"] for h in hits], rtol=1e-6)
+        assert frame["score"].is_monotonic_decreasing
+        assert frame["matched_text"].tolist() == [h["matched_text"] for h in hits]
