@@ -120,3 +120,25 @@ def test_chunking_none_truncates_as_before(built, tiny_model):
         query_hits(index, ["리튬"], 2, options=search_options("lexical"))
     with pytest.raises(InvalidParameter, match="mode must be one of"):
         search_options("sparse")
+
+
+def test_an_index_without_the_row_parts_computes_them_and_ranks_the_same(built):
+    """An index written before row vectors and empty rows were stored opens, computes
+    them, and gives the same results (never wrong ones)."""
+    source, _ = built
+    root = source.parent / "idx"
+    index = load_index(root)
+    before = {mode: similar_hits(index, 0, 5, options=search_options(mode))
+              for mode in ("dense", "hybrid")}
+    meta_path = root / "default" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for role in ("row_vectors", "empty_rows"):
+        (root / "default" / meta["files"].pop(role)["name"]).unlink()
+    meta_path.write_text(json.dumps(meta))  # as the current release writes it
+    old = load_index(root)
+    assert "row_vectors" not in old.meta.files
+    for mode, hits in before.items():
+        again = similar_hits(old, 0, 5, options=search_options(mode))
+        assert [h.row for h in again] == [h.row for h in hits]
+        np.testing.assert_allclose([h.score for h in again], [h.score for h in hits], atol=1e-6)
+        assert TEXTS.index("") not in [h.row for h in again]

@@ -181,10 +181,13 @@ def ranked_pairs(
                               mode=options.mode)
     rows = np.arange(index.n_docs, dtype=np.int64)
     _, ranked = neighbor_rankings(index, wanted, rows, on_progress)
+    vectors = index.row_embeddings()
     found: dict[tuple[int, int], float] = {}
     for row, one in zip(rows.tolist(), ranked):
-        keep = one.similarity >= np.float32(options.threshold)
-        for other, sim in zip(one.rows[keep].tolist(), one.similarity[keep].tolist()):
+        # The cosine of the row vectors (lexical rankings carry no similarity).
+        cosine = np.asarray(vectors[one.rows], np.float32) @ np.asarray(vectors[row], np.float32)
+        keep = cosine >= np.float32(options.threshold)
+        for other, sim in zip(one.rows[keep].tolist(), cosine[keep].tolist()):
             found[(min(row, other), max(row, other))] = sim
         if len(found) > options.max_pairs:
             raise ValueError(f"more than {options.max_pairs:,} pairs")
