@@ -7,7 +7,8 @@ strings from small vocabularies, a 400-character abstract), writes it with
   - load: reading the parquet column file (cold, once per index; cached after);
   - filter: one expression -> sorted allowed rows (warm, median of repeats);
   - the same with pandas ``DataFrame.query`` on the loaded DataFrame;
-  - ``top_k_within`` (exact cosine top-10 over the allowed rows) against an unfiltered
+  - the filtered exact scan (``ExactDense`` with a ``RowFilter``: exact cosine top-10 over
+    the allowed rows) against an unfiltered
     ``ranking.top_k`` over all rows, 384-dim embeddings.
 
 Run (from the project root):
@@ -111,7 +112,14 @@ def main() -> None:
 
 
 def top_k_w(emb, query, rows):
-    return filters.top_k_within(emb, query, 10, rows)
+    """The exact dense scan with the filter applied before selection (what rank() runs)."""
+    from simsearch.retrieval.dense_index import DenseParts, ExactDense
+    from simsearch.retrieval.rowfilter import RowFilter
+
+    offsets = np.arange(len(emb) + 1, dtype=np.int64)
+    dense = ExactDense(DenseParts(emb, offsets, emb))
+    [(idx, sims)] = dense.search(query, 10, RowFilter.of_rows(rows, len(emb)), None, "max")
+    return idx, sims
 
 
 if __name__ == "__main__":

@@ -243,13 +243,17 @@ def bench_ann_size(
     ivf_open_ms = 1000 * (time.perf_counter() - start)
     faiss.omp_set_num_threads(1)
 
+    from simsearch.retrieval.dense_index import AnnDense, DenseParts
+
+    parts = DenseParts(matrix, np.arange(len(matrix) + 1, dtype=np.int64), matrix)
+
     def exact(q: np.ndarray) -> np.ndarray:
         return top_k(matrix, q, K)[0][0]
 
     def usearch_at(ef: int, oversample: int) -> Callable[[np.ndarray], np.ndarray]:
         def run(q: np.ndarray) -> np.ndarray:
             ann.options = AnnOptions(expansion_search=ef, oversample=oversample, threads=1)
-            return ann.search(matrix, q, K)[0][0]
+            return AnnDense(parts, ann).search(q, K, None, None, "max")[0][0]
 
         return run
 

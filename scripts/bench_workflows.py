@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=2 nice -n 10 python scripts/bench_workflows.py --n 100000 --dim 768 --k 10
 
 Compares, on the same random unit vectors (float32, seed 0):
-- simsearch.workflows.neighbors.neighbor_arrays: blocked matrix products + partial selection;
+- simsearch's dense ranking (ExactDense, what neighbors runs): blocked matrix products +
+  partial selection;
 - faiss ``IndexFlatIP.search`` with k+1 (exact inner product, then the row itself dropped);
 - a Python loop calling ``top_k`` once per row, as ``similar`` would be called per row
   (timed on ``--loop-rows`` rows and extrapolated to all rows).
@@ -52,8 +53,14 @@ def main() -> None:
     parser.add_argument("--no-faiss", action="store_true")
     args = parser.parse_args()
 
+    from simsearch.retrieval.dense_index import DenseParts, ExactDense
     from simsearch.retrieval.topk import BLOCK_BYTES, top_k
-    from simsearch.workflows.neighbors import neighbor_arrays
+
+    def neighbor_arrays(emb, k, rows):
+        """Every row's k nearest other rows through the dense index of rank() (dense mode)."""
+        dense = ExactDense(DenseParts(emb, np.arange(len(emb) + 1, dtype=np.int64), emb))
+        found = dense.search(emb[rows], k, None, rows, "max")
+        return np.stack([f[0] for f in found]), np.stack([f[1] for f in found])
 
     emb = unit_vectors(args.n, args.dim)
     print(f"corpus {args.n:,} x {args.dim} float32 ({emb.nbytes / 2**20:.0f} MiB), k={args.k}")

@@ -42,7 +42,27 @@ sys.path.insert(0, str(REPO / "src"))
 from simsearch.retrieval import bm25 as lexical  # noqa: E402
 from simsearch.retrieval import dense as window_ranking  # noqa: E402
 from simsearch.retrieval import fusion  # noqa: E402
+from simsearch.retrieval.topk import select  # noqa: E402
 from simsearch.text import windows as chunking  # noqa: E402
+
+
+def top_scores(scores, k, allowed=None, exclude=None, positive_only=True):
+    """Top-k rows of one score vector with the selection of rank() (ties: ascending row);
+    ``positive_only``: BM25 rows sharing a term."""
+    scores = np.array(scores, dtype=np.float32)
+    if positive_only:
+        scores[scores <= 0] = -np.inf
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    return select(scores, k)[0]
+
+
+def top_similar(emb, offsets, doc, k, method="centroid", allowed=None):
+    """The k rows most similar to ``doc`` by a document score over windows."""
+    scores = window_ranking.document_scores(emb, offsets, doc, method)
+    return top_scores(scores, k, allowed, doc, positive_only=False)
 
 DATA = (REPO / ".." / ".." / "shared" / "data").resolve()
 if not DATA.exists():
@@ -185,19 +205,22 @@ def metrics(ranked: list[np.ndarray], gold: list[int]) -> tuple[float, float]:
 
 
 def rank_dense(doc_emb, offsets, q_emb, how="max", depth=DEPTH):
-    r = window_ranking.top_k_rows(doc_emb, offsets, q_emb, depth, how=how)
-    return list(zip(r.rows, r.scores))
+    from simsearch.retrieval.dense_index import DenseParts, ExactDense
+    from simsearch.retrieval.parts import row_vectors_of
+
+    dense = ExactDense(DenseParts(doc_emb, offsets, row_vectors_of(doc_emb, offsets)))
+    return dense.search(q_emb, depth, None, None, how)
 
 
 def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
-    return [lexical.top_k_scores(lex.scores(t), depth) for t in q_terms]
+    return [top_scores(lex.scores(t), depth) for t in q_terms]
 
 
 def rank_fused(dense, lex, n_rows, options):
     out = []
     for d, lx in zip(dense, lex):
         scores = fusion.fuse(d, lx, n_rows, options)
-        out.append(lexical.top_k_scores(scores, K)[0])
+        out.append(top_scores(scores, K, positive_only=False)[0])
     return out
 
 
@@ -286,7 +309,7 @@ def run_patents(args) -> None:
     empty_mask = np.array([bool(t.strip()) for t in texts])
 
     def lex_rank(i):
-        return lexical.top_k_scores(lex.scores(lex.document_terms(i)), 20, empty_mask, i)
+        return top_scores(lex.scores(lex.document_terms(i)), 20, empty_mask, i)
 
     print("| model | method | precision@5 |")
     print("| --- | --- | ---: |")
@@ -313,14 +336,13 @@ def _patent_rankers(encode, model, texts, windows, lex, allowed):
     off, ident = windows.offsets, np.arange(len(texts) + 1)
 
     def dense(emb, offsets, method="best_match"):
-        return lambda i: window_ranking.top_k_similar(emb, offsets, i, 20, method,
-                                                      allowed=allowed)[0]
+        return lambda i: top_similar(emb, offsets, i, 20, method, allowed=allowed)[0]
 
     def hybrid(options):
         def rank(i):
-            d = window_ranking.top_k_similar(w_emb, off, i, 100, allowed=allowed)
-            lx = lexical.top_k_scores(lex.scores(lex.document_terms(i)), 100, allowed, i)
-            return lexical.top_k_scores(fusion.fuse(d, lx, len(texts), options), 20)[0]
+            d = top_similar(w_emb, off, i, 100, allowed=allowed)
+            lx = top_scores(lex.scores(lex.document_terms(i)), 100, allowed, i)
+            return top_scores(fusion.fuse(d, lx, len(texts), options), 20)[0]
         return rank
 
     yield "dense " + ("truncated" if model.truncates else "whole"), dense(d_emb, ident)
@@ -365,7 +387,7 @@ def run_speed(args) -> None:
     q = lexical.tokenize(tasks["longdoc"]["queries"][:50])
     t0 = time.perf_counter()
     for terms_q in q:
-        lexical.top_k_scores(index.scores(terms_q), 10)
+        top_scores(index.scores(terms_q), 10)
     per_q = (time.perf_counter() - t0) / len(q)
     import tempfile
 

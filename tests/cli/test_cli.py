@@ -71,7 +71,13 @@ def test_table_and_csv_output(indexed):
     out = run_cli("similar", "--doc", "0", "--k", "3", "-f", "csv", "--show", "title", cwd=indexed)
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert len(rows) == 3
-    assert list(rows[0]) == ["rank", "row", "cosine_distance", "similarity", "title", "text"]
+    # One hit, one shape: the CSV carries score, mode and the matched text (issue 17).
+    assert list(rows[0]) == [
+        "rank", "row", "cosine_distance", "similarity", "score", "mode", "matched_text",
+        "matched_terms", "title", "text",
+    ]
+    assert [float(r["score"]) for r in rows] == sorted((float(r["score"]) for r in rows),
+                                                       reverse=True)
 
 
 def test_query_several_at_once_from_stdin(indexed):
@@ -207,3 +213,26 @@ def test_every_documented_format_is_honoured_and_others_refused(indexed):
     for args in (["info", "-f", "csv"], ["list", "--format", "json"], ["eval", "x", "-f", "csv"]):
         refused = run_cli(*args, cwd=indexed)
         assert refused.returncode == 2, (args, refused.stderr)
+
+
+def test_one_hit_one_shape_in_every_output(indexed):
+    """Table, JSON, CSV and .xlsx carry the same fields, score, mode and the matched
+    text included (issue 17); rank 1 has the highest score."""
+    from simsearch.retrieval.hit import FLAT_FIELDS
+
+    args = ("similar", "--doc", "0", "--k", "4", "--show", "title")
+    hits = json.loads(run_cli(*args, "-f", "json", cwd=indexed).stdout)
+    assert {"score", "mode", "matched_text", "matched_terms"} <= set(hits[0])
+    assert run_cli(*args, "-o", "res.csv", cwd=indexed).returncode == 0
+    assert run_cli(*args, "-o", "res.xlsx", cwd=indexed).returncode == 0
+    table = run_cli(*args, cwd=indexed).stdout
+    assert "score" in table and f"mode: {hits[0]['mode']}" in table
+    csv_frame = pd.read_csv(indexed / "res.csv", keep_default_na=False)
+    xlsx_frame = pd.read_excel(indexed / "res.xlsx")
+    for frame in (csv_frame, xlsx_frame):
+        assert list(frame.columns[: len(FLAT_FIELDS)]) == list(FLAT_FIELDS)
+        assert frame["row"].tolist() == [h["row"] for h in hits]
+        assert frame["mode"].tolist() == [h["mode"] for h in hits]
+        np.testing.assert_allclose(frame["score"], [h["score"] for h in hits], rtol=1e-6)
+        assert frame["score"].is_monotonic_decreasing
+        assert frame["matched_text"].tolist() == [h["matched_text"] for h in hits]

@@ -16,9 +16,10 @@ from simsearch.retrieval.ann import (
     AnnOptions,
     build_ann,
     encode_for_index,
-    exact_top_k,
     require_usearch,
 )
+from simsearch.retrieval.dense_index import AnnDense, DenseParts, ExactDense
+from simsearch.retrieval.rowfilter import RowFilter
 from simsearch.retrieval.topk import top_k
 
 pytestmark = pytest.mark.extra
@@ -30,6 +31,30 @@ except SimsearchError:
 
 
 K = 10
+
+
+def dense_parts(vectors, groups=None, n_rows=None) -> DenseParts:
+    """One vector per row, or the window vectors of rows ``groups`` (sorted)."""
+    if groups is None:
+        offsets = np.arange(len(vectors) + 1, dtype=np.int64)
+        return DenseParts(vectors, offsets, vectors)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(groups, minlength=n_rows))])
+    return DenseParts(vectors, offsets.astype(np.int64), vectors[offsets[:-1]])
+
+
+def search(index, vectors, queries, k, exclude=None, allowed=None, groups=None,  # noqa: PLR0913
+           n_rows=None, exact=False):
+    """:class:`AnnDense` (or :class:`ExactDense`) answers as ``(m, k')`` arrays."""
+    parts = dense_parts(vectors, groups, n_rows)
+    dense = ExactDense(parts) if exact else AnnDense(parts, index)
+    allow = None
+    if allowed is not None:
+        allowed = np.asarray(allowed)
+        allow = RowFilter(allowed) if allowed.dtype == bool else RowFilter.of_rows(
+            allowed, parts.n_rows)
+    queries = np.atleast_2d(queries)
+    found = dense.search(queries, k, allow, exclude, "max")
+    return np.stack([f[0] for f in found]), np.stack([f[1] for f in found])
 
 
 def clustered(n: int, dim: int = 64, seed: int = 0, clusters: int = 60) -> np.ndarray:
@@ -72,7 +97,7 @@ def test_section_describes_the_index(corpus):
 
 def test_matches_the_exact_scan_with_exact_similarities(corpus):
     emb, ann, _, queries = corpus
-    found, sims = ann.search(emb, queries, K)
+    found, sims = search(ann, emb, queries, K)
     truth, truth_sims = top_k(emb, queries, K)
     assert recall(found, truth) >= 0.95
     # Rescoring is exact: every similarity shown is the float32 cosine of that row.
@@ -88,7 +113,7 @@ def test_matches_the_exact_scan_with_exact_similarities(corpus):
 def test_exclude_leaves_out_the_query_document(corpus):
     emb, ann, _, _ = corpus
     doc = 5
-    found, _ = ann.search(emb, emb[doc], K, exclude=np.array([doc]))
+    found, _ = search(ann, emb, emb[doc], K, exclude=np.array([doc]))
     truth, _ = top_k(emb, emb[doc], K, exclude=np.array([doc]))
     assert doc not in found[0] and len(found[0]) == K
     assert recall(found, truth) >= 0.9
@@ -99,10 +124,10 @@ def test_filter_returns_k_allowed_rows_like_the_filtered_exact_scan(corpus, shar
     emb, ann, _, queries = corpus
     rng = np.random.default_rng(3)
     allowed = rng.random(len(emb)) < share
-    found, sims = ann.search(emb, queries, K, allowed=allowed)
+    found, sims = search(ann, emb, queries, K, allowed=allowed)
     assert found.shape == (len(queries), K)
     assert allowed[found].all()
-    truth = np.stack([exact_top_k(emb, q, K, allowed=allowed)[0] for q in queries])
+    truth = search(None, emb, queries, K, allowed=allowed, exact=True)[0]
     # Brute force over the allowed rows, written out here.
     rows = np.flatnonzero(allowed)
     brute = rows[np.argsort(-(np.asarray(emb)[rows] @ queries.T), axis=0, kind="stable")[:K].T]
@@ -112,7 +137,7 @@ def test_filter_returns_k_allowed_rows_like_the_filtered_exact_scan(corpus, shar
 
 def test_filter_with_fewer_allowed_rows_than_k_returns_them_all(corpus):
     emb, ann, _, queries = corpus
-    found, _ = ann.search(emb, queries[:3], K, allowed=np.array([7, 300, 2999]))
+    found, _ = search(ann, emb, queries[:3], K, allowed=np.array([7, 300, 2999]))
     assert found.shape == (3, 3)
     assert sorted(found[0].tolist()) == [7, 300, 2999]
 
@@ -123,7 +148,7 @@ def test_k_beyond_the_non_empty_rows_falls_back_to_the_exact_scan(tmp_path):
     section = build_ann(matrix, tmp_path / "a.usearch", AnnOptions(threads=1))
     assert section.n_vectors == 40
     ann = AnnIndex.open(tmp_path / "a.usearch", section)
-    found, sims = ann.search(matrix, matrix[0], 50)
+    found, sims = search(ann, matrix, matrix[0], 50)
     truth, truth_sims = top_k(matrix, matrix[0], 50)
     assert found.tolist() == truth.tolist()
     np.testing.assert_allclose(sims, truth_sims, atol=1e-6)
@@ -139,7 +164,7 @@ def test_windows_rank_rows_by_their_best_window(tmp_path):
     section = build_ann(windows, tmp_path / "w.usearch", AnnOptions(threads=1))
     ann = AnnIndex.open(tmp_path / "w.usearch", section)
     queries = clustered(30, seed=7)
-    found, sims = ann.search(windows, queries, K, groups=groups, n_rows=n_rows)
+    found, sims = search(ann, windows, queries, K, groups=groups, n_rows=n_rows)
     assert found.shape == (30, K)
     assert all(len(set(r)) == K for r in found.tolist())
     # Brute force: best window per row, written out with np.maximum.at.
@@ -152,7 +177,8 @@ def test_windows_rank_rows_by_their_best_window(tmp_path):
     # With a filter too: only allowed rows, still k of them.
     allowed = np.zeros(n_rows, dtype=bool)
     allowed[::4] = True
-    found, _ = ann.search(windows, queries, K, groups=groups, n_rows=n_rows, allowed=allowed)
+    found, _ = search(ann, windows, queries, K, groups=groups, n_rows=n_rows,
+                      allowed=allowed)
     assert found.shape == (30, K) and allowed[found].all()
     truth = np.argsort(-np.where(allowed, best, -np.inf), axis=1, kind="stable")[:, :K]
     assert recall(found, truth) >= 0.95
@@ -176,7 +202,7 @@ def test_binary_vectors_search_with_heavier_rescoring(tmp_path):
     assert section.metric == "hamming" and section.bytes_per_vector < matrix.shape[1] * 4
     ann = AnnIndex.open(tmp_path / "b.usearch", section)
     queries = clustered(20, seed=9)
-    found, _ = ann.search(matrix, queries, K)
+    found, _ = search(ann, matrix, queries, K)
     # Sign bits lose much more than int8 (0.6 measured here): binary needs heavy rescoring.
     assert recall(found, top_k(matrix, queries, K)[0]) >= 0.5
 

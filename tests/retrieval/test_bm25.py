@@ -65,16 +65,19 @@ def test_bm25_scores_equal_the_formula_and_bm25s(terms):
                                        rtol=1e-6)
 
 
-def test_top_k_scores_filter_before_ranking(terms):
+def test_lexical_ranking_filters_before_ranking(terms):
+    from simsearch.retrieval.modes import Retriever, SearchOptions
+    from simsearch.retrieval.rank import Parts, Query, rank
+    from simsearch.retrieval.rowfilter import RowFilter
+
     index = lexical.LexicalIndex.build(terms)
-    scores = index.scores(["리튬"])
-    rows, _ = lexical.top_k_scores(scores, 10)
-    assert set(rows) == {0, 4}  # only rows sharing a term come back
-    allowed = np.array([False, True, True, True, True, True])
-    rows, _ = lexical.top_k_scores(scores, 1, allowed=allowed)
-    assert rows.tolist() == [4]
-    rows, _ = lexical.top_k_scores(scores, 3, exclude=0)
-    assert rows.tolist() == [4]
+    parts = Parts(Retriever(None, np.arange(len(terms) + 1), index), None)
+    lexical_mode = SearchOptions("lexical")
+    [got] = rank(parts, Query(terms=[["리튬"]]), 5, lexical_mode)
+    assert set(got.rows.tolist()) == {0, 4}  # only rows sharing a term come back
+    allowed = RowFilter(np.array([False, True, True, True, True, True]))
+    [got] = rank(parts, Query(terms=[["리튬"]]), 1, lexical_mode, allowed)
+    assert got.rows.tolist() == [4]
 
 
 def test_save_load_and_incremental_tokens(tmp_path, terms):

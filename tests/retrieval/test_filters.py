@@ -9,8 +9,10 @@ import pytest
 from conftest import SAMPLE
 
 from simsearch.retrieval import filters
+from simsearch.retrieval.dense_index import DenseParts, ExactDense
 from simsearch.retrieval.filters import InvalidFilter
-from simsearch.retrieval.topk import top_k
+from simsearch.retrieval.rowfilter import RowFilter, both
+from simsearch.retrieval.topk import BLOCK_BYTES, top_k
 
 
 @pytest.fixture(scope="module")
@@ -120,20 +122,21 @@ def test_the_connection_reaches_no_files_and_its_settings_are_locked(sample_colu
     assert con.execute("SELECT current_setting('enable_external_access')").fetchone()[0] is False
 
 
-def test_window_rows_allowed_is_membership_of_the_window_row():
+def test_row_filter_rows_mask_and_combination():
     rng = np.random.default_rng(0)
-    window_row = np.sort(rng.integers(0, 50, 300))
     rows = np.sort(rng.choice(50, 17, replace=False))
-    expected = np.flatnonzero(np.isin(window_row, rows))
-    np.testing.assert_array_equal(filters.window_rows_allowed(rows, window_row), expected)
-    assert filters.window_rows_allowed(np.empty(0, np.int64), window_row).size == 0
-    np.testing.assert_array_equal(filters.row_mask(rows, 50).nonzero()[0], rows)
+    allow = RowFilter.of_rows(rows, 50)
+    np.testing.assert_array_equal(allow.rows, rows)
+    assert allow.count == 17 and allow.mask.nonzero()[0].tolist() == rows.tolist()
+    even = RowFilter.of_mask(np.arange(50) % 2 == 0)
+    np.testing.assert_array_equal((allow & even).rows, rows[rows % 2 == 0])
+    assert both(None, allow) is allow and both(allow, None) is allow
 
 
 def _brute_force(emb, queries, k, rows, exclude=None):
     """Top-k by full scores with every disallowed (or excluded) row at -inf."""
     scores = queries @ emb.T
-    allowed = filters.row_mask(rows, len(emb))
+    allowed = RowFilter.of_rows(rows, len(emb)).mask
     scores[:, ~allowed] = -np.inf
     if exclude is not None:
         for q, row in enumerate(exclude):
@@ -145,8 +148,18 @@ def _brute_force(emb, queries, k, rows, exclude=None):
     return idx, np.take_along_axis(scores, idx, axis=1)
 
 
-@pytest.mark.parametrize("block_rows", [7, 1000])
-def test_top_k_within_equals_brute_force_over_the_allowed_rows(block_rows):
+def _within(emb, queries, k, rows, exclude=None, block_bytes=BLOCK_BYTES):
+    """The exact dense scan restricted to ``rows`` (a RowFilter), as ``(m, k')`` arrays."""
+    offsets = np.arange(len(emb) + 1, dtype=np.int64)
+    dense = ExactDense(DenseParts(emb, offsets, emb), block_bytes)
+    allow = RowFilter.of_rows(rows, len(emb))
+    found = dense.search(np.atleast_2d(queries), k, allow, exclude, "max")
+    width = min(len(f[0]) for f in found)
+    return np.stack([f[0][:width] for f in found]), np.stack([f[1][:width] for f in found])
+
+
+@pytest.mark.parametrize("block_bytes", [4 * 800, BLOCK_BYTES])
+def test_filtered_exact_scan_equals_brute_force_over_the_allowed_rows(block_bytes):
     rng = np.random.default_rng(1)
     emb = rng.standard_normal((400, 16)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
@@ -155,18 +168,17 @@ def test_top_k_within_equals_brute_force_over_the_allowed_rows(block_rows):
     rows = np.sort(rng.choice(400, 60, replace=False))
     rows = np.union1d(rows, [3, 10, 11])
     exclude = np.array([10, 3, -1])  # similar --doc: leave the query document out
-    idx, sims = filters.top_k_within(emb, queries, 10, rows, exclude=exclude,
-                                     block_rows=block_rows)
+    idx, sims = _within(emb, queries, 10, rows, exclude, block_bytes)
     want_idx, want_sims = _brute_force(emb, queries, 10, rows, exclude)
     np.testing.assert_array_equal(idx, want_idx)
     np.testing.assert_allclose(sims, want_sims, rtol=1e-5, atol=1e-6)
     assert idx[0, 0] == 11 and idx.shape == (3, 10)
     # With every row allowed it is ranking.top_k itself.
-    all_idx, _ = filters.top_k_within(emb, queries, 10, np.arange(400), block_rows=block_rows)
+    all_idx, _ = _within(emb, queries, 10, np.arange(400), block_bytes=block_bytes)
     np.testing.assert_array_equal(all_idx, top_k(emb, queries, 10)[0])
 
 
-def test_top_k_within_returns_k_hits_whenever_k_rows_match():
+def test_filtered_exact_scan_returns_k_hits_whenever_k_rows_match():
     rng = np.random.default_rng(2)
     emb = rng.standard_normal((1000, 8)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
@@ -174,10 +186,10 @@ def test_top_k_within_returns_k_hits_whenever_k_rows_match():
     # The 5 allowed rows are the least similar to the query: a filter applied after an
     # unfiltered top-k would return none of them.
     rows = np.sort(np.argsort(emb @ query)[:5])
-    idx, sims = filters.top_k_within(emb, query, 5, rows)
+    idx, sims = _within(emb, query, 5, rows)
     assert sorted(idx[0]) == list(rows)
     assert np.all(np.diff(sims[0]) <= 0)
-    idx, _ = filters.top_k_within(emb, query, 10, rows)  # fewer rows than k
+    idx, _ = _within(emb, query, 10, rows)  # fewer rows than k
     assert idx.shape == (1, 5)
-    idx, _ = filters.top_k_within(emb, query, 10, np.empty(0, np.int64))
+    idx, _ = _within(emb, query, 10, np.empty(0, np.int64))
     assert idx.shape == (1, 0)

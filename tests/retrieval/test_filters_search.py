@@ -55,11 +55,11 @@ def test_similar_with_a_filter_ranks_only_matching_rows(sample_index):
     emb = np.asarray(index.embeddings)
     hits = similar_hits(index, 0, k=5, where=WHERE)
     want, sims = brute_force(emb, emb[0], allowed, 5, drop=0)
-    assert [h["row"] for h in hits] == want
-    np.testing.assert_allclose([h["similarity"] for h in hits], sims, rtol=1e-5, atol=1e-6)
-    assert all(h["columns"]["applicant"] == "삼성전자" for h in hits)
+    assert [h.row for h in hits] == want
+    np.testing.assert_allclose([h.similarity for h in hits], sims, rtol=1e-5, atol=1e-6)
+    assert all(h.columns["applicant"] == "삼성전자" for h in hits)
     # Before ranking, not after: unfiltered, most of these rows are not in the top 5.
-    unfiltered = [h["row"] for h in similar_hits(index, 0, k=5)]
+    unfiltered = [h.row for h in similar_hits(index, 0, k=5)]
     assert len(set(unfiltered) & set(want)) < 5
 
 
@@ -69,7 +69,7 @@ def test_similar_clamps_k_to_the_matching_rows_and_says_so(sample_index):
     hits = similar_hits(index, 1, k=50, where=WHERE, log=notes.append)
     # Row 1 is itself a matching row, and similar leaves it out.
     assert 1 in allowed
-    assert sorted(h["row"] for h in hits) == sorted(set(allowed.tolist()) - {1})
+    assert sorted(h.row for h in hits) == sorted(set(allowed.tolist()) - {1})
     assert any(f"{len(allowed)} of 120 documents match the filter" in n for n in notes)
     assert any(f"documents matching the filter; showing {len(allowed) - 1}" in n for n in notes)
     assert similar_hits(index, 1, k=5, where="applicant = '없는회사'") == []
@@ -83,7 +83,7 @@ def test_query_with_a_filter_equals_brute_force(sample_index, tiny_model):
     hits = query_hits(index, [text], k=4, where=WHERE)
     query = encode(load_model(tiny_model), [text])[0]
     want, _ = brute_force(np.asarray(index.embeddings), query, allowed, 4)
-    assert [h["row"] for h in hits] == want
+    assert [h.row for h in hits] == want
 
 
 def test_notebook_keyword_where(sample_index, monkeypatch):

@@ -6,10 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from simsearch.errors import InvalidParameter
 from simsearch.retrieval import bm25 as lexical
 from simsearch.retrieval import dense as window_ranking
 from simsearch.retrieval import fusion
 from simsearch.retrieval import modes as retrieval
+from simsearch.retrieval.dense_index import DenseParts, ExactDense
+from simsearch.retrieval.parts import row_vectors_of
+from simsearch.retrieval.rank import Parts, Query, rank
+from simsearch.retrieval.rowfilter import RowFilter
 
 TEXTS = [
     "리튬 이차전지 음극재 실리콘",
@@ -34,6 +39,20 @@ def retriever():
     return retrieval.Retriever(emb, offsets, lex)
 
 
+def parts_of(retriever) -> Parts:
+    rows = row_vectors_of(retriever.embeddings, retriever.offsets)
+    return Parts(retriever, ExactDense(DenseParts(retriever.embeddings, retriever.offsets, rows)))
+
+
+def search(retriever, vectors, terms, k, options, allowed=None):
+    allow = None if allowed is None else RowFilter(allowed)
+    return rank(parts_of(retriever), Query(vectors=vectors, terms=terms), k, options, allow)
+
+
+def similar(retriever, doc, k, options=None):
+    return rank(parts_of(retriever), Query(docs=np.array([doc])), k, options)[0]
+
+
 def _query(retriever, seed=5):
     q = np.random.default_rng(seed).normal(size=(1, 8)).astype(np.float32)
     return q / np.linalg.norm(q)
@@ -51,10 +70,14 @@ def test_default_mode_is_hybrid_and_missing_parts_are_refused(retriever):
 
 def test_dense_mode_equals_window_ranking(retriever):
     q = _query(retriever)
-    [ranked] = retrieval.search(retriever, q, None, 4, retrieval.SearchOptions("dense"))
-    want = window_ranking.top_k_rows(retriever.embeddings, retriever.offsets, q, 4)
-    np.testing.assert_array_equal(ranked.rows, want.rows[0])
-    np.testing.assert_array_equal(ranked.windows, want.windows[0])
+    [ranked] = search(retriever, q, None, 4, retrieval.SearchOptions("dense"))
+    window_scores = q @ retriever.embeddings.T
+    row_scores = window_ranking.aggregate(window_scores, retriever.offsets)[0]
+    want = np.argsort(-row_scores, kind="stable")[:4]
+    np.testing.assert_array_equal(ranked.rows, want)
+    off = retriever.offsets
+    best = [off[r] + int(np.argmax(window_scores[0, off[r] : off[r + 1]])) for r in want]
+    np.testing.assert_array_equal(ranked.windows, best)
 
 
 def test_hybrid_equals_fusing_the_two_full_rankings(retriever):
@@ -62,7 +85,7 @@ def test_hybrid_equals_fusing_the_two_full_rankings(retriever):
     terms = lexical.tokenize(["리튬 전지"])
     for method in fusion.FUSIONS:
         options = retrieval.SearchOptions(fusion=fusion.FusionOptions(method, 0.4))
-        [ranked] = retrieval.search(retriever, q, terms, 3, options)
+        [ranked] = search(retriever, q, terms, 3, options)
         # Brute force: every row's dense and BM25 score, fused, sorted.
         row_sims = window_ranking.aggregate(q @ retriever.embeddings.T, retriever.offsets)[0]
         bm25 = retriever.lexical.scores(terms[0])
@@ -79,21 +102,19 @@ def test_filter_applies_before_ranking_in_every_mode(retriever):
     allowed = np.zeros(len(TEXTS), dtype=bool)
     allowed[[2, 5, 6, 7]] = True
     for mode in retrieval.MODES:
-        [ranked] = retrieval.search(retriever, q, terms, 3, retrieval.SearchOptions(mode),
-                                    allowed)
+        [ranked] = search(retriever, q, terms, 3, retrieval.SearchOptions(mode), allowed)
         assert set(ranked.rows.tolist()) <= {2, 5, 6, 7}
         # Lexical returns only rows sharing a term (2, 6, 7); dense and hybrid fill k.
         assert len(ranked.rows) == 3
-    [lex] = retrieval.search(retriever, None, terms, 8, retrieval.SearchOptions("lexical"),
-                             allowed)
+    [lex] = search(retriever, None, terms, 8, retrieval.SearchOptions("lexical"), allowed)
     assert sorted(lex.rows.tolist()) == [2, 6, 7] and np.isnan(lex.similarity).all()
 
 
 def test_similar_modes(retriever):
     for mode in ("dense", "hybrid"):
-        ranked = retrieval.similar(retriever, 0, 3, retrieval.SearchOptions(mode))
+        ranked = similar(retriever, 0, 3, retrieval.SearchOptions(mode))
         assert 0 not in ranked.rows.tolist() and len(ranked.rows) == 3
-    lex = retrieval.similar(retriever, 0, 5, retrieval.SearchOptions("lexical"))
+    lex = similar(retriever, 0, 5, retrieval.SearchOptions("lexical"))
     assert set(lex.rows.tolist()) == {1, 6}  # only the other lithium documents share a term
-    with pytest.raises(ValueError, match="out of range"):
-        retrieval.similar(retriever, 99, 3)
+    with pytest.raises(InvalidParameter, match="at least 1"):
+        similar(retriever, 0, 0)

@@ -12,7 +12,9 @@ import pytest
 from simsearch import load_index
 from simsearch.build import build_index
 from simsearch.errors import InvalidParameter
-from simsearch.retrieval.dense import top_k_rows
+from simsearch.retrieval.modes import SearchOptions
+from simsearch.retrieval.parts import open_parts
+from simsearch.retrieval.rank import Query, rank
 from simsearch.search import query_hits, search_options, similar_hits
 
 FILLER = "본 발명은 리튬 이차전지용 실리콘 음극재의 제조 방법에 관한 것으로 입자를 코팅한다. "
@@ -56,21 +58,29 @@ def test_long_documents_become_windows_and_lexical_index_is_built(shared):
     assert retriever.n_rows == len(TEXTS) and retriever.lexical is not None
     # Dense ranking over windows equals the brute-force best window per row.
     q = np.asarray(index.embeddings[3])
-    ranking = top_k_rows(retriever.embeddings, retriever.offsets, q, 3)
+    parts = open_parts(index)
+    [ranking] = rank(parts, Query(vectors=q[None, :]), 3, SearchOptions("dense"))
     off = retriever.offsets
     best = [max(index.embeddings[off[r] : off[r + 1]] @ q) for r in range(len(TEXTS))]
-    assert ranking.rows[0].tolist() == np.argsort(-np.array(best), kind="stable")[:3].tolist()
+    assert ranking.rows.tolist() == np.argsort(-np.array(best), kind="stable")[:3].tolist()
+    # The build stored the row vectors (mean of windows, L2-normalised) and the empty row.
+    assert {"row_vectors", "empty_rows"} <= set(index.meta.files)
+    for r in range(len(TEXTS)):
+        mean = np.asarray(index.embeddings[off[r] : off[r + 1]]).mean(axis=0)
+        want = mean / max(np.linalg.norm(mean), 1e-12)
+        np.testing.assert_allclose(index.row_embeddings()[r], want, atol=1e-6)
+    assert parts.nonempty.rows.tolist() == [r for r, t in enumerate(TEXTS) if t]
 
 
 def test_a_phrase_at_the_end_of_a_long_document_is_found_and_shown(shared):
     index, _ = shared
     for mode in ("lexical", "hybrid"):
         [hit, *_] = query_hits(index, ["잉크젯 프린팅 발광층"], 3, options=search_options(mode))
-        assert hit["row"] == 0 and hit["mode"] == mode
-        assert "잉크젯" in hit["matched_text"] and hit["matched_text"] != TEXTS[0]
-        assert {"잉크젯", "프린팅"} <= set(hit["matched_terms"])
+        assert hit.row == 0 and hit.mode == mode
+        assert "잉크젯" in hit.matched_text and hit.matched_text != TEXTS[0]
+        assert {"잉크젯", "프린팅"} <= set(hit.matched_terms)
     [lexical_hit] = query_hits(index, ["멤브레인"], 5, options=search_options("lexical"))
-    assert lexical_hit["row"] == 4 and lexical_hit["similarity"] is None  # no model loaded
+    assert lexical_hit.row == 4 and lexical_hit.similarity is None  # no model loaded
 
 
 def test_incremental_update_reanalyses_and_reencodes_only_what_changed(built, tiny_model):
@@ -82,20 +92,18 @@ def test_incremental_update_reanalyses_and_reencodes_only_what_changed(built, ti
     report = build_index(source, "text", model=tiny_model, root=root)
     assert report.tokenized == 1 and report.encoded == 1
     [hit] = query_hits(load_index(root), ["웨이퍼"], 1, options=search_options("lexical"))
-    assert hit["row"] == 1
+    assert hit.row == 1
 
 
 def test_similar_modes_and_json_why(shared):
-    from simsearch.cli.render import plain
-
     index, _ = shared
     for mode in ("dense", "lexical", "hybrid"):
         hits = similar_hits(index, 0, 2, options=search_options(mode))
-        assert 0 not in [h["row"] for h in hits]
+        assert 0 not in [h.row for h in hits]
     [top] = similar_hits(index, 0, 1, options=search_options("lexical"))
-    assert top["row"] == 4  # the other lithium-anode document
-    assert {"리튬", "음극"} <= set(top["matched_terms"])
-    record = json.loads(json.dumps(plain(top, [])))
+    assert top.row == 4  # the other lithium-anode document
+    assert {"리튬", "음극"} <= set(top.matched_terms)
+    record = json.loads(json.dumps(top.to_json()))
     assert {"matched_text", "matched_terms", "score", "mode"} <= set(record)
 
 
@@ -112,3 +120,25 @@ def test_chunking_none_truncates_as_before(built, tiny_model):
         query_hits(index, ["리튬"], 2, options=search_options("lexical"))
     with pytest.raises(InvalidParameter, match="mode must be one of"):
         search_options("sparse")
+
+
+def test_an_index_without_the_row_parts_computes_them_and_ranks_the_same(built):
+    """An index written before row vectors and empty rows were stored opens, computes
+    them, and gives the same results (never wrong ones)."""
+    source, _ = built
+    root = source.parent / "idx"
+    index = load_index(root)
+    before = {mode: similar_hits(index, 0, 5, options=search_options(mode))
+              for mode in ("dense", "hybrid")}
+    meta_path = root / "default" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for role in ("row_vectors", "empty_rows"):
+        (root / "default" / meta["files"].pop(role)["name"]).unlink()
+    meta_path.write_text(json.dumps(meta))  # as the current release writes it
+    old = load_index(root)
+    assert "row_vectors" not in old.meta.files
+    for mode, hits in before.items():
+        again = similar_hits(old, 0, 5, options=search_options(mode))
+        assert [h.row for h in again] == [h.row for h in hits]
+        np.testing.assert_allclose([h.score for h in again], [h.score for h in hits], atol=1e-6)
+        assert TEXTS.index("") not in [h.row for h in again]

@@ -62,8 +62,8 @@ def test_similar_uses_ann_and_matches_the_exact_scan(ann_index):
     index = load_index(ann_index / "idx")
     agree = []
     for doc in range(0, N, 150):
-        approx = [h["row"] for h in similar_hits(index, doc, 10)]
-        exact = [h["row"] for h in similar_hits(index, doc, 10, exact=True)]
+        approx = [h.row for h in similar_hits(index, doc, 10)]
+        exact = [h.row for h in similar_hits(index, doc, 10, exact=True)]
         agree.append(len(set(approx) & set(exact)) / 10)
         assert doc not in approx and len(approx) == 10
     assert np.mean(agree) >= 0.95
@@ -128,6 +128,6 @@ def test_index_through_ray_local_equals_a_plain_build(tiny_model, tmp_path):
     assert (a.hashes() == b.hashes()).all()
     np.testing.assert_allclose(np.asarray(a.embeddings), np.asarray(b.embeddings), atol=1e-5)
     for doc in range(0, 120, 6):
-        rows_a = [h["row"] for h in similar_hits(a, doc, 10)]
-        rows_b = [h["row"] for h in similar_hits(b, doc, 10)]
+        rows_a = [h.row for h in similar_hits(a, doc, 10)]
+        rows_b = [h.row for h in similar_hits(b, doc, 10)]
         assert rows_a == rows_b

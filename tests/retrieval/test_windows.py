@@ -10,6 +10,9 @@ import pytest
 from conftest import shared_file
 
 from simsearch.retrieval import dense as window_ranking
+from simsearch.retrieval.dense_index import DenseParts, ExactDense
+from simsearch.retrieval.parts import row_vectors_of
+from simsearch.retrieval.rowfilter import RowFilter
 from simsearch.retrieval.topk import top_k
 from simsearch.text import windows as chunking
 
@@ -130,32 +133,34 @@ def test_aggregate_matches_loops(how):
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def test_top_k_rows_with_one_window_per_row_equals_top_k():
+def _exact(emb, offsets):
+    return ExactDense(DenseParts(emb, offsets, row_vectors_of(emb, offsets)))
+
+
+def test_exact_dense_with_one_window_per_row_equals_top_k():
     emb, _, queries = _random_windows()
     ident = np.arange(len(emb) + 1)
-    ranking = window_ranking.top_k_rows(emb, ident, queries, 7)
+    found = ExactDense(DenseParts(emb, ident, emb)).search(queries, 7, None, None, "max")
     rows, sims = top_k(emb, queries, 7)
-    np.testing.assert_array_equal(ranking.rows, rows)
-    np.testing.assert_allclose(ranking.scores, sims)
-    np.testing.assert_array_equal(ranking.windows, rows)
+    np.testing.assert_array_equal(np.stack([f[0] for f in found]), rows)
+    np.testing.assert_allclose(np.stack([f[1] for f in found]), sims)
 
 
-def test_top_k_rows_best_window_and_filter():
+def test_exact_dense_best_window_and_filter():
     emb, offsets, queries = _random_windows()
     allowed = np.zeros(len(offsets) - 1, dtype=bool)
     allowed[[3, 5, 8, 13, 21]] = True
-    ranking = window_ranking.top_k_rows(emb, offsets, queries, 10, allowed=allowed)
-    assert ranking.rows.shape == (3, 5)  # k clamped to the allowed rows, all of them returned
-    assert set(ranking.rows[0]) == {3, 5, 8, 13, 21}
+    found = _exact(emb, offsets).search(queries, 10, RowFilter(allowed), None, "max")
+    assert [len(f[0]) for f in found] == [5, 5, 5]  # every allowed row, no more
+    assert set(found[0][0].tolist()) == {3, 5, 8, 13, 21}
     scores = queries @ emb.T
     for q in range(3):
-        for r, s, w in zip(ranking.rows[q], ranking.scores[q], ranking.windows[q]):
-            assert offsets[r] <= w < offsets[r + 1]
-            assert scores[q, w] == pytest.approx(s)
+        for r, s in zip(*found[q]):
             assert s == pytest.approx(scores[q, offsets[r] : offsets[r + 1]].max())
     # Filtering before ranking: the top 3 of the allowed rows, not the allowed part of a top 3.
-    top3 = window_ranking.top_k_rows(emb, offsets, queries, 3, allowed=allowed)
-    np.testing.assert_array_equal(top3.rows, ranking.rows[:, :3])
+    top3 = _exact(emb, offsets).search(queries, 3, RowFilter(allowed), None, "max")
+    for q in range(3):
+        np.testing.assert_array_equal(top3[q][0], found[q][0][:3])
 
 
 def test_document_scores_match_definitions():
@@ -172,8 +177,11 @@ def test_document_scores_match_definitions():
                              ("best_pair", s.max())]:
             got = window_ranking.document_scores(emb, offsets, doc, method)[r]
             assert got == pytest.approx(want, abs=1e-5), method
-    rows, _ = window_ranking.top_k_similar(emb, offsets, doc, 5)
-    assert doc not in rows and len(rows) == 5
+    rows = row_vectors_of(emb, offsets)
+    [(found, scores)] = _exact(emb, offsets).search(rows[doc], 5, None, np.array([doc]), "row")
+    assert doc not in found and len(found) == 5
+    centroids = window_ranking.document_scores(emb, offsets, doc, "centroid")
+    np.testing.assert_allclose(scores, centroids[found], atol=1e-5)
 
 
 def test_cuts_inside_a_long_sentence_never_split_a_character(minilm):

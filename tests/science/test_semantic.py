@@ -36,8 +36,8 @@ def test_query_finds_the_paraphrase_far_more_often_than_chance(korsts_index):
     hits = query_hits(index, pairs["sentence1"].tolist(), k=10, batch_size=64)
     found = {}
     for hit in hits:
-        target = pairs["sentence2"].iloc[hit["query_index"]]
-        found[hit["query_index"]] = found.get(hit["query_index"], False) or hit["text"] == target
+        target = pairs["sentence2"].iloc[hit.query_index]
+        found[hit.query_index] = found.get(hit.query_index, False) or hit.text == target
     recall_at_10 = np.mean(list(found.values()))
     chance = 10 / len(corpus)
     print(
@@ -60,7 +60,7 @@ def test_similar_ranks_same_topic_documents_above_chance(tmp_path, minilm):
     precision = []
     for doc in docs:
         hits = similar_hits(index, doc, k=5)
-        precision.append(np.mean([topics[h["row"]] == topics[doc] for h in hits]))
+        precision.append(np.mean([topics[h.row] == topics[doc] for h in hits]))
     chance = np.mean([(topics.count(topics[d]) - 1) / (len(docs) - 1) for d in docs])
     print(f"sample patents: same-topic precision@5 {np.mean(precision):.3f} vs chance {chance:.3f}")
     assert np.mean(precision) >= 1.4 * chance

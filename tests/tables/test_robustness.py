@@ -88,7 +88,7 @@ def test_random_csv_never_crashes_and_indexes_one_row_per_source_row(
     # Empty documents never rank: the candidates are the other non-empty documents.
     candidates = sum(1 for i, t in enumerate(corpus.texts) if t.strip() and i != doc)
     assert len(hits) == min(k, candidates)
-    assert all(corpus.texts[h["row"]].strip() for h in hits)
+    assert all(corpus.texts[h.row].strip() for h in hits)
 
 
 ODD_TEXTS = [

@@ -119,3 +119,25 @@ def test_dedup_library_errors_name_the_parameter(planted):
         find_duplicates(index, DedupOptions(threshold=0.5, max_pairs=10))
     with pytest.raises(SimsearchError, match="no column 'nope' to show"):
         find_duplicates(index, DedupOptions(show=("nope",)))
+
+
+def test_dedup_modes_are_cosine_thresholded_subsets_of_the_exact_pairs(planted):
+    """Dense: every pair at cosine >= threshold (exact join, pinned to brute force);
+    hybrid and lexical: the pairs among each row's ranking in that mode that also reach
+    the cosine threshold, so a subset of the dense pairs."""
+    index, truth = planted
+    rows = np.asarray(index.row_embeddings())
+    sims = rows @ rows.T
+    a, b = np.nonzero(np.triu(sims >= 0.997, k=1))
+    dense = find_duplicates(index, DedupOptions(threshold=0.997, mode="dense"))
+    dense_pairs = set(zip(dense.pairs["row_a"], dense.pairs["row_b"]))
+    assert dense_pairs == set(zip(a.tolist(), b.tolist()))
+    # Lexical misses copies whose edits changed their terms; hybrid keeps most.
+    for mode, share in (("hybrid", 0.8), ("lexical", 0.6)):
+        found = find_duplicates(index, DedupOptions(threshold=0.997, mode=mode))
+        pairs = set(zip(found.pairs["row_a"], found.pairs["row_b"]))
+        assert pairs <= dense_pairs
+        assert len(pairs & truth) >= share * len(truth), (mode, len(pairs & truth))
+        assert (found.pairs["similarity"] >= 0.997).all()
+    with pytest.raises(InvalidParameter, match="mode must be one of"):
+        find_duplicates(index, DedupOptions(mode="sparse"))

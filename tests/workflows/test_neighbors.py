@@ -10,7 +10,7 @@ import pytest
 import simsearch
 from simsearch.errors import SimsearchError
 from simsearch.tables.write import display_width, write_frame
-from simsearch.workflows.neighbors import NeighborsOptions, neighbor_arrays, neighbors_frame
+from simsearch.workflows.neighbors import NeighborsOptions, neighbors_frame
 
 N_DOCS, DIM = 61, 16
 
@@ -37,23 +37,43 @@ def random_index(workdir):
     return simsearch.load_index()
 
 
-def test_every_row_equals_similar(random_index):
-    frame = simsearch_neighbors(k=5, show=("title",))
+@pytest.mark.parametrize("mode", ["dense", "hybrid", "lexical"])
+def test_every_row_equals_similar(random_index, mode):
+    frame = simsearch_neighbors(k=5, show=("title",), mode=mode)
     assert len(frame) == N_DOCS
     for row in range(N_DOCS):
-        expected = simsearch.similar(row, k=5, mode="dense")  # neighbours are dense
+        expected = simsearch.similar(row, k=5, mode=mode)
         got = frame.iloc[row]
+        n = len(expected)
         assert got["row"] == row
-        assert [got[f"neighbor_{r}_row"] for r in range(1, 6)] == expected["row"].tolist()
-        np.testing.assert_allclose(
-            [got[f"neighbor_{r}_similarity"] for r in range(1, 6)],
-            expected["similarity"].to_numpy(),
-            atol=1e-6,
-        )
-        assert [got[f"neighbor_{r}_title"] for r in range(1, 6)] == expected["title"].tolist()
-    # The planted duplicate finds its copy first, at similarity 1.
-    assert frame.loc[3, "neighbor_1_row"] == 40
-    assert frame.loc[3, "neighbor_1_similarity"] == pytest.approx(1.0, abs=1e-6)
+        if n == 0:  # lexical: the empty row has no terms, so no neighbour
+            assert mode == "lexical" and row == 7 and got["neighbor_1_row"] == -1
+            continue
+        assert [got[f"neighbor_{r}_row"] for r in range(1, n + 1)] == expected["row"].tolist()
+        assert 7 not in expected["row"].tolist()  # the empty row is never a neighbour
+        if mode != "dense":
+            np.testing.assert_allclose(
+                [got[f"neighbor_{r}_score"] for r in range(1, n + 1)],
+                expected["score"].to_numpy(), atol=1e-6,
+            )
+        if mode != "lexical":
+            np.testing.assert_allclose(
+                [got[f"neighbor_{r}_similarity"] for r in range(1, n + 1)],
+                expected["similarity"].to_numpy(dtype=float), atol=1e-6,
+            )
+        assert [got[f"neighbor_{r}_title"] for r in range(1, n + 1)] == expected["title"].tolist()
+    if mode == "dense":  # the planted duplicate finds its copy first, at similarity 1
+        assert frame.loc[3, "neighbor_1_row"] == 40
+        assert frame.loc[3, "neighbor_1_similarity"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_default_mode_is_the_default_of_similar(random_index):
+    assert random_index.meta.lexical is not None
+    frame = simsearch_neighbors(k=3)
+    for row in (0, 3, 30):
+        expected = simsearch.similar(row, k=3)  # hybrid: the index has a lexical index
+        assert (expected["mode"] == "hybrid").all()
+        assert [frame.loc[row, f"neighbor_{r}_row"] for r in (1, 2, 3)] == expected["row"].tolist()
 
 
 def simsearch_neighbors(**kwargs):
@@ -65,22 +85,24 @@ def simsearch_neighbors(**kwargs):
 def test_small_blocks_equal_one_block_and_brute_force(random_index):
     emb = np.asarray(random_index.embeddings)
     ticks = []
-    small = neighbor_arrays(
-        emb, 4, block_bytes=4 * N_DOCS * 7, on_progress=lambda d, t: ticks.append(d)
-    )
-    whole = neighbor_arrays(emb, 4)
-    np.testing.assert_array_equal(small[0], whole[0])
+    options = NeighborsOptions(k=4, mode="dense", block_rows=7)
+    small = neighbors_frame(random_index, options, on_progress=lambda d, t: ticks.append(d))
+    whole = neighbors_frame(random_index, NeighborsOptions(k=4, mode="dense"))
+    pd.testing.assert_frame_equal(small, whole)
     assert ticks == [7, 14, 21, 28, 35, 42, 49, 56, 61]  # one tick per block of 7 rows
     scores = emb @ emb.T
     np.fill_diagonal(scores, -np.inf)
+    scores[:, 7] = -np.inf  # the empty row
     brute = np.argsort(-scores, axis=1, kind="stable")[:, :4]
-    np.testing.assert_array_equal(np.sort(whole[0], axis=1), np.sort(brute, axis=1))
+    got = whole[[f"neighbor_{r}_row" for r in range(1, 5)]].to_numpy()
+    np.testing.assert_array_equal(np.sort(got, axis=1), np.sort(brute, axis=1))
 
 
 def test_selected_rows_and_clamped_k(random_index):
     frame = neighbors_frame(random_index, NeighborsOptions(k=500, rows=(5, 0)))
     assert frame["row"].tolist() == [5, 0]
-    assert sum(c.endswith("_row") for c in frame.columns) == N_DOCS - 1  # k clamped to 60
+    # k clamped to the 59 other non-empty rows (row 7 is empty and never a neighbour)
+    assert sum(c.endswith("_row") for c in frame.columns) == N_DOCS - 2
     with pytest.raises(SimsearchError, match="row 61 in rows is out of range"):
         neighbors_frame(random_index, NeighborsOptions(rows=(61,)))
     with pytest.raises(SimsearchError, match="no column 'claims'"):

@@ -83,6 +83,11 @@ def test_xlsx_download_holds_the_results(served):
     assert sheet["row"].tolist() == [
         h["row"] for h in client.get("/api/query", params={"q": "리튬 전지", "k": 5}).json()
     ]
+    # The same flat fields as `-o res.xlsx`, score, mode and matched text included.
+    from simsearch.retrieval.hit import FLAT_FIELDS
+
+    assert list(sheet.columns[: 2 + len(FLAT_FIELDS)]) == ["query_index", "query", *FLAT_FIELDS]
+    assert sheet["score"].is_monotonic_decreasing
     similar = pd.read_excel(io.BytesIO(client.get("/api/similar/0.xlsx?k=2").content))
     assert similar["row"].tolist() == [h["row"] for h in client.get("/api/similar/0?k=2").json()]
 

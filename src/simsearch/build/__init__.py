@@ -808,6 +808,11 @@ class _Job:
         whitening = self._whiten(files) or self._flow(files)
         ann = self._ann(files) if options.ann else None
         sections = [s for s in (whitening, *self._retrieval_parts(files, report)) if s]
+        # Row vectors of a windowed index and the empty rows, stored so that similar and
+        # every ranking read them instead of recomputing them per call (retrieval.parts).
+        from simsearch.retrieval.parts import write_row_parts
+
+        files.update(write_row_parts(self.path, self.generation, files, self.corpus.texts))
         meta = IndexMeta(
             name=self.path.name,
             created_at=store.now_iso(),

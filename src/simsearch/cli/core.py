@@ -156,7 +156,7 @@ def similar_command(
     fmt = render.check_output(fmt, output)
     index = open_index(root, name, model)
     columns = show_list(show)
-    render.check_show(columns, index.meta.columns)
+    index.meta.check_columns(columns)
     options = search_options(mode)
     hits = similar_hits(
         index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
@@ -201,7 +201,7 @@ def query_command(
     queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
     columns = show_list(show)
-    render.check_show(columns, index.meta.columns)
+    index.meta.check_columns(columns)
     options = search_options(mode, aggregate)
     hits = query_hits(
         index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,

@@ -3,9 +3,10 @@ index listings and details, and metric tables (eval/inspect) all go through here
 every table is made by one builder (:func:`rich_table`).
 
 JSON contract (stable): an array of objects with the keys ``rank`` (1-based), ``row``
-(0-based position in the source file), ``cosine_distance``, ``similarity``, ``text``;
-query results add ``query_index`` and ``query``; ``--show`` adds ``columns``, an object
-of the requested source columns.
+(0-based position in the source file), ``cosine_distance``, ``similarity``, ``text``,
+``score``, ``mode``, ``matched_text``, ``matched_terms``; query results add
+``query_index`` and ``query``; ``--show`` adds ``columns``, an object of the requested
+source columns (:meth:`simsearch.retrieval.hit.Hit.to_json`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from simsearch.errors import InvalidParameter
 
-Hit = dict[str, Any]
+if TYPE_CHECKING:
+    from simsearch.retrieval.hit import Hit
+
 FORMATS = ("table", "json", "csv")
 #: Formats of search results: the above, and Excel workbooks (to a file only).
 RESULT_FORMATS = (*FORMATS, "xlsx")
-CORE_KEYS = ("rank", "row", "cosine_distance", "similarity", "text")
-#: Keys added by the retrieval modes (why a row matched), written when present.
-MATCH_KEYS = ("score", "mode", "matched_text", "matched_terms")
 
 
 def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
@@ -38,17 +38,6 @@ def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
     if fmt not in allowed:
         raise InvalidParameter("fmt", f"unknown {{name}} {fmt!r}; use one of: {', '.join(allowed)}")
     return fmt
-
-
-def check_show(show: Sequence[str], columns: Sequence[str]) -> None:
-    """Raises InvalidParameter (param ``show``) if a column to show is not in the
-    index's source columns."""
-    missing = [c for c in show if c not in columns]
-    if missing:
-        listed = ", ".join(repr(c) for c in columns)
-        raise InvalidParameter(
-            "show", f"no column {missing[0]!r} to {{name}}; choose from: {listed}"
-        )
 
 
 @dataclass(frozen=True)
@@ -84,25 +73,12 @@ def rich_table(columns: Sequence[Col], rows: Sequence[Sequence[Any]], **table: A
     return out
 
 
-def plain(hit: Hit, show: Sequence[str]) -> dict[str, Any]:
-    """One result as the JSON object of the output contract."""
-    out: dict[str, Any] = {}
-    if "query" in hit:
-        out["query_index"] = hit["query_index"]
-        out["query"] = hit["query"]
-    out.update({key: hit[key] for key in CORE_KEYS})
-    out.update({key: hit[key] for key in MATCH_KEYS if key in hit})
-    if show:
-        out["columns"] = {c: hit["columns"].get(c) for c in show}
-    return out
-
-
 def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
     """Write results as a JSON array (UTF-8, non-ASCII kept as is)."""
     # sys.stdout looked up at call time: a default bound at import time keeps writing to
     # a stream that redirect_stdout, CliRunner or capsys has since replaced (and closed).
     stream = sys.stdout if stream is None else stream
-    json.dump([plain(h, show) for h in hits], stream, ensure_ascii=False, indent=2)
+    json.dump([h.to_json(show) for h in hits], stream, ensure_ascii=False, indent=2)
     stream.write("\n")
 
 
@@ -114,15 +90,17 @@ def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None
 
 
 def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
-    """The header row, then one row per result, of the CSV of results."""
-    has_query = bool(hits) and "query" in hits[0]
-    header = (["query_index", "query"] if has_query else []) + list(CORE_KEYS[:4])
+    """The header row, then one row per result, of the CSV of results: the flat fields
+    of :meth:`~simsearch.retrieval.hit.Hit.flat` (``score``, ``mode`` and the matched
+    text included), the shown columns, then ``text``."""
+    from simsearch.retrieval.hit import FLAT_FIELDS
+
+    has_query = bool(hits) and hits[0].query is not None
+    header = (["query_index", "query"] if has_query else []) + list(FLAT_FIELDS)
     rows: list[list[Any]] = [header + list(show) + ["text"]]
     for hit in hits:
-        lead = [hit["query_index"], hit["query"]] if has_query else []
-        values = [hit[k] for k in CORE_KEYS[:4]]
-        shown = [_cell(hit["columns"].get(c)) for c in show]
-        rows.append(lead + values + shown + [hit["text"]])
+        flat = hit.flat(show)
+        rows.append([*(flat[k] for k in header), *(_cell(flat[c]) for c in show), hit.text])
     return rows
 
 
@@ -147,14 +125,12 @@ def _number(value: float | None) -> str:
 def _matched(hit: Hit) -> Any:
     """The text cell: the matched window with the matched terms highlighted (``…`` marks
     a window that starts inside the document)."""
-    if "matched_text" not in hit:
-        return _one_line(hit["text"])
     from rich.text import Text
 
-    window = hit["matched_text"]
-    cell = Text("… " if not hit["text"].startswith(window) else "")
+    window = hit.matched_text
+    cell = Text("… " if not hit.text.startswith(window) else "")
     at = 0
-    for s, e in sorted(hit.get("spans") or []):
+    for s, e in sorted(hit.spans or []):
         if s < at:
             continue
         cell.append(_fold(window[at:s]))
@@ -184,37 +160,34 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
     console = Console(soft_wrap=False)
     groups: dict[int, list[Hit]] = {}
     for hit in hits:
-        groups.setdefault(hit.get("query_index", 0), []).append(hit)
+        groups.setdefault(hit.query_index or 0, []).append(hit)
     for group in groups.values():
-        heading = _one_line(f"query: {group[0]['query']}") if "query" in group[0] else title
+        first = group[0]
+        heading = _one_line(f"query: {first.query}") if first.query is not None else title
         # The numbers keep their width; the text takes what is left of the terminal and
         # wraps at word boundaries (folding a word longer than the column), so Korean
         # abstracts are read whole instead of as their first few syllables.
         widths = {
             "rank": 4,
-            "row": max(3, len(str(max(h["row"] for h in group)))),
+            "row": max(3, len(str(max(h.row for h in group)))),
             "distance": 8,
             "similarity": 10,
         }
         cols = [Col(n, "right", True, min_width=w) for n, w in widths.items()]
         for column in show:
-            values = [_one_line(_cell(h["columns"].get(column))).cell_len for h in group]
+            values = [_one_line(_cell(h.columns.get(column))).cell_len for h in group]
             width = min(24, max([len(column), *values]))
             cols.append(Col(column, overflow="fold", min_width=width, max_width=24))
         cols.append(Col("text", overflow="fold", ratio=1))
-        scored = group[0].get("mode") in ("hybrid", "lexical")
-        if scored:
-            cols.insert(4, Col("score", "right", True, min_width=6))
+        cols.insert(4, Col("score", "right", True, min_width=6))
         rows = []
         for hit in group:
-            numbers = [_number(hit["cosine_distance"]), _number(hit["similarity"])]
-            if scored:
-                numbers.append(_number(hit["score"]))
+            numbers = [_number(hit.cosine_distance), _number(hit.similarity), _number(hit.score)]
             rows.append([
-                str(hit["rank"]),
-                str(hit["row"]),
+                str(hit.rank),
+                str(hit.row),
                 *numbers,
-                *[_one_line(_cell(hit["columns"].get(c))) for c in show],
+                *[_one_line(_cell(hit.columns.get(c))) for c in show],
                 _matched(hit),
             ])
         table = rich_table(
@@ -222,6 +195,8 @@ def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) 
             rows,
             title=heading,
             title_justify="left",
+            caption=f"mode: {first.mode}",
+            caption_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
             expand=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 from simsearch.cli.run import open_index, say, show_list
-from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot, K, Opt, Show
+from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot, K, Mode, Opt, Show
 
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")]
 TableOut = Annotated[Path, Opt("--out", "-o", help="Output file: .xlsx, .csv or .parquet.")]
@@ -19,11 +19,12 @@ def neighbors_command(
     out: TableOut,
     k: K = 10,
     show: Show = None,
+    mode: Mode = None,
     quiet: Quiet = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
-    """The top-k neighbours of every row, one line per row, written for Excel."""
+    """The top-k neighbours of every row (each row's similar), written for Excel."""
     from simsearch.cli.progress import progress
     from simsearch.tables.write import check_output, write_frame
     from simsearch.workflows.neighbors import NeighborsOptions, neighbors_frame
@@ -31,7 +32,7 @@ def neighbors_command(
     index = open_index(root, name)
     check_output(out, protect=index.meta.source.path)
     start = time.perf_counter()
-    options = NeighborsOptions(k=k, show=tuple(show_list(show)))
+    options = NeighborsOptions(k=k, show=tuple(show_list(show)), mode=mode)
     with progress("neighbours", "rows", enabled=not quiet) as on_progress:
         frame = neighbors_frame(index, options, on_progress=on_progress)
     write_frame(frame, out, sheet="neighbors")
@@ -52,6 +53,7 @@ def dedup_command(
         Opt("--threshold", "-t", help="Minimum cosine similarity of a pair (default 0.96)."),
     ] = None,
     show: Show = None,
+    mode: Mode = None,
     quiet: Quiet = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -66,7 +68,7 @@ def dedup_command(
     if out is not None:
         check_output(out, protect=index.meta.source.path)
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
-    options = DedupOptions(threshold=threshold, show=tuple(show_list(show)))
+    options = DedupOptions(threshold=threshold, show=tuple(show_list(show)), mode=mode)
     with progress("pairs", "rows", enabled=not quiet) as on_progress:
         found = find_duplicates(index, options, on_progress=on_progress)
     summary = (

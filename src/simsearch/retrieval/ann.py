@@ -24,19 +24,18 @@ vector, so the scaling changes no ranking and keeps ~7 bits per component. ``b1`
 (sign bits, Hamming distance) is 32x smaller than float32 and needs a larger
 ``oversample``; ``f16`` is kept for comparison.
 
-Filters and windows: :meth:`AnnIndex.search` takes ``allowed`` (rows a filter kept) and
-``groups`` (the row of each indexed vector when documents are split into windows, rows
-ranked by their best window). It oversamples by the filter's selectivity and the windows
-per row, widens the search until ``k`` rows qualify, and falls back to the exact scan of
-the allowed vectors when the graph cannot deliver them (a very selective filter, or
-fewer than ``k`` non-empty rows), so ``k`` results come back whenever ``k`` rows match.
+Filters and windows: :class:`simsearch.retrieval.dense_index.AnnDense` searches this
+graph (built over the windows when long documents are split), groups the candidate
+vectors to rows, rescores them exactly, oversamples by the filter's selectivity and the
+windows per row, widens the search until ``k`` rows qualify, and falls back to the exact
+scan when the graph cannot deliver them, so ``k`` results come back whenever ``k`` rows
+match.
 
 Imports of usearch happen inside functions: opening an index without ANN costs nothing.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -45,17 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.errors import SimsearchError
 from simsearch.store.meta import AnnInfo
 
 ProgressFn = Callable[[int, int], None]
 
 #: Rows read from the float32 matrix per step while building (8192 x 768 x 4 B = 24 MiB).
 BUILD_ROWS = 8192
-#: Candidates rescored per query at least, whatever ``k``.
-MIN_CANDIDATES = 32
-#: Past this share of the allowed vectors, an exact scan of them is cheaper than the graph.
-EXACT_SHARE = 0.25
 DTYPES = ("i8", "b1", "f16")
 LIBRARY = "usearch"
 
@@ -302,202 +297,6 @@ class AnnIndex:
         keys, counts = found.keys, found.counts
         return [keys[i, : counts[i]].astype(np.int64) for i in range(len(counts))]
 
-    def search(
-        self,
-        embeddings: np.ndarray,
-        queries: np.ndarray,
-        k: int,
-        *,
-        exclude: np.ndarray | None = None,
-        allowed: np.ndarray | None = None,
-        groups: np.ndarray | None = None,
-        n_rows: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` rows by cosine similarity: graph candidates, exact rescoring.
-
-        Same contract as :func:`simsearch.retrieval.topk.top_k` (whose exact scan this
-        approximates); with ``groups`` a row's score is the best score of its vectors.
-
-        Args:
-            embeddings: ``(n_vectors, dim)`` float32 matrix the index was built from
-                (memory-mapped; only candidate rows are read).
-            queries: ``(m, dim)`` or ``(dim,)`` float32, L2-normalised.
-            k: rows per query, at least 1; clamped to the rows that can be returned.
-            exclude: optional ``(m,)`` int, a row to leave out per query (``-1``: none).
-            allowed: optional ``(n_rows,)`` bool mask (or int array of rows) a filter
-                kept; other rows are never returned.
-            groups: optional ``(n_vectors,)`` int, the row of each vector (windows);
-                default: vector i is row i.
-            n_rows: number of rows when ``groups`` is given (default ``groups.max()+1``).
-
-        Returns:
-            ``(indices, similarities)``: ``(m, k')`` int64 rows and float32 cosine
-            similarities, most similar first, ties by ascending row; ``k'`` is ``k``
-            clamped to the rows available.
-
-        Raises:
-            SimsearchError: ``k < 1`` or dimensions that do not match.
-        """
-        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-        if k < 1:
-            raise InvalidParameter("k", f"{{name}} must be at least 1, got {k}")
-        if queries.shape[1] != embeddings.shape[1]:
-            raise SimsearchError(
-                f"query dimension {queries.shape[1]} != embedding dimension {embeddings.shape[1]}"
-            )
-        plan = _Plan.make(embeddings.shape[0], allowed, groups, n_rows)
-        excluded = np.full(len(queries), -1) if exclude is None else np.asarray(exclude)
-        k_out = min(k, plan.n_allowed_rows - int(np.any(excluded >= 0)))
-        indices = np.empty((len(queries), max(k_out, 0)), dtype=np.int64)
-        sims = np.empty((len(queries), max(k_out, 0)), dtype=np.float32)
-        if k_out <= 0:
-            return indices, sims
-        for i, query in enumerate(queries):
-            indices[i], sims[i] = self._one(embeddings, query, k_out, int(excluded[i]), plan)
-        return indices, sims
-
-    def _one(
-        self, embeddings: np.ndarray, query: np.ndarray, k: int, exclude: int, plan: _Plan
-    ) -> tuple[np.ndarray, np.ndarray]:
-        want = k + (exclude >= 0)
-        count = max(MIN_CANDIDATES, math.ceil(want * self.options.oversample * plan.widen))
-        # A zero query (an empty document) has no direction: every score is 0 and the
-        # exact order (ascending row) is the answer.
-        while query.any() and count < EXACT_SHARE * plan.n_allowed_vectors:
-            found = self.candidates(query[None, :], count)[0]
-            ids = found if plan.allowed_vectors is None else found[plan.allowed_vectors[found]]
-            rows, scores = _rescore(embeddings, query, ids, plan.groups, exclude)
-            if len(rows) >= k:
-                return _take(rows, scores, k)
-            if len(found) < count:
-                break  # the graph holds no more vectors (the rest are empty rows)
-            count *= 4
-        return exact_top_k(embeddings, query, k, exclude=exclude, plan=plan)
-
-
-@dataclass
-class _Plan:
-    """What one search may return: the allowed vectors and how much to oversample."""
-
-    groups: np.ndarray | None
-    allowed_vectors: np.ndarray | None  # (n_vectors,) bool, or None for all
-    n_allowed_vectors: int
-    n_allowed_rows: int
-    widen: float  # candidates per result beyond ``oversample``: 1/selectivity x windows
-
-    @classmethod
-    def make(
-        cls,
-        n_vectors: int,
-        allowed: np.ndarray | None,
-        groups: np.ndarray | None,
-        n_rows: int | None,
-    ) -> _Plan:
-        if groups is not None:
-            groups = np.asarray(groups, dtype=np.int64)
-            if len(groups) != n_vectors:
-                raise SimsearchError(
-                    f"groups has {len(groups)} entries but the matrix has {n_vectors} vectors"
-                )
-        rows_total = (
-            n_vectors if groups is None else int(n_rows or (groups.max() + 1 if len(groups) else 0))
-        )
-        mask = None
-        if allowed is not None:
-            allowed = np.asarray(allowed)
-            if allowed.dtype == bool:
-                if len(allowed) != rows_total:
-                    raise SimsearchError(
-                        f"the row filter has {len(allowed)} entries but the index has "
-                        f"{rows_total} rows"
-                    )
-                mask = allowed
-            else:
-                mask = np.zeros(rows_total, dtype=bool)
-                mask[allowed.astype(np.int64)] = True
-        allowed_rows = rows_total if mask is None else int(mask.sum())
-        vector_mask = mask if groups is None or mask is None else mask[groups]
-        allowed_vectors = n_vectors if vector_mask is None else int(vector_mask.sum())
-        per_row = allowed_vectors / max(allowed_rows, 1)
-        selectivity = allowed_rows / max(rows_total, 1)
-        widen = max(per_row, 1.0) / max(selectivity, 1e-9)
-        return cls(groups, vector_mask, allowed_vectors, allowed_rows, widen)
-
-
-def _rescore(
-    embeddings: np.ndarray,
-    query: np.ndarray,
-    ids: np.ndarray,
-    groups: np.ndarray | None,
-    exclude: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact similarity of the vectors ``ids``, reduced to rows (best vector per row).
-
-    Rows are read in ascending order (sequential-ish reads from the memory map) and in
-    blocks, so an exact fallback over millions of ids never holds them all.
-    """
-    ids = np.sort(ids)
-    scores = np.empty(len(ids), dtype=np.float32)
-    step = BUILD_ROWS * 4
-    for start in range(0, len(ids), step):
-        part = ids[start : start + step]
-        scores[start : start + len(part)] = np.asarray(embeddings[part], np.float32) @ query
-    rows = ids if groups is None else groups[ids]
-    if exclude >= 0:
-        keep = rows != exclude
-        rows, scores = rows[keep], scores[keep]
-    if groups is not None and len(rows):
-        # Best window per row: sort by (row, -score) and keep the first of each row.
-        order = np.lexsort((-scores, rows))
-        rows, scores = rows[order], scores[order]
-        first = np.concatenate(([True], rows[1:] != rows[:-1]))
-        rows, scores = rows[first], scores[first]
-    return rows, scores
-
-
-def _take(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.lexsort((rows, -scores))[:k]
-    return rows[order], scores[order].astype(np.float32)
-
-
-def exact_top_k(
-    embeddings: np.ndarray,
-    query: np.ndarray,
-    k: int,
-    *,
-    exclude: int = -1,
-    plan: _Plan | None = None,
-    allowed: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
-    n_rows: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The exact top-``k`` rows for one query over the allowed vectors (the reference
-    the ANN path approximates, and its fallback).
-
-    Args:
-        embeddings: ``(n_vectors, dim)`` float32.
-        query: ``(dim,)`` float32.
-        k: rows wanted; fewer come back when fewer rows are allowed.
-        exclude, allowed, groups, n_rows: as in :meth:`AnnIndex.search`.
-
-    Returns:
-        ``(rows, similarities)``: ``(k',)`` int64 and float32, most similar first, ties
-        by ascending row; rows without a non-empty vector score 0 (their zero vectors).
-    """
-    from simsearch.retrieval.topk import top_k
-
-    plan = plan or _Plan.make(embeddings.shape[0], allowed, groups, n_rows)
-    if plan.groups is None and plan.allowed_vectors is None:
-        idx, sims = top_k(embeddings, query, k, exclude=np.array([exclude]))
-        return idx[0], sims[0]
-    ids = (
-        np.arange(embeddings.shape[0])
-        if plan.allowed_vectors is None
-        else np.flatnonzero(plan.allowed_vectors)
-    )
-    rows, scores = _rescore(embeddings, query, ids, plan.groups, exclude)
-    return _take(rows, scores, k)
-
 
 # --------------------------------------------------------------------------- index glue
 
@@ -524,48 +323,3 @@ def open_for(index: Any) -> AnnIndex | None:
         _OPENED.clear()  # keep one: an older generation's file may be deleted soon
         _OPENED[path] = AnnIndex.open(index.file("ann"), section)
     return _OPENED[path]
-
-
-def rank(
-    index: Any,
-    queries: np.ndarray,
-    k: int,
-    *,
-    exclude: np.ndarray | None = None,
-    exact: bool = False,
-    allowed: np.ndarray | None = None,
-    groups: np.ndarray | None = None,
-    n_rows: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` rows of ``index`` for each query: through its ANN index when it has one
-    (and ``exact`` is false), else by the exact scan; same contract as
-    :meth:`AnnIndex.search` and :func:`simsearch.retrieval.topk.top_k`.
-
-    Args:
-        index: an opened index (``embeddings``: the search matrix, memory-mapped).
-        queries: ``(m, dim)`` float32, L2-normalised.
-        exact: force the exact scan even when an ANN index exists.
-        exclude, allowed, groups, n_rows: see :meth:`AnnIndex.search`.
-    """
-    ann = None if exact else open_for(index)
-    if ann is not None:
-        return ann.search(
-            index.embeddings, queries, k,
-            exclude=exclude, allowed=allowed, groups=groups, n_rows=n_rows,
-        )  # fmt: skip
-    if allowed is None and groups is None:
-        from simsearch.retrieval.topk import top_k
-
-        return top_k(index.embeddings, queries, k, exclude=exclude)
-    queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    plan = _Plan.make(index.embeddings.shape[0], allowed, groups, n_rows)
-    drop = np.full(len(queries), -1) if exclude is None else np.asarray(exclude)
-    results = [
-        exact_top_k(index.embeddings, q, k, exclude=int(e), plan=plan)
-        for q, e in zip(queries, drop)
-    ]
-    width = min(len(r[0]) for r in results) if results else 0
-    return (
-        np.stack([r[0][:width] for r in results]).astype(np.int64),
-        np.stack([r[1][:width] for r in results]).astype(np.float32),
-    )

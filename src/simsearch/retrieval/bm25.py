@@ -264,41 +264,6 @@ class LexicalIndex:
         return self.rows_terms([row])[row]
 
 
-def top_k_scores(
-    scores: np.ndarray,
-    k: int,
-    allowed: np.ndarray | None = None,
-    exclude: int | None = None,
-    positive_only: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k rows of one score vector (ties by ascending row), after the row filter.
-
-    Args:
-        scores: ``(n_rows,)`` float32 (BM25 or fused scores).
-        k: number of results wanted.
-        allowed: optional ``(n_rows,)`` bool filter, applied before selection.
-        exclude: a row to leave out (the query document of ``similar``).
-        positive_only: keep only rows scoring above 0 (BM25: rows sharing a term).
-
-    Returns:
-        ``(rows, scores)``: ``(k',)`` int64 and ``(k',)`` float32 with ``k' <= k``.
-    """
-    from simsearch.retrieval.topk import _select
-
-    scores = np.array(scores, dtype=np.float32)
-    if allowed is not None:
-        scores[~allowed] = -np.inf
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    floor = 0.0 if positive_only else -np.inf
-    n = int(np.count_nonzero(scores > floor))
-    k = min(k, n)
-    if k <= 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    idx, sims = _select(scores[None, :], k)
-    return idx[0], sims[0]
-
-
 def matched_terms(query_terms: Iterable[str], row_terms: Iterable[str]) -> list[str]:
     """Query terms that occur in the row, in query order, each once."""
     present = set(row_terms)

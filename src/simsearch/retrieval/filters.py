@@ -9,9 +9,9 @@ of the source table's columns that the index keeps in a parquet file
     topic in ('battery', 'display') and title like '%전극%'
     "출원인" = 'LG에너지솔루션'            -- names with spaces or Hangul: double quotes
 
-The result is a sorted array of allowed row numbers (or a boolean mask); searches
-apply it *before* top-k (:func:`top_k_within`), so ``k`` hits come back whenever ``k``
-rows match.
+The result is a sorted array of allowed row numbers; searches turn it into a
+:class:`~simsearch.retrieval.rowfilter.RowFilter` applied *before* top-k
+(:func:`simsearch.retrieval.rank.rank`), so ``k`` hits come back whenever ``k`` rows match.
 
 Why DuckDB and not ``pandas.DataFrame.query``: a filter may come from a web page, so
 it must not read files or run code. ``DataFrame.query`` evaluates a Python-syntax
@@ -263,100 +263,6 @@ def index_rows(index: Any, where: str | None) -> np.ndarray | None:
             "'simsearch index' on its source again (embeddings are reused)"
         ) from None
     return filter_rows(path, where)
-
-
-def row_mask(rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """``(n_rows,)`` bool: True at each allowed row."""
-    mask = np.zeros(n_rows, dtype=bool)
-    mask[rows] = True
-    return mask
-
-
-def window_rows_allowed(rows: np.ndarray, window_row: np.ndarray) -> np.ndarray:
-    """The windows whose document is allowed: a window passes iff its row does.
-
-    Args:
-        rows: allowed document rows, sorted ``(n_allowed,)`` int64.
-        window_row: ``(n_windows,)`` int, the document row of each window.
-
-    Returns:
-        ``(n_allowed_windows,)`` int64 window numbers, sorted ascending.
-    """
-    window_row = np.asarray(window_row)
-    if len(rows) == 0 or len(window_row) == 0:
-        return np.empty(0, dtype=np.int64)
-    position = np.searchsorted(rows, window_row).clip(max=len(rows) - 1)
-    return np.flatnonzero(rows[position] == window_row).astype(np.int64)
-
-
-#: Rows scored per block in :func:`top_k_within` (bounds the gathered embeddings:
-#: 65,536 x 768 float32 = 192 MiB at most).
-BLOCK_ROWS = 65_536
-
-
-def top_k_within(
-    embeddings: np.ndarray,
-    queries: np.ndarray,
-    k: int,
-    rows: np.ndarray,
-    exclude: np.ndarray | None = None,
-    block_rows: int = BLOCK_ROWS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine top-k restricted to ``rows``: the same result as
-    :func:`simsearch.retrieval.topk.top_k` over the allowed rows only.
-
-    Only allowed rows are read (in blocks of ``block_rows``; a memmap stays on disk
-    elsewhere), so a selective filter is faster than searching everything.
-
-    Args:
-        embeddings: ``(n_docs, dim)`` float32, L2-normalised rows.
-        queries: ``(n_queries, dim)`` or ``(dim,)`` float32, L2-normalised.
-        k: results per query; fewer come back when fewer rows are allowed.
-        rows: allowed rows, ``(n_allowed,)`` int, sorted ascending.
-        exclude: optional ``(n_queries,)`` int: one row to leave out per query (-1: none).
-        block_rows: rows gathered and scored at once.
-
-    Returns:
-        ``(indices, similarities)``: ``(n_queries, k')`` int64 document rows and
-        float32 cosine similarities, most similar first, ties by ascending row;
-        ``k' = min(k, allowed rows minus excluded)``.
-
-    Raises:
-        ValueError: ``k < 1``.
-    """
-    from simsearch.retrieval.topk import top_k
-
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    rows = np.asarray(rows, dtype=np.int64)
-    m = queries.shape[0]
-    best_rows = np.empty((m, 0), dtype=np.int64)
-    best_sims = np.empty((m, 0), dtype=np.float32)
-    for start in range(0, len(rows), block_rows):
-        block = rows[start : start + block_rows]
-        local_exclude = None
-        if exclude is not None:
-            excl = np.asarray(exclude, dtype=np.int64)
-            pos = np.searchsorted(block, excl).clip(max=len(block) - 1)
-            local_exclude = np.where(block[pos] == excl, pos, -1)
-        # Exclusion of one row per query is applied with -inf by top_k; ask for one
-        # more so that an excluded row can never crowd out an allowed one.
-        idx, sims = top_k(np.asarray(embeddings[block]), queries, min(k + 1, len(block)),
-                          exclude=local_exclude)
-        keep = np.isfinite(sims)
-        cand_rows = np.where(keep, block[idx], -1)
-        best_rows = np.concatenate([best_rows, cand_rows], axis=1)
-        best_sims = np.concatenate([best_sims, np.where(keep, sims, -np.inf)], axis=1)
-        best_rows, best_sims = _best(best_rows, best_sims, k)
-    n_valid = int(np.isfinite(best_sims).sum(axis=1).min()) if m else 0
-    return best_rows[:, :n_valid], best_sims[:, :n_valid]
-
-
-def _best(rows: np.ndarray, sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best candidates per query: descending score, ties by ascending row."""
-    order = np.lexsort((rows, -sims), axis=1)[:, :k]
-    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(sims, order, axis=1)
 
 
 def _locked_connection() -> Any:

@@ -13,7 +13,7 @@ Two fusion functions over the same candidate rows:
 
 Rankings are cut at ``depth`` rows each (as Elasticsearch's ``rank_window_size``); a row
 missing from one list gets nothing from it. Both functions return a dense ``(n_rows,)``
-score vector, 0 for rows in neither list, for :func:`simsearch.retrieval.bm25.top_k_scores`.
+score vector, 0 for rows in neither list, for :func:`simsearch.retrieval.topk.select`.
 """
 
 from __future__ import annotations

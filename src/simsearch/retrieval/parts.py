@@ -133,3 +133,101 @@ def open_retriever(
     if names is not None:
         lex = lexical.LexicalIndex.load(directory, names)
     return Retriever(embeddings, offsets, lex, window_map)
+
+
+# --------------------------------------------------------------------------- row parts
+
+#: File roles of the row parts written at build time (see :func:`write_row_parts`).
+ROW_VECTORS = "row_vectors"
+EMPTY_ROWS = "empty_rows"
+#: Windows summed per step while writing the row vectors (bounds memory).
+ROW_BLOCK = 65_536
+
+
+def row_vectors_of(vectors: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(n_rows, dim)`` float32 L2-normalised mean of each row's windows (zero rows stay
+    zero), computed in blocks of rows.
+
+    Args:
+        vectors: ``(n_windows, dim)`` float32 (a memmap is fine).
+        offsets: ``(n_rows + 1,)`` int64 CSR window map.
+    """
+    n_rows = len(offsets) - 1
+    out = np.empty((n_rows, vectors.shape[1]), dtype=np.float32)
+    for a in range(0, n_rows, ROW_BLOCK):
+        b = min(a + ROW_BLOCK, n_rows)
+        block = np.asarray(vectors[offsets[a] : offsets[b]], dtype=np.float32)
+        sums = np.add.reduceat(block, offsets[a:b] - offsets[a], axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        out[a:b] = sums / norms
+    return out
+
+
+def write_row_parts(directory: Path, generation: str, files: dict[str, str],
+                    texts: Sequence[str]) -> dict[str, str]:
+    """Write the parts that ``similar`` and the non-empty filter would otherwise compute
+    on every call; returns ``{role: file name}``:
+
+    * ``row_vectors`` (``row_vectors-G.npy``, ``(n_rows, dim)`` float32): the row vectors
+      of a windowed index (one-vector-per-row indexes use the search matrix itself);
+    * ``empty_rows`` (``empty_rows-G.npy``, ``(n_empty,)`` int64): rows whose text is
+      empty or blank (:func:`empty_rows`), written only when there are any.
+
+    Args:
+        directory: the index directory; files: the generation's ``{role: name}`` so far
+            (the search matrix is ``search`` when transformed, else ``embeddings``);
+        texts: the row texts.
+    """
+    from simsearch._fs.atomic import write_npy_atomic
+
+    out: dict[str, str] = {}
+    if "windows" in files:
+        matrix = np.load(directory / files.get("search", files["embeddings"]), mmap_mode="r")
+        window_map = chunking.load_window_map(directory / files["windows"])
+        offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), len(texts))
+        out[ROW_VECTORS] = f"row_vectors-{generation}.npy"
+        write_npy_atomic(directory / out[ROW_VECTORS], row_vectors_of(matrix, offsets))
+    empty = empty_rows(texts)
+    if len(empty):
+        out[EMPTY_ROWS] = f"empty_rows-{generation}.npy"
+        write_npy_atomic(directory / out[EMPTY_ROWS], empty)
+    return out
+
+
+def empty_rows(texts: Sequence[str]) -> np.ndarray:
+    """``(n_empty,)`` int64 rows whose text is empty or blank (what the build counts as
+    ``n_empty``: such a row is never a search result)."""
+    return np.array([i for i, t in enumerate(texts) if not t.strip()], dtype=np.int64)
+
+
+def open_parts(index, lexical: bool = True, exact: bool = False):
+    """The :class:`~simsearch.retrieval.rank.Parts` of an opened index.
+
+    Args:
+        index: a :class:`simsearch.store.index.Index`.
+        lexical: read the BM25 index when there is one (a dense ranking needs none).
+        exact: the exact scan even when the index has an ANN index.
+
+    Row vectors and empty rows come from their stored parts; an index built before those
+    existed computes them here (the same values, only slower: its whole matrix or rows
+    file is read).
+    """
+    from simsearch.retrieval import ann
+    from simsearch.retrieval.dense_index import AnnDense, DenseParts, ExactDense
+    from simsearch.retrieval.rank import Parts
+    from simsearch.retrieval.rowfilter import RowFilter
+
+    retriever = index.retriever(lexical=lexical)
+    rows = index.row_embeddings(retriever.offsets)
+    dense_parts = DenseParts(index.embeddings, retriever.offsets, rows)
+    graph = None if exact else ann.open_for(index)
+    dense = ExactDense(dense_parts) if graph is None else AnnDense(dense_parts, graph)
+    nonempty = None
+    if index.meta.n_empty:
+        if EMPTY_ROWS in index.meta.files:
+            empty = np.load(index.file(EMPTY_ROWS), allow_pickle=False)
+        else:  # an index built before the part existed: read its texts once
+            empty = empty_rows(index.texts)
+        nonempty = RowFilter(~RowFilter.of_rows(empty, index.n_docs).mask)
+    return Parts(retriever, dense, nonempty)

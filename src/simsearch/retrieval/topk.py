@@ -71,6 +71,30 @@ def top_k(
     return indices, scores
 
 
+def select(scores: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """THE top-k selection of the ranking layer: per row of ``scores``, the ``k`` best
+    columns, descending score, equal scores by ascending column; ``-inf`` marks a column
+    that may not be returned (filtered out, excluded, an empty row) and never is.
+
+    Args:
+        scores: ``(m, n)`` or ``(n,)`` float32.
+        k: at most this many per row (``k >= 0``).
+
+    Returns:
+        ``m`` pairs ``(rows, scores)``: ``(k',)`` int64 and float32, ``k' <= k``.
+    """
+    scores = np.atleast_2d(scores)
+    k = min(k, scores.shape[1])
+    if k <= 0:
+        return [(np.empty(0, np.int64), np.empty(0, np.float32))] * scores.shape[0]
+    idx, sims = _select(scores, k)
+    out = []
+    for rows, vals in zip(idx, sims):
+        keep = vals > -np.inf
+        out.append((rows[keep].astype(np.int64), vals[keep].astype(np.float32)))
+    return out
+
+
 def _select(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of each row of ``block``: partial selection, then sort the k winners."""
     n = block.shape[1]

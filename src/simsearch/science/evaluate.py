@@ -249,59 +249,49 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
     model: Any,
     queries: Sequence[str],
     relevant: Sequence[set[int]],
-    doc_embeddings: np.ndarray,
+    parts: Any,
     whitening: Whitening | EmbeddingFlow | None = None,
     batch_size: int = 64,
-    allowed: np.ndarray | None = None,
+    allow: Any = None,
     *,
-    retriever: Any = None,
     options: Any = None,
 ) -> dict[str, float]:
-    """Encode ``queries`` with ``model`` and rank ``doc_embeddings`` by cosine similarity
-    (or rank an index's :class:`~simsearch.retrieval.modes.Retriever` in a search mode).
+    """Encode ``queries`` with ``model`` and rank the index through
+    :func:`simsearch.retrieval.rank.rank`, exactly as ``query`` does (its ANN when the
+    parts have one, empty rows never ranked), then score the top 10.
 
     Args:
-        doc_embeddings: (n_docs, dim) float32 L2-normalised (an index's search matrix,
-            already whitened when the index is); unused when ``retriever`` is given.
+        parts: :class:`~simsearch.retrieval.rank.Parts` of the index
+            (:func:`simsearch.retrieval.parts.open_parts`).
         whitening: the index's transform (whitening or flow), applied to the query
             embeddings the same way.
-        allowed: optional sorted ``(n_allowed,)`` int64 rows of a filter: only they are
-            ranked, and the caller has already limited ``relevant`` to them.
-        retriever: rank with :func:`simsearch.retrieval.modes.search` over windows and/or the
-            lexical index instead of one vector per row.
-        options: :class:`~simsearch.retrieval.modes.SearchOptions` for ``retriever``.
+        allow: optional :class:`~simsearch.retrieval.rowfilter.RowFilter`: only these rows
+            are ranked, and the caller has already limited ``relevant`` to them.
+        options: :class:`~simsearch.retrieval.modes.SearchOptions` (mode, aggregate).
 
     Returns:
         dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
         and encode_seconds.
     """
+    from simsearch.retrieval.modes import SearchOptions
+    from simsearch.retrieval.rank import Query, rank
+
+    options = options or SearchOptions()
     start = time.perf_counter()
-    mode = "dense" if retriever is None else retriever.mode(options.mode)
+    mode = parts.mode(options.mode)
     q = None
     if mode != "lexical":
         q = encode(load_model(model), list(queries), batch_size=batch_size)
         if whitening is not None:
             q = whitening.apply(q)
     seconds = time.perf_counter() - start
-    if retriever is None:
-        from simsearch.retrieval.topk import top_k
-
-        if allowed is None:
-            ranked, _ = top_k(np.asarray(doc_embeddings), q, min(10, len(doc_embeddings)))
-        else:
-            from simsearch.retrieval.filters import top_k_within
-
-            ranked, _ = top_k_within(doc_embeddings, q, 10, allowed)
-    else:
+    terms = None
+    if mode != "dense":
         from simsearch.retrieval import bm25 as lexical
-        from simsearch.retrieval import modes as retrieval
-        from simsearch.retrieval.filters import row_mask
 
-        terms = None if mode == "dense" else lexical.tokenize(list(queries))
-        mask = None if allowed is None else row_mask(allowed, retriever.n_rows)
-        found = retrieval.search(retriever, q, terms, 10, options, mask)
-        ranked = [one.rows for one in found]
-    return retrieval_metrics(ranked, relevant) | {
+        terms = lexical.tokenize(list(queries))
+    found = rank(parts, Query(vectors=q, terms=terms), 10, options, allow)
+    return retrieval_metrics([one.rows for one in found], relevant) | {
         "queries": len(queries),
         "encode_seconds": seconds,
     }
@@ -347,16 +337,15 @@ def evaluate_index(
     index = open_path(index_path)
     name = model or index.model
     queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
+    from simsearch.retrieval.parts import open_parts
+    from simsearch.retrieval.rowfilter import RowFilter
     from simsearch.search import search_options
 
     options, chunking = search or (search_options(), "auto")
-    retriever = index.retriever()
+    parts = open_parts(index, lexical=options.mode != "dense")
     if chunking == "none":
-        retriever = retriever.first_windows()
-    try:
-        mode = retriever.mode(options.mode)
-    except ValueError as exc:
-        raise InvalidParameter("mode", f"{{name}} {options.mode}: {exc}") from None
+        parts = parts.first_windows()
+    mode = parts.mode(options.mode)
     allowed = index_rows(index, where)
     extra: dict[str, Any] = {}
     if allowed is not None:
@@ -368,8 +357,8 @@ def evaluate_index(
             )
         extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
         queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
+    allow = None if allowed is None else RowFilter.of_rows(allowed, index.n_docs)
     metrics = evaluate_retrieval(
-        name, queries, relevant, index.embeddings, load_transform(index), batch_size, allowed,
-        retriever=retriever, options=options,
+        name, queries, relevant, parts, load_transform(index), batch_size, allow, options=options
     )
     return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

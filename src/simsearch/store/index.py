@@ -223,18 +223,26 @@ class Index:
             raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
         return hashes
 
-    def row_embeddings(self) -> np.ndarray:
+    def row_embeddings(self, offsets: np.ndarray | None = None) -> np.ndarray:
         """``(n_docs, search_dim)`` float32, one L2-normalised vector per row: the search
         matrix itself, or for an index whose long documents are windows, the mean of each
-        row's window vectors (computed here, O(n_windows x dim)); for whole-corpus
-        workflows (neighbours, duplicates, the map) that need one vector per row."""
+        row's window vectors, read from the ``row_vectors`` part the build stored
+        (memory-mapped); an index built before that part existed computes it here
+        (O(n_windows x dim)). ``offsets``: the window map, when the caller has it."""
         if "windows" not in self.meta.files:
             return self.embeddings
-        offsets = self.retriever(lexical=False).offsets
-        sums = np.add.reduceat(np.asarray(self.embeddings, dtype=np.float32), offsets[:-1], axis=0)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return (sums / norms).astype(np.float32)
+        if "row_vectors" in self.meta.files:
+            with self._reading("row_vectors"):
+                rows = np.load(self.file("row_vectors"), mmap_mode="r", allow_pickle=False)
+            if rows.shape != (self.n_docs, self.embeddings.shape[1]):
+                name = self.meta.files["row_vectors"].name
+                raise damaged(self.path, f"{name} is not the row vectors")
+            return rows
+        from simsearch.retrieval.parts import row_vectors_of
+
+        if offsets is None:
+            offsets = self.retriever(lexical=False).offsets
+        return row_vectors_of(self.embeddings, offsets)
 
     def retriever(self, lexical: bool = True) -> Retriever:
         """The searchable parts (:class:`~simsearch.retrieval.modes.Retriever`): the search

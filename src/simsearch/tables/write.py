@@ -117,30 +117,27 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike, sheet: str = "resu
     return write_sheets({sheet: frame}, path)[0]
 
 
-def hits_frame(hits: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Search results as a table: query fields (query results), ``rank``, ``row``,
-    ``cosine_distance``, ``similarity``, then every source column in the source's order
-    (as the first result lists them); text cut at :data:`CELL_LIMIT` characters.
+def hits_frame(hits: Sequence[Any]) -> pd.DataFrame:
+    """Search results as a table: the flat fields of
+    :meth:`simsearch.retrieval.hit.Hit.flat` (query fields for query results, ``rank``,
+    ``row``, ``cosine_distance``, ``similarity``, ``score``, ``mode``, ``matched_text``,
+    ``matched_terms``), then every source column in the source's order (as the first
+    result lists them); text cut at :data:`CELL_LIMIT` characters.
 
     Args:
-        hits: result dicts of :func:`simsearch.search.similar` / ``query`` (with
-            ``columns``, the source values of the row).
+        hits: :class:`~simsearch.retrieval.hit.Hit` objects of ``similar`` / ``query``.
 
     Returns:
         ``len(hits)`` rows.
     """
     import pandas as pd
 
-    lead = ["query_index", "query"] if hits and "query" in hits[0] else []
-    ranking = ["rank", "row", "cosine_distance", "similarity"]
     columns: list[str] = []
     for hit in hits:
-        columns += [c for c in hit["columns"] if c not in columns]
-    rows = [
-        [hit[k] for k in lead + ranking] + [_excel_value(hit["columns"].get(c)) for c in columns]
-        for hit in hits
-    ]
-    return pd.DataFrame(rows, columns=lead + ranking + columns)
+        columns += [c for c in hit.columns if c not in columns]
+    rows = [{k: _excel_value(v) for k, v in hit.flat(columns).items() if k != "text"}
+            for hit in hits]
+    return pd.DataFrame(rows)
 
 
 def _excel_value(value: Any) -> Any:
@@ -151,7 +148,7 @@ def _excel_value(value: Any) -> Any:
 
 
 def write_hits(
-    hits: Sequence[dict[str, Any]], path: str | os.PathLike, sheet: str = "results"
+    hits: Sequence[Any], path: str | os.PathLike, sheet: str = "results"
 ) -> Path:
     """Write search results (:func:`hits_frame`) to ``path`` with :func:`write_frame`.
 

@@ -13,6 +13,14 @@ Why not sentence-transformers' helpers (read in ``sentence_transformers/util/ret
 around centres of at least ``min_community_size`` members with each row in at most one,
 dropping pairs of two; both need torch. Exact pairs plus components give every pair.
 
+Modes (``mode``, default as ``similar``: hybrid when the index has a lexical index): a
+near-duplicate pair is always two rows whose cosine similarity (of their row vectors)
+is ``>= threshold``. In dense mode every such pair is found by the exact join above. In
+hybrid and lexical mode the candidates are each row's top :data:`CANDIDATES` rows by
+that mode's ranking (its ``neighbors``, :func:`simsearch.retrieval.rank.rank`), and a
+pair is kept when it also reaches the cosine threshold: a subset of the dense pairs,
+those the mode ranks near each other (e.g. hybrid keeps copies that share their terms).
+
 The default threshold (:data:`DEFAULT_THRESHOLD`) was chosen by measurement on planted
 duplicates among real Korean sentences (``scripts/dedup_threshold.py``).
 """
@@ -43,6 +51,8 @@ ProgressFn = Callable[[int, int], None]
 DEFAULT_THRESHOLD = 0.96
 #: More pairs than this means the threshold is far too low for near-duplicates.
 MAX_PAIRS = 5_000_000
+#: Candidates per row in hybrid and lexical mode (see the module docstring).
+CANDIDATES = 20
 
 
 @dataclass(frozen=True)
@@ -54,12 +64,17 @@ class DedupOptions:
         show: source columns to add to the tables (the indexed text is always there).
         block_bytes: memory bound for one block of scores.
         max_pairs: refuse (raise) when more pairs than this pass the threshold.
+        mode: ``"hybrid"``, ``"dense"``, ``"lexical"`` or None (the default of
+            ``similar``); see the module docstring.
+        candidates: rows ranked per row in hybrid and lexical mode.
     """
 
     threshold: float = DEFAULT_THRESHOLD
     show: tuple[str, ...] = ()
     block_bytes: int = BLOCK_BYTES
     max_pairs: int = MAX_PAIRS
+    mode: str | None = None
+    candidates: int = CANDIDATES
 
 
 @dataclass
@@ -137,6 +152,51 @@ def duplicate_pairs(
     return rows_a[order].astype(np.int64), rows_b[order].astype(np.int64), sims[order]
 
 
+def _mode(index: store.Index, wanted: str | None) -> str:
+    from simsearch.retrieval.modes import MODES, resolve_mode
+
+    if wanted is not None and wanted not in MODES:
+        raise InvalidParameter(
+            "mode", f"{{name}} must be one of {', '.join(MODES)}, got {wanted!r}"
+        )
+    try:
+        return resolve_mode(wanted, True, index.meta.lexical is not None)
+    except ValueError as exc:
+        raise InvalidParameter("mode", f"{{name}} {wanted}: {exc}") from None
+
+
+def ranked_pairs(
+    index: store.Index, options: DedupOptions, on_progress: ProgressFn | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs at cosine similarity ``>= options.threshold`` among each row's top
+    ``options.candidates`` by the mode's ranking (hybrid, lexical; see the module
+    docstring); same return value as :func:`duplicate_pairs`.
+
+    Raises:
+        ValueError: more than ``options.max_pairs`` pairs.
+    """
+    from simsearch.workflows.neighbors import NeighborsOptions, neighbor_rankings
+
+    wanted = NeighborsOptions(k=min(options.candidates, max(index.n_docs - 1, 1)),
+                              mode=options.mode)
+    rows = np.arange(index.n_docs, dtype=np.int64)
+    _, ranked = neighbor_rankings(index, wanted, rows, on_progress)
+    vectors = index.row_embeddings()
+    found: dict[tuple[int, int], float] = {}
+    for row, one in zip(rows.tolist(), ranked):
+        # The cosine of the row vectors (lexical rankings carry no similarity).
+        cosine = np.asarray(vectors[one.rows], np.float32) @ np.asarray(vectors[row], np.float32)
+        keep = cosine >= np.float32(options.threshold)
+        for other, sim in zip(one.rows[keep].tolist(), cosine[keep].tolist()):
+            found[(min(row, other), max(row, other))] = sim
+        if len(found) > options.max_pairs:
+            raise ValueError(f"more than {options.max_pairs:,} pairs")
+    pairs = np.array(sorted(found), dtype=np.int64).reshape(-1, 2)
+    sims = np.array([found[tuple(p)] for p in pairs.tolist()], dtype=np.float32)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -sims))
+    return pairs[order, 0], pairs[order, 1], sims[order]
+
+
 def group_labels(n_docs: int, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
     """Connected components of the pair graph (scipy.sparse.csgraph).
 
@@ -169,7 +229,8 @@ def find_duplicates(
 
     Raises:
         InvalidParameter: threshold outside (0, 1] or so low that more than
-            ``max_pairs`` pairs pass, or an unknown ``show`` column.
+            ``max_pairs`` pairs pass, an unknown ``show`` column, or a mode the index
+            cannot run.
     """
     import pandas as pd
 
@@ -179,13 +240,16 @@ def find_duplicates(
             "threshold", f"{{name}} must be a cosine similarity in (0, 1], got {options.threshold}"
         )
     try:
-        a, b, sims = duplicate_pairs(
-            index.row_embeddings(),
-            options.threshold,
-            options.block_bytes,
-            options.max_pairs,
-            on_progress,
-        )
+        if _mode(index, options.mode) == "dense":
+            a, b, sims = duplicate_pairs(
+                index.row_embeddings(),
+                options.threshold,
+                options.block_bytes,
+                options.max_pairs,
+                on_progress,
+            )
+        else:
+            a, b, sims = ranked_pairs(index, options, on_progress)
     except ValueError:  # too many pairs (the threshold was checked above)
         raise InvalidParameter(
             "threshold",
@@ -251,9 +315,10 @@ def dedup(
     show: str | Sequence[str] = (),
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
+    mode: str | None = None,
 ) -> Duplicates:
     """Notebook API: near-duplicate pairs and groups of the index (cosine similarity
-    ``>= threshold``).
+    ``>= threshold``; ``mode`` as in the module docstring).
 
     Example:
         >>> d = simsearch.dedup(0.96, show="title")  # doctest: +SKIP
@@ -263,5 +328,5 @@ def dedup(
         SimsearchError: no index, threshold outside (0, 1], too many pairs, unknown column.
     """
     columns = (show,) if isinstance(show, str) else tuple(show)
-    options = DedupOptions(threshold=threshold, show=columns)
+    options = DedupOptions(threshold=threshold, show=columns, mode=mode)
     return find_duplicates(store.load_index(root, name), options)

@@ -1,10 +1,10 @@
 """The top-k neighbours of every row of an index (a k-nearest-neighbour table).
 
-All rows are ranked against the whole matrix in blocks of rows: each block is one
-matrix product and one partial selection (:func:`simsearch.retrieval.topk.top_k`), so memory
-stays bounded by ``block_bytes`` whatever the corpus size, and there is no Python loop
-over rows. Each row's neighbours equal ``simsearch.similar(row, k)`` (the row itself
-left out), which the tests check row by row.
+Each row's neighbours are ``similar`` of that row in the same mode: rows are ranked by
+:func:`simsearch.retrieval.rank.rank` with the rows themselves as the queries
+(``Query(docs=...)``), in blocks of rows, so the dense scores of a block are one matrix
+product (the exact scan) or graph searches (an ``--ann`` index), and memory stays bounded
+whatever the corpus size. The tests check ``neighbors == similar`` row by row per mode.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from simsearch.errors import InvalidParameter, SimsearchError
-from simsearch.retrieval.topk import BLOCK_BYTES, top_k
 from simsearch.store import index as store
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ProgressFn = Callable[[int, int], None]
+#: Query rows ranked per call of :func:`~simsearch.retrieval.rank.rank`.
+BLOCK_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -31,64 +32,55 @@ class NeighborsOptions:
     """What to compute for :func:`neighbors`.
 
     Attributes:
-        k: neighbours per row (clamped to ``n_docs - 1``).
+        k: neighbours per row (clamped to the other non-empty rows).
         show: source columns to add for each row and each of its neighbours.
         rows: the 0-based source rows to list (default every row); their neighbours
             are still searched among all rows.
-        block_bytes: memory bound for one block of scores (see :func:`top_k`).
+        mode: ``"hybrid"``, ``"dense"``, ``"lexical"`` or None, the default of
+            ``similar`` (hybrid when the index has a lexical index).
+        exact: the exact scan even when the index has an ANN index (as ``similar``).
+        block_rows: query rows ranked at once.
     """
 
     k: int = 10
     show: tuple[str, ...] = ()
     rows: tuple[int, ...] | None = None
-    block_bytes: int = BLOCK_BYTES
+    mode: str | None = None
+    exact: bool = False
+    block_rows: int = BLOCK_ROWS
 
 
-def neighbor_arrays(
-    embeddings: np.ndarray,
-    k: int,
-    rows: np.ndarray | None = None,
-    block_bytes: int = BLOCK_BYTES,
+def neighbor_rankings(
+    index: store.Index,
+    options: NeighborsOptions,
+    rows: np.ndarray,
     on_progress: ProgressFn | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most similar other rows of each row, exactly (brute force).
-
-    Args:
-        embeddings: ``(n_docs, dim)`` float32, L2-normalised (a memmap is fine).
-        k: neighbours per row, at least 1; clamped to ``n_docs - 1``.
-        rows: ``(m,)`` int rows to rank (default ``arange(n_docs)``).
-        block_bytes: bound on one ``(rows_in_block, n_docs)`` float32 score block.
-        on_progress: called as ``on_progress(rows_done, m)`` after each block.
+) -> tuple[str, list[Any]]:
+    """The ranking of each of ``rows`` (itself left out), exactly ``similar``'s.
 
     Returns:
-        ``(indices, similarities)``: ``(m, k)`` int64 neighbour rows and ``(m, k)``
-        float32 cosine similarities, most similar first, ties by ascending row; a row is
-        never its own neighbour.
+        ``(mode, rankings)``: the mode run and one
+        :class:`~simsearch.retrieval.modes.Ranked` per row (fewer than ``k`` entries for
+        a row with fewer candidates, e.g. lexical mode).
 
     Raises:
-        ValueError: ``k < 1``, or a row out of range.
+        InvalidParameter: ``k < 1``, a mode the index cannot run.
     """
-    n_docs = embeddings.shape[0]
-    rows = np.arange(n_docs) if rows is None else np.asarray(rows, dtype=np.int64)
-    if rows.size and (rows.min() < 0 or rows.max() >= n_docs):
-        raise ValueError(f"rows must lie in 0..{n_docs - 1}")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    k = min(k, n_docs - 1)
-    indices = np.empty((len(rows), k), dtype=np.int64)
-    sims = np.empty((len(rows), k), dtype=np.float32)
-    # One block per top_k call (top_k would split further otherwise), so progress
-    # advances once per matrix product.
-    step = max(1, block_bytes // (4 * max(n_docs, 1)))
+    from simsearch.retrieval.parts import open_parts
+    from simsearch.retrieval.rank import Query, rank
+    from simsearch.search import search_options
+
+    search = search_options(options.mode)
+    parts = open_parts(index, lexical=search.mode != "dense", exact=options.exact)
+    mode = parts.mode(search.mode)
+    out: list[Any] = []
+    step = max(1, options.block_rows)
     for start in range(0, len(rows), step):
-        block = rows[start : start + step]
-        queries = np.asarray(embeddings[block], dtype=np.float32)
-        idx, sim = top_k(embeddings, queries, k, exclude=block, block_bytes=block_bytes)
-        indices[start : start + len(block)] = idx
-        sims[start : start + len(block)] = sim
+        block = np.asarray(rows[start : start + step], np.int64)
+        out += rank(parts, Query(docs=block), options.k, search)
         if on_progress is not None:
             on_progress(start + len(block), len(rows))
-    return indices, sims
+    return mode, out
 
 
 def neighbors_frame(
@@ -99,33 +91,45 @@ def neighbors_frame(
     """The neighbour table of an opened index: one row per listed source row.
 
     Columns: ``row``, the ``show`` columns of that row, then for each rank ``r`` in
-    ``1..k``: ``neighbor_r_row``, ``neighbor_r_similarity`` (cosine similarity) and
-    ``neighbor_r_<col>`` for each ``show`` column.
+    ``1..k``: ``neighbor_r_row``, ``neighbor_r_similarity`` (cosine similarity of the
+    row vectors), in hybrid and lexical mode ``neighbor_r_score`` (the mode's score, by
+    which neighbours are ordered), and ``neighbor_r_<col>`` for each ``show`` column. A
+    row with fewer neighbours (lexical mode: rows sharing no term) has row -1 and an
+    empty similarity at the ranks it lacks.
 
     Raises:
-        InvalidParameter: ``k < 1``, a row out of range, or a ``show`` column that is
-            not in the source (the error names the parameter).
+        InvalidParameter: ``k < 1``, a row out of range, a mode the index cannot run,
+            or a ``show`` column that is not in the source (the error names the parameter).
         SimsearchError: fewer than 2 documents.
     """
     import pandas as pd
 
-    k, rows = _check(index, options)
-    matrix = index.row_embeddings()  # one vector per row, also when rows are windows
-    indices, sims = neighbor_arrays(matrix, k, rows, options.block_bytes, on_progress)
+    rows = _check(index, options)
+    mode, ranked = neighbor_rankings(index, options, rows, on_progress)
+    width = max([len(r.rows) for r in ranked] + [0])
+    indices = np.full((len(rows), width), -1, dtype=np.int64)
+    sims = np.full((len(rows), width), np.nan, dtype=np.float32)
+    scores = np.full((len(rows), width), np.nan, dtype=np.float32)
+    for i, one in enumerate(ranked):
+        indices[i, : len(one.rows)] = one.rows
+        sims[i, : len(one.rows)] = one.similarity
+        scores[i, : len(one.rows)] = one.scores
     frame = pd.DataFrame({"row": rows})
     values = _column_values(index, options.show, rows, indices)
     for col in options.show:
         frame[col] = values[col][rows]
     parts = {}
-    for r in range(indices.shape[1]):
+    for r in range(width):
         parts[f"neighbor_{r + 1}_row"] = indices[:, r]
         parts[f"neighbor_{r + 1}_similarity"] = sims[:, r]
+        if mode != "dense":
+            parts[f"neighbor_{r + 1}_score"] = scores[:, r]
         for col in options.show:
             parts[f"neighbor_{r + 1}_{col}"] = values[col][indices[:, r]]
     return pd.concat([frame, pd.DataFrame(parts)], axis=1)
 
 
-def _check(index: store.Index, options: NeighborsOptions) -> tuple[int, np.ndarray]:
+def _check(index: store.Index, options: NeighborsOptions) -> np.ndarray:
     if options.k < 1:
         raise InvalidParameter("k", f"{{name}} must be at least 1, got {options.k}")
     if index.n_docs < 2:
@@ -139,7 +143,7 @@ def _check(index: store.Index, options: NeighborsOptions) -> tuple[int, np.ndarr
             f"row {int(bad[0])} in {{name}} is out of range: the index has "
             f"{index.n_docs:,} documents (rows 0 to {index.n_docs - 1:,})",
         )
-    return min(options.k, index.n_docs - 1), rows.astype(np.int64)
+    return rows.astype(np.int64)
 
 
 def _column_values(
@@ -149,11 +153,11 @@ def _column_values(
     rows that appear (others None), read once from the index's rows file."""
     if not show:
         return {}
-    needed = np.union1d(rows, indices.ravel())
+    needed = np.union1d(rows, indices[indices >= 0])
     records = index.rows(needed.tolist())
     out = {}
     for col in show:
-        values = np.full(index.n_docs, None, dtype=object)
+        values = np.full(index.n_docs + 1, None, dtype=object)  # [-1]: no neighbour
         values[needed] = [r.get(col) for r in records]
         out[col] = values
     return out
@@ -166,8 +170,10 @@ def neighbors(
     rows: Sequence[int] | None = None,
     root: str | os.PathLike = store.DEFAULT_ROOT,
     name: str = store.DEFAULT_NAME,
+    mode: str | None = None,
 ) -> pd.DataFrame:
-    """Notebook API: the ``k`` nearest rows of every row (or of ``rows``), one line each.
+    """Notebook API: the ``k`` nearest rows of every row (or of ``rows``), one line each:
+    each row's ``simsearch.similar(row, k, mode=mode)``.
 
     Example:
         >>> simsearch.neighbors(5, show="title").head()  # doctest: +SKIP
@@ -177,8 +183,11 @@ def neighbors(
         ``simsearch.tables.write.write_frame(frame, "neighbours.xlsx")``.
 
     Raises:
-        SimsearchError: no index, ``k < 1``, unknown ``show`` column, row out of range.
+        SimsearchError: no index, ``k < 1``, unknown ``show`` column, row out of range,
+            a mode the index cannot run.
     """
     columns = (show,) if isinstance(show, str) else tuple(show)
-    options = NeighborsOptions(k=k, show=columns, rows=None if rows is None else tuple(rows))
+    options = NeighborsOptions(
+        k=k, show=columns, rows=None if rows is None else tuple(rows), mode=mode
+    )
     return neighbors_frame(store.load_index(root, name), options)

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from simsearch.errors import InvalidParameter, SimsearchError
 from simsearch.store import index as store
 
@@ -90,51 +88,38 @@ class Searcher:
 
     def query(self, text: str, k: int) -> list[dict[str, Any]]:
         """Results for one query as the JSON objects of ``query --format json``."""
-        from simsearch.search import query_hits
-
-        if not text.strip():
-            raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
-        k = min(k, self.index.n_docs)
-        return self._plain(query_hits(self.index, [text], k, encoder=self.encoder()))
+        return self._plain(self.hits("query", text, k))
 
     def similar(self, row: int, k: int) -> list[dict[str, Any]]:
         """Results for one row as the JSON objects of ``similar --format json``."""
-        from simsearch.search import similar_hits
+        return self._plain(self.hits("similar", row, k))
 
-        return self._plain(similar_hits(self.index, row, k))
+    def _plain(self, hits: list[Any]) -> list[dict[str, Any]]:
+        return [h.to_json(self.show) for h in hits]
 
-    def _plain(self, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from simsearch.cli.render import plain
+    def hits(self, kind: str, value: Any, k: int) -> list[Any]:
+        """The :class:`~simsearch.retrieval.hit.Hit` objects of a query (``kind``
+        ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row)."""
+        from simsearch.search import query_hits, similar_hits
 
-        return [_finite(plain(h, self.show)) for h in hits]
-
-
-def _finite(hit: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no NaN: a missing source cell (NaN in pandas) becomes null."""
-    columns = hit.get("columns")
-    if columns:
-        hit["columns"] = {
-            c: None if isinstance(v, float) and not np.isfinite(v) else v
-            for c, v in columns.items()
-        }
-    return hit
+        if kind == "similar":
+            return similar_hits(self.index, value, k)
+        if not value.strip():
+            raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
+        k = min(k, self.index.n_docs)
+        return query_hits(self.index, [value], k, encoder=self.encoder())
 
 
-def hits_xlsx(hits: list[dict[str, Any]]) -> bytes:
-    """Results as a formatted ``.xlsx`` file in memory (see :mod:`simsearch.tables.write`)."""
+def hits_xlsx(hits: list[Any], show: Sequence[str]) -> bytes:
+    """Results as a formatted ``.xlsx`` file in memory (see :mod:`simsearch.tables.write`):
+    the flat fields of :meth:`~simsearch.retrieval.hit.Hit.flat`, as ``-o res.xlsx``
+    writes them, with the ``show`` columns and the text."""
     import pandas as pd
 
     from simsearch.tables.write import write_xlsx
 
-    rows = []
-    for hit in hits:
-        row = {k: v for k, v in hit.items() if k != "columns"}
-        text = row.pop("text")
-        row.update(hit.get("columns") or {})
-        row["text"] = text
-        rows.append(row)
     buffer = io.BytesIO()
-    write_xlsx({"results": pd.DataFrame(rows)}, buffer)
+    write_xlsx({"results": pd.DataFrame([h.flat(show) for h in hits])}, buffer)
     return buffer.getvalue()
 
 
@@ -240,24 +225,24 @@ def _add_api(app: FastAPI, searcher: Searcher, options: ServeOptions) -> None:
 
     @app.get("/api/query.xlsx")
     def api_query_xlsx(q: str = Q, k: int = K) -> Response:
-        return _xlsx(searcher.query(q, k), "query")
+        return _xlsx(searcher.hits("query", q, k), searcher.show, "query")
 
     # The .xlsx route is declared first: "/api/similar/{row}" would take "3.xlsx" as a
     # row and refuse it as not an integer.
     @app.get("/api/similar/{row}.xlsx")
     def api_similar_xlsx(row: int, k: int = K) -> Response:
-        return _xlsx(searcher.similar(row, k), f"similar-{row}")
+        return _xlsx(searcher.hits("similar", row, k), searcher.show, f"similar-{row}")
 
     @app.get("/api/similar/{row}")
     def api_similar(row: int, k: int = K) -> list[dict[str, Any]]:
         return searcher.similar(row, k)
 
 
-def _xlsx(hits: list[dict[str, Any]], stem: str) -> Any:
+def _xlsx(hits: list[Any], show: Sequence[str], stem: str) -> Any:
     from fastapi.responses import Response
 
     return Response(
-        hits_xlsx(hits),
+        hits_xlsx(hits, show),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers={"Content-Disposition": f'attachment; filename="simsearch-{stem}.xlsx"'},
     )

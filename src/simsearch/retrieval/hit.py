@@ -1,0 +1,106 @@
+"""One search result, one shape: :class:`Hit`, written out one way.
+
+The table, JSON, CSV and ``.xlsx`` outputs of ``similar`` and ``query``, the ``serve``
+API and its download, and the notebook DataFrame all read the same fields
+(:data:`FLAT_FIELDS` for flat tables), so each carries ``score``, ``mode`` and the
+matched text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The fields of every flat output (CSV, ``.xlsx``, the serve download), in order, after
+#: ``query_index`` and ``query`` (query results) and before the shown source columns and
+#: ``text``.
+FLAT_FIELDS = (
+    "rank", "row", "cosine_distance", "similarity", "score", "mode", "matched_text",
+    "matched_terms",
+)
+#: The keys of the JSON object of one hit (``--format json`` and the serve API), in order.
+JSON_FIELDS = (
+    "rank", "row", "cosine_distance", "similarity", "text", "score", "mode", "matched_text",
+    "matched_terms",
+)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked row.
+
+    Attributes:
+        rank: 1-based rank within its query.
+        row: 0-based row of the source.
+        score: the mode's score (cosine similarity in dense mode, BM25 in lexical, the
+            fused score in hybrid); results are ordered by it.
+        mode: ``"dense"``, ``"lexical"`` or ``"hybrid"``.
+        similarity: cosine similarity to the query (None in lexical mode).
+        cosine_distance: ``1 - similarity`` (None in lexical mode).
+        text: the row's indexed text.
+        matched_text: the part of ``text`` that matched (its best window).
+        matched_terms: shared lexical terms, rarest first.
+        spans: ``(start, end)`` character ranges of the matched terms in ``text``.
+        columns: the row's source columns (column -> value).
+        query: the query text (query results only).
+        query_index: 0-based number of the query (query results only).
+    """
+
+    rank: int
+    row: int
+    score: float
+    mode: str
+    similarity: float | None
+    cosine_distance: float | None
+    text: str
+    matched_text: str
+    matched_terms: list[str] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    columns: dict[str, Any] = field(default_factory=dict)
+    query: str | None = None
+    query_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (``query`` and ``query_index`` first, only for query results)."""
+        out: dict[str, Any] = {}
+        if self.query is not None:
+            out.update(query_index=self.query_index, query=self.query)
+        for name in ("rank", "row", "cosine_distance", "similarity", "score", "mode", "text",
+                     "matched_text", "matched_terms", "spans", "columns"):
+            out[name] = getattr(self, name)
+        return out
+
+    def to_json(self, show: Sequence[str] = ()) -> dict[str, Any]:
+        """The JSON object of the output contract: :data:`JSON_FIELDS` (after
+        ``query_index`` and ``query`` for query results), and ``columns`` holding the
+        ``show`` columns (a missing cell, NaN in pandas, as null)."""
+        out: dict[str, Any] = {}
+        if self.query is not None:
+            out.update(query_index=self.query_index, query=self.query)
+        out.update({name: getattr(self, name) for name in JSON_FIELDS})
+        if show:
+            out["columns"] = {c: _finite(self.columns.get(c)) for c in show}
+        return out
+
+    def flat(self, show: Sequence[str] | None = None) -> dict[str, Any]:
+        """One row of a flat table: query fields, :data:`FLAT_FIELDS` (``matched_terms``
+        joined with ``", "``), then the ``show`` columns and ``text``, or without ``show``
+        every source column (which holds the text)."""
+        out: dict[str, Any] = {}
+        if self.query is not None:
+            out.update(query_index=self.query_index, query=self.query)
+        for name in FLAT_FIELDS:
+            out[name] = getattr(self, name)
+        out["matched_terms"] = ", ".join(self.matched_terms)
+        names = list(self.columns) if show is None else list(show)
+        out.update({c: _finite(self.columns.get(c)) for c in names})
+        if show is not None:
+            out["text"] = self.text
+        return out
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: a missing source cell becomes None."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
