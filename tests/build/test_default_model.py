@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli_command, cli_env, random_sentences
 
 from simsearch.encoding.sbert import DEFAULT_MODEL
-from conftest import cli_command, cli_env, random_sentences
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -55,7 +55,7 @@ def test_index_with_no_model_uses_the_default_from_the_hub_cache(workdir, corpus
 
     meta = json.loads((workdir / ".simsearch" / "default" / "meta.json").read_text())
     assert meta["model"] == DEFAULT_MODEL
-    assert meta["windows"]["n_split"] == 2  # the two long texts were cut into windows
+    assert meta["sections"]["windows"]["n_split"] == 2  # the two long texts were cut into windows
 
     from sentence_transformers import SentenceTransformer
 
