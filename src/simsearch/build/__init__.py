@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from simsearch._fs import safe as safe_files
-from simsearch.build.commit import commit, query_export, write_rows
+from simsearch.build.commit import commit_generation, query_export, write_rows
 from simsearch.build.encode import Encoded, EncoderSlot, encode_missing
 from simsearch.build.generation import Generation, kept_names
 from simsearch.build.matrix import assemble, import_matrix
@@ -265,8 +265,8 @@ def _write_generation(
     files.update(part_files)
     backend = slot.opened.backend if slot and slot.opened and encoded.pending is not None else None
     built = (files, sections, encoded, backend)
-    meta = commit(gen, job.source, job.corpus, job.target, job.options, report, built,
-                  (old, reusable, retire))
+    meta = commit_generation(gen, job.source, job.corpus, job.target, job.options, report, built,
+                             (old, reusable, retire))
     return report, meta
 
 

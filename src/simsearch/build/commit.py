@@ -50,7 +50,7 @@ def write_rows(gen: Generation, corpus: Corpus, units: Units) -> dict[str, str]:
     return files
 
 
-def commit(  # noqa: PLR0913 - the pieces of the generation, each from its stage
+def commit_generation(  # noqa: PLR0913 - the pieces of the generation, each from its stage
     gen: Generation,
     source: Path,
     corpus: Corpus,
