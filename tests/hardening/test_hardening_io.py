@@ -344,7 +344,8 @@ def test_interrupted_commit_leaks_nothing_after_the_next_run(tmp_path, docs, tin
     script = (
         "import os, sys\n"
         "from simsearch import build\n"
-        "build._Job._cleanup = lambda self, keep: os.kill(os.getpid(), 9)\n"
+        "from simsearch.build import commit\n"
+        "commit.cleanup = lambda path, keep: os.kill(os.getpid(), 9)\n"
         "build.build_index(sys.argv[1], 'text', model=sys.argv[2], root=sys.argv[3],"
         " batch_size=4, chunk_size=4)\n"
     )

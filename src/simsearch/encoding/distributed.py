@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from simsearch.encoding.encoders import SbertEncoder
 from simsearch.errors import SimsearchError
 
 
@@ -90,8 +91,9 @@ def encode_texts(
     return out
 
 
-class _LocalModel:
-    """The model on this process's CPU: its dimension and tokenizer (truncation counts)."""
+class _LocalModel(SbertEncoder):
+    """The model on this process's CPU: its dimension and tokenizer (truncation counts,
+    windows)."""
 
     backend = "torch"
     precision = "fp32"
@@ -101,11 +103,6 @@ class _LocalModel:
 
         self.st = load_model(model, "cpu")
         self.dim = embedding_dim(self.st)
-
-    def count_truncated(self, texts: Sequence[str]) -> int:
-        from simsearch.encoding.sbert import count_truncated
-
-        return count_truncated(self.st, texts)
 
 
 # --------------------------------------------------------------------------- Ray
@@ -350,11 +347,6 @@ class MultiDeviceEncoder(_LocalModel):
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """``(len(texts), dim)`` float32 embeddings, the texts split over the devices."""
         return encode_texts(self.st, texts, batch_size, pool=self._pool())
-
-    def stream(self, texts: Sequence[str], batch_size: int, chunk: int) -> Iterator[np.ndarray]:
-        """Embeddings of consecutive chunks of ``chunk`` texts, in order."""
-        for start in range(0, len(texts), chunk):
-            yield self.encode(texts[start : start + chunk], batch_size)
 
     def close(self) -> None:
         """Stop the worker processes."""

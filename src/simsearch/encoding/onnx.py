@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from simsearch.encoding.encoders import BaseEncoder, TokenSpans
 from simsearch.errors import SimsearchError
 
 CONFIG = "simsearch-onnx.json"
@@ -145,13 +146,13 @@ def export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | Non
     Raises:
         SimsearchError: the model cannot be loaded or is not exportable.
     """
+    target = export_dir(root, model)
+    if (target / CONFIG).is_file():
+        return target  # torch is imported only to make an export
     import torch
 
     from simsearch.encoding.sbert import load_model
 
-    target = export_dir(root, model)
-    if (target / CONFIG).is_file():
-        return target
     if st is None or str(getattr(st, "device", "cpu")) != "cpu":
         st = load_model(model, "cpu")
     config = _describe(st)
@@ -368,7 +369,7 @@ def _session(ort: Any, path: Path, threads: int) -> Any:
         return session
 
 
-class OnnxEncoder:
+class OnnxEncoder(BaseEncoder):
     """Encodes texts like ``SentenceTransformer.encode(..., normalize_embeddings=True)``
     with the export in ``directory``.
 
@@ -458,3 +459,41 @@ class OnnxEncoder:
                 pad_id=int(self.config["pad_id"]), pad_token=str(self.config["pad_token"])
             )
         return sum(1 for n in lengths if n > self.max_seq_length)
+
+    def _plain_tokenizer(self) -> Any:
+        """A copy of the tokenizer without truncation and padding (the encoder's own
+        settings stay as they are)."""
+        from tokenizers import Tokenizer
+
+        copy = Tokenizer.from_str(self.tokenizer.to_str())
+        copy.no_truncation()
+        copy.no_padding()
+        return copy
+
+    @property
+    def max_tokens(self) -> int:
+        """``max_seq_length`` minus the special tokens added to one text (as
+        :func:`simsearch.text.windows.model_max_tokens` for a SentenceTransformer)."""
+        return self.max_seq_length - int(self.tokenizer.num_special_tokens_to_add(False))
+
+    def token_spans(self) -> TokenSpans:
+        """Character offsets of every token, special and zero-width tokens left out: the
+        same spans as :func:`simsearch.text.windows.hf_token_spans` over the
+        SentenceTransformer's tokenizer, whose backend this export saved (no torch)."""
+        plain = self._plain_tokenizer()
+
+        def spans(texts: Sequence[str]) -> list[np.ndarray]:
+            out = []
+            for enc in plain.encode_batch(list(texts), add_special_tokens=False):
+                arr = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+                out.append(arr[arr[:, 1] > arr[:, 0]])
+            return out
+
+        return spans
+
+    def cut_long_texts(self, texts: list[str]) -> tuple[list[str], int]:
+        """Huge texts cut to a prefix with the same first tokens (see
+        :mod:`simsearch.encoding.truncation`)."""
+        from simsearch.encoding.truncation import cut_long_texts, tokenizers_counter
+
+        return cut_long_texts(texts, tokenizers_counter(self), self.max_seq_length)

@@ -41,61 +41,6 @@ class WindowPlan:
         return self.windows.n_windows != self.windows.n_rows
 
 
-def plan_windows(st, texts: Sequence[str], overlap_tokens: int | None = None) -> WindowPlan:
-    """Cut ``texts`` into windows that fit the SentenceTransformer ``st``.
-
-    Args:
-        st: a loaded SentenceTransformer (its tokenizer and ``max_seq_length`` are used).
-        texts: the row texts.
-        overlap_tokens: see :class:`simsearch.text.windows.WindowOptions`.
-
-    Returns:
-        :class:`WindowPlan`.
-    """
-    options = chunking.WindowOptions(chunking.model_max_tokens(st), overlap_tokens)
-    windows = chunking.make_windows(texts, chunking.hf_token_spans(st.tokenizer), options)
-    return WindowPlan(windows, options.max_tokens, options.overlap())
-
-
-def write_windows(directory: Path, generation: str, plan: WindowPlan | None) -> dict[str, str]:
-    """Write the window map of a split corpus; returns ``{role: file name}`` (empty when
-    nothing was split)."""
-    if plan is None or not plan.split:
-        return {}
-    name = f"windows-{generation}.npy"
-    chunking.save_window_map(directory / name, plan.windows)
-    return {"windows": name}
-
-
-def build_lexical(
-    directory: Path,
-    generation: str,
-    texts: Sequence[str],
-    previous_terms: Path | None,
-    log: LogFn,
-) -> tuple[dict[str, str], lexical.LexicalIndex, int]:
-    """Build and write the lexical index of ``texts``, reusing the Kiwi terms of texts
-    already analysed in the previous build (``previous_terms``, a terms file).
-
-    Returns:
-        ``({role: file name}, index, n_tokenized)``.
-    """
-    previous = None
-    if previous_terms is not None and previous_terms.exists():
-        try:
-            previous = lexical.TokenStore.load(previous_terms)
-        except (OSError, ValueError, KeyError):
-            log("ignoring the previous lexical terms (unreadable); analysing every text")
-    index, store, n_new = lexical.build_incremental(texts, previous)
-    names = {
-        "matrix": f"bm25-{generation}.npz",
-        "vocab": f"vocab-{generation}.json",
-        "terms": f"terms-{generation}.jsonl",
-    }
-    index.save(directory, names, store)
-    return {LEXICAL_ROLES[k]: v for k, v in names.items()}, index, n_new
-
-
 def lexical_names(files: dict) -> dict[str, str] | None:
     """``{matrix, vocab, terms}`` file names from an index's ``files`` map (values with a
     ``name`` attribute or plain names), or ``None`` when the index has no lexical part."""

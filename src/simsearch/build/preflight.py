@@ -1,0 +1,45 @@
+"""The checks of a build that touch the disk beyond the source, the network or torch,
+each run once per build and before the lock is taken or anything slow is loaded."""
+
+from __future__ import annotations
+
+from simsearch.build.options import BuildOptions
+from simsearch.store.meta import IndexMeta, ModelFiles
+
+
+def check_encoding(options: BuildOptions, model: str) -> str:
+    """Refuse a model or encoding options that cannot work, in seconds, and return the
+    backend to encode with (``auto`` resolved).
+
+    Args:
+        options: the build's options (``options.embeddings`` is ``None``).
+        model: the resolved model name (:func:`simsearch.build.options.resolve_model`).
+
+    Returns:
+        ``"torch"`` or ``"onnx"``.
+
+    Raises:
+        InvalidParameter: a local model path that holds no model (before torch is
+            imported), a hub id the hub does not know (online only), a backend,
+            precision, device or Ray combination that cannot run.
+    """
+    from simsearch.encoding.encoders import check_options, resolve_backend
+    from simsearch.encoding.model_files import check_local_model
+    from simsearch.encoding.preflight import check_hub_model
+
+    check_local_model(model)  # a bad path: refused before torch is imported
+    check_hub_model(model)  # seconds, before the file or torch is loaded
+    backend = resolve_backend(options.backend, options.device, options.precision, options.ray)
+    check_options(backend, options.precision, options.device, options.ray)
+    return backend
+
+
+def model_files_changed(meta: IndexMeta | None, model: str) -> bool:
+    """True when ``meta`` was built with ``model`` (a local directory) whose files have
+    changed since (a model retrained into the same directory)."""
+    if meta is None or meta.model != model:
+        return False
+    from simsearch.encoding.model_files import changed
+
+    recorded = meta.get(ModelFiles)
+    return recorded is not None and changed(meta.model, recorded.as_dict())
