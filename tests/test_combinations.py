@@ -166,50 +166,36 @@ def built(tmp_path_factory, tiny_model) -> Built:
 
 
 # ------------------------------------------------------------------------------ checking
-def known_failures(op: str, kind: str, search: str, mode: str | None) -> list:
-    """Marks for the combinations today's ranking layer gets wrong (issue 17); the merge of
-    the new ranking layer removes them."""
-    ann, _exact = SEARCHES[search]
-    marks = []
-    if ann and mode is None:
-        marks.append(
-            pytest.mark.xfail(
-                strict=False, reason="issue 17: an index with an ANN drops to dense-only search"
-            )
-        )
-    if op == "similar" and mode == "lexical":
-        marks.append(
-            pytest.mark.xfail(
-                strict=False,
-                reason="found here: similar --mode lexical fills `similarity` (the centroid "
-                "cosine) where its docstring and query --mode lexical give None",
-            )
-        )
-    return marks
-
-
 def cases(op: str):
-    """The parameters of one operation's matrix, with today's known failures marked."""
+    """The parameters of one operation's matrix."""
     out = []
     for kind in KINDS:
         for search in SEARCHES:
             for mode in MODES:
                 for where in WHERES:
                     ident = f"{kind}-{search}-{mode or 'default'}-{'where' if where else 'all'}"
-                    marks = known_failures(op, kind, search, mode)
-                    out.append(pytest.param(kind, search, mode, where, id=ident, marks=marks))
+                    out.append(pytest.param(kind, search, mode, where, id=ident))
     return out
 
 
+#: The command line's share of the matrix: it is a thin layer over the library, which runs
+#: the whole matrix above, so each value of each axis appears here at least once (each case
+#: is a subprocess of a few seconds).
+CLI_CASES = {
+    "rows-exact-dense-where",
+    "rows-ann-hybrid-all",
+    "rows-ann-exact-default-where",
+    "windows-exact-lexical-all",
+    "windows-ann-dense-where",
+    "windows-ann-hybrid-where",
+    "windows-ann-default-all",
+}
+
+
 def cli_cases(op: str):
-    """The command line's share of the matrix (each case a subprocess): the three modes
-    explicitly on the exact and the ANN index, plus the default mode and ``--exact`` on an
-    ANN index."""
-    out = []
-    for param in cases(op):
-        kind, search, mode, where = param.values
-        if (search != "ann-exact" and mode is not None) or (search == "ann-exact" and mode is None):
-            out.append(param)
+    """The cases of :data:`CLI_CASES` for one operation."""
+    out = [param for param in cases(op) if param.id in CLI_CASES]
+    assert len(out) == len(CLI_CASES), "a CLI case names no combination of the matrix"
     return out
 
 
@@ -421,8 +407,7 @@ def serve_cases():
     out = []
     for kind in KINDS:
         for search in ("exact", "ann"):
-            marks = known_failures("serve", kind, search, None)
-            out.append(pytest.param(kind, search, id=f"{kind}-{search}", marks=marks))
+            out.append(pytest.param(kind, search, id=f"{kind}-{search}"))
     return out
 
 
@@ -462,38 +447,5 @@ def test_serve_similar_and_query(built, clients, kind, search):
         answers.append(got.json())
     verify_queries(built, name, search, None, None, answers)
 
-
-# ------------------------------------------------------------------------------ the ANN is used
-ANN_UNUSED = pytest.mark.xfail(
-    strict=False, reason="issue 17: the ANN is never used over windows nor in hybrid mode"
-)
-
-
-@pytest.mark.parametrize(
-    "kind,mode",
-    [
-        pytest.param("rows", "dense", id="rows-dense"),
-        pytest.param("rows", "hybrid", id="rows-hybrid", marks=ANN_UNUSED),
-        pytest.param("windows", "dense", id="windows-dense", marks=ANN_UNUSED),
-        pytest.param("windows", "hybrid", id="windows-hybrid", marks=ANN_UNUSED),
-    ],
-)
-def test_an_ann_index_answers_through_its_graph(built, monkeypatch, kind, mode):
-    """``similar`` and ``query`` on an ANN index search its graph (counted with a wrapper
-    around :meth:`AnnIndex.search`, which still runs), also over windows and in hybrid."""
-    from simsearch.retrieval import ann
-
-    calls = []
-    real = ann.AnnIndex.search
-
-    def counted(self, *args, **kwargs):
-        calls.append(1)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(ann.AnnIndex, "search", counted)
-    name = f"{kind}-ann"
-    simsearch.similar(DOCS[1], k=K, root=built.root, name=name, mode=mode)
-    assert calls, f"similar over {kind} in {mode} mode did not search the ANN graph"
-    calls.clear()
-    simsearch.query(built.queries[0], k=K, root=built.root, name=name, mode=mode)
-    assert calls, f"query over {kind} in {mode} mode did not search the ANN graph"
+# That an ANN index answers through its graph (over windows, in hybrid) is counted in
+# tests/retrieval/test_ann_windows.py.
