@@ -59,6 +59,7 @@ from _bench_util import (  # noqa: E402 - the helper module sits beside this scr
     log,
     query_index,
     random_unit,
+    run_checked,
     table,
     time_calls,
     time_commands,
@@ -119,10 +120,23 @@ def goal_similar(cache: Path, n: int, rounds: int) -> tuple[list[list[object]], 
         goal_row(f"(a-ii) cold `similar --doc D --k 10`, {n:,} x 768, windows",
                  times[windows], base, "`import numpy`", 2.5),
     ]  # fmt: skip
-    notes = [f"(a) indexes `{rows}` and `{windows}` under {cache / 'idx'}: "
-             f"{window_count(cache / 'idx' / windows)}; default mode hybrid (BM25 present)"
+    modes = {name: result_mode(similar(name, 0), cache) for name in (rows, windows)}
+    notes = [f"(a) indexes `{rows}` and `{windows}` under {cache / 'idx'}; `{windows}`: "
+             f"{window_count(cache / 'idx' / windows)}; mode of the results (`-f json`): "
+             + ", ".join(f"{name} {mode}" for name, mode in modes.items())
              + (f"; built in {spent:.0f} s this run" if spent else "")]  # fmt: skip
     return out, notes
+
+
+def result_mode(command: list[str], cwd: Path) -> str:
+    """The ``mode`` field of a command's JSON results (``-f json``), or ``"?"``."""
+    import json
+
+    done = run_checked([*command, "-f", "json"], cwd)
+    try:
+        return ",".join(sorted({str(hit.get("mode", "?")) for hit in json.loads(done.stdout)}))
+    except (ValueError, AttributeError):
+        return "?"
 
 
 def window_count(directory: Path) -> str:
