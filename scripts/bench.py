@@ -9,7 +9,7 @@ the checkout or one of its parents)::
     HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --quick    # smoke run, 20k rows
     HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --only ranking,encode,memory
 
-The goals (``--only goals``, the default):
+The goals (``--only goals``, the default; one by one ``--only similar``, ``query``, ``topk``):
 
 a. cold ``python -m simsearch similar --doc D --k 10`` in the default mode (hybrid: the
    indexes have a BM25 index) on a 100k x 768 index, (i) one vector per row and (ii) with
@@ -70,6 +70,8 @@ DEFAULT_CACHE = Path(
 )
 
 # --------------------------------------------------------------------------- goals
+
+GOALS = {"similar", "query", "topk"}
 
 
 def goal_row(
@@ -217,18 +219,21 @@ def goal_ranking(n: int, rounds: int, k: int = 10) -> tuple[list[list[object]], 
     return out, ["(c) same top-10 rows as the numpy baseline checked before timing"]
 
 
-def bench_goals(cache: Path, model: str, quick: bool) -> bool:
-    """Run the three goals, print their table; returns whether all passed."""
+def bench_goals(cache: Path, model: str, quick: bool, which: set[str]) -> bool:
+    """Run the goals named in ``which`` (``similar``, ``query``, ``topk``), print their
+    table; returns whether all passed."""
     n = 20_000 if quick else 100_000
     rounds = 5 if quick else 9
     rows: list[list[object]] = []
     notes: list[str] = []
     started = time.perf_counter()
     for title, run in [
-        ("(a) cold similar", lambda: goal_similar(cache, n, rounds)),
-        ("(b) cold query", lambda: goal_query(cache, model, 3 if quick else 5)),
-        ("(c) warm ranking", lambda: goal_ranking(n, 10 if quick else 30)),
+        ("similar", lambda: goal_similar(cache, n, rounds)),
+        ("query", lambda: goal_query(cache, model, 3 if quick else 5)),
+        ("topk", lambda: goal_ranking(n, 10 if quick else 30)),
     ]:
+        if title not in which:
+            continue
         log(f"{title} ({load()})")
         more, more_notes = run()
         rows += more
@@ -472,7 +477,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 20k rows, fewer rounds")
     parser.add_argument(
-        "--only", default="goals", help="comma-separated: goals, ranking, encode, memory"
+        "--only",
+        default="goals",
+        help="comma-separated: goals (= similar,query,topk), ranking, encode, memory",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cached indexes")
     options = parser.parse_args()
@@ -487,8 +494,9 @@ def main() -> None:
     print(f"- machine: {os.cpu_count()} CPU cores, {load()} at start")
     print(f"- python {sys.version.split()[0]}, numpy {np.__version__}, model all-MiniLM-L6-v2")
     passed = True
-    if "goals" in only:
-        passed = bench_goals(options.cache, model, quick)
+    goals = GOALS if "goals" in only else only & GOALS
+    if goals:
+        passed = bench_goals(options.cache, model, quick, goals)
     work = Path(tempfile.mkdtemp(prefix="simsearch-bench-"))
     try:
         if "ranking" in only:
