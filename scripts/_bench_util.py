@@ -91,13 +91,20 @@ def time_commands(
     commands: dict[str, list[str]] | Callable[[int], dict[str, list[str]]],
     cwd: Path,
     rounds: int,
+    budget_s: float = float("inf"),
+    min_rounds: int = 3,
 ) -> dict[str, Timing]:
     """Wall seconds of fresh processes, interleaved: each round runs every command once,
     so a burst of load on a shared machine hits them all alike. One untimed round first
     (page cache, ``.pyc`` files). ``commands`` may be a function of the round number
-    (0 is the untimed round), e.g. to query another row each round."""
+    (0 is the untimed round), e.g. to query another row each round. After
+    ``min_rounds`` timed rounds, no new round starts once ``budget_s`` seconds are spent
+    (a slow command on a loaded machine must not make the bench run for an hour)."""
     times: dict[str, list[float]] = {}
+    started = time.perf_counter()
     for i in range(rounds + 1):
+        if i > min_rounds and time.perf_counter() - started > budget_s:
+            break
         for name, args in (commands(i) if callable(commands) else commands).items():
             start = time.perf_counter()
             run_checked(args, cwd)
