@@ -212,7 +212,7 @@ def goal_ranking(n: int, rounds: int, k: int = 10) -> tuple[list[list[object]], 
     )
     many = time_calls(
         {"numpy": lambda: numpy_many(batch), "simsearch": lambda: simsearch.top_k(emb, batch, k)},
-        max(3, rounds // 5),
+        max(5, rounds // 3),
     )
     out = [
         goal_row(f"(c) warm exact top-10, {n:,} x 768, 1 query", one["simsearch"],
