@@ -115,10 +115,13 @@ def _lowest_rows_at_boundary(block: np.ndarray, part: np.ndarray, k: int) -> Non
     score, ascending row): when documents tie with the k-th score and not all of them
     fit, argpartition keeps arbitrary ones; keep the lowest rows instead, so every path
     (one block or many, more candidates or fewer) returns the same documents."""
-    kth = np.take_along_axis(block, part, axis=1).min(axis=1)
-    at_kth = block == kth[:, None]
-    selected = np.take_along_axis(at_kth, part, axis=1).sum(axis=1)
-    for r in np.flatnonzero(at_kth.sum(axis=1) > selected):
+    chosen = np.take_along_axis(block, part, axis=1)
+    kth = chosen.min(axis=1)
+    # One comparison pass over the block and a count (no int64 sum over a bool copy):
+    # this runs on every warm query, beside a matmul of the same size.
+    ties = np.count_nonzero(block == kth[:, None], axis=1)
+    selected = np.count_nonzero(chosen == kth[:, None], axis=1)
+    for r in np.flatnonzero(ties > selected):
         above = np.flatnonzero(block[r] > kth[r])
-        equal = np.flatnonzero(at_kth[r])
+        equal = np.flatnonzero(block[r] == kth[r])
         part[r] = np.concatenate([above, equal[: k - len(above)]])
