@@ -142,3 +142,18 @@ def test_an_index_without_the_row_parts_computes_them_and_ranks_the_same(built):
         assert [h.row for h in again] == [h.row for h in hits]
         np.testing.assert_allclose([h.score for h in again], [h.score for h in hits], atol=1e-6)
         assert TEXTS.index("") not in [h.row for h in again]
+
+
+def test_running_index_again_adds_the_row_parts_to_an_older_index(built, tiny_model):
+    """``simsearch index`` over an index written before the row parts were stored adds
+    them, reusing every vector and every Kiwi analysis."""
+    source, _ = built
+    root = source.parent / "idx"
+    meta_path = root / "default" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    for role in ("row_vectors", "empty_rows"):
+        (root / "default" / meta["files"].pop(role)["name"]).unlink()
+    meta_path.write_text(json.dumps(meta))
+    report = build_index(source, "text", model=tiny_model, root=root)
+    assert report.encoded == 0 and report.tokenized == 0
+    assert {"row_vectors", "empty_rows"} <= set(load_index(root).meta.files)

@@ -231,4 +231,15 @@ class Target:
         if (meta.flow is not None) != self.flow:
             old = "on" if meta.flow else "off"
             reasons.append(f"flow changed ({old} -> {'on' if self.flow else 'off'})")
+        if _lacks_row_parts(meta):  # built before they were stored: `similar` computes them
+            reasons.append("no stored row vectors or empty rows yet")
         return reasons
+
+
+def _lacks_row_parts(meta: IndexMeta) -> bool:
+    """An index written before the build stored the row vectors of its windows and its
+    empty rows (``row_vectors``, ``empty_rows``; see :func:`simsearch.build.parts.row_parts`)."""
+    from simsearch.retrieval.parts import EMPTY_ROWS, ROW_VECTORS
+
+    windows = "windows" in meta.files and ROW_VECTORS not in meta.files
+    return windows or (meta.n_empty > 0 and EMPTY_ROWS not in meta.files)
