@@ -1,5 +1,5 @@
 """The docs cannot drift from the code: the README stays short and names every command,
-links resolve, docs/architecture.md names every package, and docs/cli.md is what
+links resolve, docs/architecture.md names every package with its layer, and docs/cli.md is what
 ``cog -r docs/cli.md`` writes today."""
 
 from __future__ import annotations
@@ -69,6 +69,26 @@ def test_the_architecture_page_names_every_package():
     modules = [p.name for p in source.glob("*.py") if p.name not in {"__main__.py"}]
     missing = [name for name in packages + modules if f"`{name}`" not in text]
     assert not missing
+
+
+def test_the_architecture_page_gives_each_package_its_layer_in_pyproject():
+    """The layer numbers of docs/architecture.md are those of ``[tool.importlinter]``'s
+    layers contract (``lint-imports`` enforces it in CI), counted from the bottom."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(
+        c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    )
+    expected = {
+        name.strip(): level
+        for level, layer in enumerate(reversed(contract["layers"]))
+        for name in layer.split("|")
+    }
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    table = re.findall(r"^\| (\d+) \| `([\w.]+?)(?:/|\.py)?` \|", text, flags=re.M)
+    documented = {name: int(level) for level, name in table}
+    assert documented == expected
 
 
 @pytest.mark.parametrize("page", ["docs/cli.md", "docs/python-api.md"])

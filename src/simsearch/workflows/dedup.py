@@ -318,7 +318,9 @@ def dedup(
     mode: str | None = None,
 ) -> Duplicates:
     """Notebook API: near-duplicate pairs and groups of the index (cosine similarity
-    ``>= threshold``; ``mode`` as in the module docstring).
+    ``>= threshold``). ``mode`` (None: hybrid when the index has a lexical index, else
+    dense): ``"dense"`` finds every such pair; ``"hybrid"`` and ``"lexical"`` keep those
+    among each row's top 20 in that mode.
 
     Example:
         >>> d = simsearch.dedup(0.96, show="title")  # doctest: +SKIP
