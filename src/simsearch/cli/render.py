@@ -82,11 +82,23 @@ def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = Non
     stream.write("\n")
 
 
-def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
-    """Write results as CSV with a header row; shown columns come before ``text``."""
+def write_csv(
+    hits: list[Hit], show: Sequence[str], stream: TextIO | None = None, excel: bool = False
+) -> None:
+    """Write results as CSV with a header row; shown columns come before ``text``.
+    ``excel``: the file is for a spreadsheet (``-o FILE.csv``), so text cells that start
+    like a formula get a leading ``'`` (:func:`simsearch.tables.write.csv_cell`); CSV on
+    stdout is for programs and carries the text exactly. Rows end in CRLF for a file
+    (a cell with a carriage return is then quoted), LF on stdout."""
     stream = sys.stdout if stream is None else stream
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerows(csv_rows(hits, show))
+    rows = csv_rows(hits, show)
+    end = "\n"
+    if excel:
+        from simsearch.tables.write import CSV_LINE_END, csv_cell
+
+        rows = [[csv_cell(cell) for cell in row] for row in rows]
+        end = CSV_LINE_END
+    csv.writer(stream, lineterminator=end).writerows(rows)
 
 
 def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
@@ -248,7 +260,9 @@ def write(
         if fmt == "xlsx":
             table_writer.write_hits(hits, output, sheet="results")
         elif fmt == "csv":
-            table_writer.write_text(output, lambda stream: write_csv(hits, show, stream))
+            table_writer.write_text(
+                output, lambda stream: write_csv(hits, show, stream, excel=True)
+            )
         else:
             table_writer.write_text(
                 output, lambda stream: write_json(hits, show, stream), encoding="utf-8"
