@@ -15,8 +15,6 @@ Names are imported lazily so ``import simsearch`` stays cheap.
 
 from __future__ import annotations
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -49,7 +47,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:  # no typing import: see simsearch.cli.main
     if name in _EXPORTS:
         import importlib
 

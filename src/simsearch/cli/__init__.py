@@ -18,8 +18,10 @@ carries only results (safe to pipe).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+
+# No typing or collections import here (nor in simsearch/__init__): until main() installs
+# its Ctrl-C handler, an interrupt is Python's KeyboardInterrupt with a traceback, so the
+# modules imported before that are kept to the bare minimum.
 
 
 def _preload_table() -> None:
@@ -45,7 +47,7 @@ def _interrupted_at_start_up(_signum: int, _frame: object) -> None:
     raise SystemExit(130)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: list[str] | tuple[str, ...] | None = None) -> None:
     """Console-script entry point: the fast lane when it applies, else the typer app."""
     import signal
 
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     raise SystemExit(run_app(app, args))
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "app":  # lazily: importing typer is what the fast lane avoids
         from simsearch.cli.typer_app import app
 

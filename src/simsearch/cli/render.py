@@ -82,11 +82,23 @@ def write_json(hits: list[Hit], show: Sequence[str], stream: TextIO | None = Non
     stream.write("\n")
 
 
-def write_csv(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
-    """Write results as CSV with a header row; shown columns come before ``text``."""
+def write_csv(
+    hits: list[Hit], show: Sequence[str], stream: TextIO | None = None, excel: bool = False
+) -> None:
+    """Write results as CSV with a header row; shown columns come before ``text``.
+    ``excel``: the file is for a spreadsheet (``-o FILE.csv``), so text cells that start
+    like a formula get a leading ``'`` (:func:`simsearch.tables.write.csv_cell`); CSV on
+    stdout is for programs and carries the text exactly. Rows end in CRLF for a file
+    (a cell with a carriage return is then quoted), LF on stdout."""
     stream = sys.stdout if stream is None else stream
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerows(csv_rows(hits, show))
+    rows = csv_rows(hits, show)
+    end = "\n"
+    if excel:
+        from simsearch.tables.write import CSV_LINE_END, csv_cell
+
+        rows = [[csv_cell(cell) for cell in row] for row in rows]
+        end = CSV_LINE_END
+    csv.writer(stream, lineterminator=end).writerows(rows)
 
 
 def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
@@ -147,61 +159,90 @@ def _fold(text: str) -> str:
     return "".join(c if c.isprintable() else "\ufffd" for c in re.sub(r"\s+", " ", text))
 
 
-def write_table(hits: list[Hit], show: Sequence[str], title: str | None = None) -> None:
-    """Print results as tables (one per query), long text wrapped over several lines
-    within the terminal width (never cut: every word of a result is shown).
+#: Narrower terminals than this drop the distance column (1 - similarity) from the table.
+WIDE = 100
 
-    rich measures Korean (and other East Asian wide) characters as two cells, so the
-    wrap falls on the right column even for Hangul.
+
+def write_table(
+    hits: list[Hit], show: Sequence[str], title: str | None = None, console: Any = None
+) -> None:
+    """Print results for a person: on a terminal (or with ``COLUMNS`` set, the width to
+    lay out for) as tables, one per query, the text wrapped at word boundaries over
+    several lines and never cut; through a pipe as :func:`write_lines`.
+
+    The text column gets at least half the width (the numbers and the ``--show`` columns
+    share the rest, wrapping at words too); below :data:`WIDE` columns the distance
+    (1 - similarity, in JSON and CSV) is left out. rich measures Korean (and other East
+    Asian wide) characters as two cells, so the wrap falls right even for Hangul.
     """
-    from rich import box
+    import os
+
     from rich.console import Console
 
-    console = Console(soft_wrap=False)
+    console = Console(soft_wrap=False) if console is None else console
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        write_lines(hits, show, console.file)
+        return
     groups: dict[int, list[Hit]] = {}
     for hit in hits:
         groups.setdefault(hit.query_index or 0, []).append(hit)
     for group in groups.values():
-        first = group[0]
-        heading = _one_line(f"query: {first.query}") if first.query is not None else title
-        # The numbers keep their width; the text takes what is left of the terminal and
-        # wraps at word boundaries (folding a word longer than the column), so Korean
-        # abstracts are read whole instead of as their first few syllables.
-        widths = {
-            "rank": 4,
-            "row": max(3, len(str(max(h.row for h in group)))),
-            "distance": 8,
-            "similarity": 10,
+        console.print(_hits_table(group, show, title, console.width))
+
+
+def _hits_table(group: list[Hit], show: Sequence[str], title: str | None, width: int) -> Any:
+    """The rich table of one query's hits for a terminal ``width`` cells wide."""
+    from rich import box
+
+    first = group[0]
+    heading = _one_line(f"query: {first.query}") if first.query is not None else title
+    numbers = {"rank": 4, "row": max(3, len(str(max(h.row for h in group))))}
+    if width >= WIDE:
+        numbers["distance"] = 8
+    numbers |= {"similarity": 10, "score": 6}
+    cols = [Col(n, "right", True, min_width=w) for n, w in numbers.items()]
+    text_width = max(20, width // 2)
+    padding = 2 * (len(numbers) + len(show))  # one cell each side between columns
+    left = width - text_width - sum(numbers.values()) - padding
+    share = max(8, min(24, left // max(1, len(show))))
+    for column in show:
+        values = [_one_line(_cell(h.columns.get(column))).cell_len for h in group]
+        cols.append(Col(column, overflow="fold", max_width=min(share, max([len(column), *values]))))
+    cols.append(Col("text", overflow="fold", ratio=1, min_width=text_width))
+    rows = []
+    for hit in group:
+        values = {
+            "rank": str(hit.rank), "row": str(hit.row),
+            "distance": _number(hit.cosine_distance), "similarity": _number(hit.similarity),
+            "score": _number(hit.score),
         }
-        cols = [Col(n, "right", True, min_width=w) for n, w in widths.items()]
-        for column in show:
-            values = [_one_line(_cell(h.columns.get(column))).cell_len for h in group]
-            width = min(24, max([len(column), *values]))
-            cols.append(Col(column, overflow="fold", min_width=width, max_width=24))
-        cols.append(Col("text", overflow="fold", ratio=1))
-        cols.insert(4, Col("score", "right", True, min_width=6))
-        rows = []
-        for hit in group:
-            numbers = [_number(hit.cosine_distance), _number(hit.similarity), _number(hit.score)]
-            rows.append([
-                str(hit.rank),
-                str(hit.row),
-                *numbers,
-                *[_one_line(_cell(hit.columns.get(c))) for c in show],
-                _matched(hit),
-            ])
-        table = rich_table(
-            cols,
-            rows,
-            title=heading,
-            title_justify="left",
-            caption=f"mode: {first.mode}",
-            caption_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            expand=True,
-        )
-        console.print(table)
+        rows.append([
+            *(values[n] for n in numbers),
+            *[_one_line(_cell(hit.columns.get(c))) for c in show],
+            _matched(hit),
+        ])
+    return rich_table(
+        cols, rows, title=heading, title_justify="left", caption=f"mode: {first.mode}",
+        caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, expand=True,
+    )
+
+
+def write_lines(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
+    """Results for a pipe (``grep``, ``cut -f``, ``sort``, ``head``): a header line, then
+    one line per hit, tab-separated: (``query_index``, ``query``,) ``rank``, ``row``,
+    ``similarity``, ``score``, ``mode``, the ``--show`` columns and the matched text,
+    whitespace in cells folded to one space."""
+    stream = sys.stdout if stream is None else stream
+    has_query = bool(hits) and hits[0].query is not None
+    head = (["query_index", "query"] if has_query else []) + [
+        "rank", "row", "similarity", "score", "mode", *show, "text"]
+    stream.write("\t".join(_fold(h).strip() for h in head) + "\n")
+    for hit in hits:
+        cells = ([str(hit.query_index), hit.query or ""] if has_query else []) + [
+            str(hit.rank), str(hit.row), _number(hit.similarity), _number(hit.score), hit.mode,
+            *[_cell(hit.columns.get(c)) for c in show], _matched(hit).plain,
+        ]
+        stream.write("\t".join(_fold(c).strip() for c in cells) + "\n")
 
 
 def check_output(fmt: str, output: Path | None) -> str:
@@ -248,7 +289,9 @@ def write(
         if fmt == "xlsx":
             table_writer.write_hits(hits, output, sheet="results")
         elif fmt == "csv":
-            table_writer.write_text(output, lambda stream: write_csv(hits, show, stream))
+            table_writer.write_text(
+                output, lambda stream: write_csv(hits, show, stream, excel=True)
+            )
         else:
             table_writer.write_text(
                 output, lambda stream: write_json(hits, show, stream), encoding="utf-8"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from simsearch.cli.spec import Opt
-from simsearch.errors import ParamNote, SimsearchError
+from simsearch.errors import InvalidParameter, ParamNote, SimsearchError
 
 #: Library parameter -> command parameter, where the two names differ.
 ALIASES = {
@@ -74,10 +74,12 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
     """Run a command under the CLI's error contract and return its exit code."""
     import signal
 
-    # From here Ctrl-C raises KeyboardInterrupt, so a build unwinds and cleans up.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # From here Ctrl-C raises KeyboardInterrupt, so a build unwinds and cleans up; after
+    # the command, the handler before it (main's one-line exit) is back for the shutdown.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     _RUNNING.append(func)
     try:
+        check_model_names(kwargs.get("model"))
         func(**kwargs)
     except SimsearchError as exc:
         say(f"Error: {exc.render(flag_for(func))}")
@@ -93,7 +95,24 @@ def run(func: Callable[..., Any], kwargs: dict[str, Any]) -> int:
         return 0
     finally:
         _RUNNING.pop()
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
     return 0
+
+
+def check_model_names(model: str | list[str] | None) -> None:
+    """Refuse an empty ``--model`` (``-m ""``), which would name the current folder as
+    the model; ``model`` is one name or several (repeatable options).
+
+    Raises:
+        InvalidParameter: (param ``model``) an empty or blank name.
+    """
+    names = [model] if isinstance(model, str) else list(model or [])
+    if any(not name.strip() for name in names):
+        raise InvalidParameter(
+            "model", "{name} is empty: give a hub id (e.g. jhgan/ko-sroberta-multitask) or a "
+            "model folder, or leave out {name}"
+        )
 
 
 def show_list(show: str | None) -> list[str]:

@@ -67,7 +67,13 @@ MinSimilarity = Annotated[
     ),
 ]
 ResultFormat = Annotated[
-    str, Opt("--format", "-f", help="table, json, csv, or xlsx (with -o FILE.xlsx).")
+    str,
+    Opt(
+        "--format",
+        "-f",
+        help="table, json, csv, or xlsx (with -o FILE.xlsx). table on a terminal is a table "
+        "(text wrapped at words); through a pipe, one tab-separated line per result.",
+    ),
 ]
 Output = Annotated[
     Path | None,

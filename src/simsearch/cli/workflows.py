@@ -10,6 +10,7 @@ from typing import Annotated
 
 from simsearch.cli.run import open_index, say, show_list
 from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot, K, Mode, Opt, Show
+from simsearch.errors import InvalidParameter
 
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")]
 TableOut = Annotated[Path, Opt("--out", "-o", help="Output file: .xlsx, .csv or .parquet.")]
@@ -145,11 +146,26 @@ def map_command(
         say(f"wrote every row with its cluster to {column_out}")
 
 
+def check_port(port: int) -> int:
+    """``port`` when it is a TCP port (1 to 65535; 0, "any free port", would leave the
+    printed address unknown).
+
+    Raises:
+        InvalidParameter: (param ``port``) any other number.
+    """
+    if not 1 <= port <= MAX_PORT:
+        raise InvalidParameter("port", f"{{name}} must be from 1 to {MAX_PORT}, got {port}")
+    return port
+
+
+MAX_PORT = 65535
+
+
 def serve_command(
     host: Annotated[
         str, Opt("--host", help="Interface to bind (127.0.0.1: this machine only).")
     ] = "127.0.0.1",
-    port: Annotated[int, Opt("--port", help="TCP port.")] = 8000,
+    port: Annotated[int, Opt("--port", help="TCP port, 1 to 65535.")] = 8000,
     k: K = 10,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -157,5 +173,6 @@ def serve_command(
     """A local web page for searching and browsing the index (Ctrl-C stops it)."""
     from simsearch.workflows.serve import ServeOptions, serve
 
+    check_port(port)
     index = open_index(root, name)
     serve(index, ServeOptions(host=host, port=port, k=k), log=say)

@@ -8,7 +8,12 @@ download (:func:`write_frame`, :func:`write_xlsx`).
   as Excel renders them), longer text wrapped, text kept as text (a code ``'007'`` stays
   ``'007'``), cells cut at Excel's limit of 32,767 characters.
 - ``.csv``: UTF-8 with a byte-order mark, which Excel needs to open Korean text without
-  mojibake (a plain UTF-8 CSV opens as cp949 in Korean Excel).
+  mojibake (a plain UTF-8 CSV opens as cp949 in Korean Excel). A text cell that Excel
+  would run as a formula (one starting with ``=``, ``+``, ``-``, ``@``, a tab, a carriage
+  return or a line feed, e.g. ``=HYPERLINK(...)``) is written with a leading ``'``, as
+  OWASP advises against CSV injection (:func:`csv_cell`); numbers stay numbers.
+- ``.xlsx`` cells are safe without that: text is always written as a string cell, never
+  as a formula (``strings_to_formulas`` off).
 - ``.parquet``: pyarrow, types kept.
 
 Every file is written to a temporary name beside the target and renamed into place
@@ -19,6 +24,7 @@ where the user's previous one was.
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +42,41 @@ MAX_WIDTH = 60
 CELL_LIMIT = 32767
 #: Rows sampled per column to fit its width (the width of 1M cells is not worth measuring).
 WIDTH_SAMPLE = 500
+
+
+#: First characters that make Excel (and LibreOffice) read a CSV cell as a formula (OWASP,
+#: "CSV Injection"), and their full-width forms, which a Korean or Japanese IME types.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: Line end of CSV files for Excel (RFC 4180): with it, a cell holding a lone carriage
+#: return is quoted, instead of ending the row early for Excel and pandas.
+CSV_LINE_END = "\r\n"
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` safe to open in Excel from a CSV: text starting like a formula
+    (:data:`FORMULA_START`, e.g. ``=cmd|' /C calc'!A0``) gets a leading ``'``, so that
+    Excel shows it as text instead of running it; numbers, missing values and text
+    that is a plain number (``"-0.12"``, which Excel reads as that number and nothing
+    else) are returned as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
+
+
+def csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :func:`csv_cell` applied to its header and its text cells (numeric
+    columns untouched)."""
+    import pandas as pd
+
+    out = frame.rename(columns=lambda c: csv_cell(c) if isinstance(c, str) else c)
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column):
+            out.isetitem(i, column.map(csv_cell, na_action="ignore"))
+    return out
 
 
 def check_output(
@@ -161,7 +202,8 @@ def write_hits(
 def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike) -> list[Path]:
     """Write several tables: one ``.xlsx`` with a worksheet each, or for ``.csv`` and
     ``.parquet`` the first table at ``path`` and each other one beside it as
-    ``<stem>-<sheet><suffix>``. Each file is written atomically.
+    ``<stem>-<sheet><suffix>``. Each file is written atomically; CSV text cells that
+    start like a formula are neutralised (:func:`csv_cell`).
 
     Returns:
         The paths written, in the order of ``sheets``.
@@ -179,7 +221,10 @@ def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike) -> li
         target = path if i == 0 else path.with_name(f"{path.stem}-{name}{path.suffix}")
         if suffix == ".csv":
             atomic_write(
-                target, lambda tmp, f=frame: f.to_csv(tmp, index=False, encoding="utf-8-sig")
+                target,
+                lambda tmp, f=frame: csv_frame(f).to_csv(
+                    tmp, index=False, encoding="utf-8-sig", lineterminator=CSV_LINE_END
+                ),
             )
         else:
             atomic_write(target, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
