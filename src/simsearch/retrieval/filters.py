@@ -61,6 +61,8 @@ ROW_COLUMN = "__simsearch_row"
 MEMORY_LIMIT = "1GB"
 #: Seconds a filter may run before it is interrupted (``connection.interrupt()``).
 TIME_LIMIT_S = 5.0
+#: Bytes of column data DuckDB evaluates a filter on at a time (see :func:`_small_batches`).
+BATCH_BYTES = 8 << 20
 #: Characters of an expression that an error message echoes.
 ECHO_CHARS = 160
 
@@ -263,7 +265,18 @@ class ColumnTable:
             self._loaded.update(zip(read.column_names, read.columns, strict=True))
         arrays = dict(self._loaded)
         arrays[self.row_column] = pa.array(np.arange(self.n_rows, dtype=np.int64))
-        con.register(TABLE, pa.table(arrays))
+        con.register(TABLE, _small_batches(pa.table(arrays)))
+
+
+def _small_batches(table: Any) -> Any:
+    """``table`` cut into record batches of at most :data:`BATCH_BYTES` (DuckDB scans
+    one batch per vector of at most 2048 rows): what an expression computes per vector,
+    and the time between two checks of the interrupt, stay small with large cells."""
+    import pyarrow as pa
+
+    per_row = table.nbytes / max(table.num_rows, 1)
+    rows = int(max(1, min(2048, BATCH_BYTES // max(per_row, 1))))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows), schema=table.schema)
 
 
 def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, str]:
@@ -344,66 +357,70 @@ def typed_text(column: pd.Series) -> Any:
     if not all(isinstance(v, str) or _as_text(v) is None for v in values):
         return None
     cells = [v.strip() if isinstance(v, str) else "" for v in values]
-    present = [c for c in cells if c]
-    kinds = (_as_integers, _as_decimals, _as_dates, _as_booleans)
-    for convert in kinds if present else ():
-        array = convert(cells, present)
-        if array is not None:
-            return array
+    unique = list(dict.fromkeys(c for c in cells if c))  # years, dates: few distinct
+    for convert in (_as_integers, _as_decimals, _as_dates, _as_booleans) if unique else ():
+        found = convert(unique)
+        if found is not None:
+            typed, kind = found
+            return pa.array([typed[c] if c else None for c in cells], type=kind)
     return pa.array([c or None for c in cells], type=pa.string())
 
 
-def _as_integers(cells: list[str], present: list[str]) -> Any:
+def _all_match(pattern: str, texts: list[str]) -> bool:
     import re
 
+    match = re.compile(pattern).fullmatch
+    return all(match(t) for t in texts)  # stops at the first word in a text column
+
+
+def _as_integers(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
     import pyarrow as pa
 
-    if not all(re.fullmatch(_INTEGER, c) for c in present):
+    if not _all_match(_INTEGER, texts):
         return None
-    numbers = [int(c) if c else None for c in cells]
-    if any(n is not None and not -(2**63) <= n < 2**63 for n in numbers):
+    numbers = {t: int(t) for t in texts}
+    if not all(-(2**63) <= n < 2**63 for n in numbers.values()):
         return None
-    return pa.array(numbers, type=pa.int64())
+    return numbers, pa.int64()
 
 
-def _as_decimals(cells: list[str], present: list[str]) -> Any:
-    import re
-
+def _as_decimals(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
     import pyarrow as pa
 
-    if not all(re.fullmatch(_DECIMAL, c) for c in present):
-        return None
-    if all(re.fullmatch(_INTEGER, c) for c in present):
-        return None  # whole numbers beyond int64 (long codes): a double would round them
-    return pa.array([float(c) if c else None for c in cells], type=pa.float64())
+    if not _all_match(_DECIMAL, texts) or _all_match(_INTEGER, texts):
+        return None  # (whole numbers beyond int64, long codes: a double would round them)
+    return {t: float(t) for t in texts}, pa.float64()
 
 
-def _as_dates(cells: list[str], present: list[str]) -> Any:
+def _as_dates(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
     import re
     from datetime import datetime
 
     import pyarrow as pa
 
-    matches = [re.fullmatch(_DATE + f"(?P<time>{_TIME})?", c) for c in present]
-    if not all(matches) or len({m["sep"] for m in matches}) != 1:
+    first = re.fullmatch(_DATE, texts[0][:10])
+    if first is None:
         return None
-    timed = any(m["time"] for m in matches)
-    sep = matches[0]["sep"]
+    sep = re.escape(first["sep"])
+    date = _DATE.replace("(?P<sep>[-./])", f"(?P<sep>{sep})")
+    if not _all_match(f"{date}(?:{_TIME})?", texts):
+        return None
+    timed = any(len(t) > 10 for t in texts)
     try:
-        parsed = {c: datetime.fromisoformat(c.replace(sep, "-", 2)) for c in present}
+        parsed = {t: datetime.fromisoformat(t.replace(first["sep"], "-", 2)) for t in texts}
     except ValueError:  # 2020-02-30
         return None
     if timed:
-        return pa.array([parsed.get(c) for c in cells], type=pa.timestamp("us"))
-    return pa.array([parsed[c].date() if c else None for c in cells], type=pa.date32())
+        return parsed, pa.timestamp("us")
+    return {t: d.date() for t, d in parsed.items()}, pa.date32()
 
 
-def _as_booleans(cells: list[str], present: list[str]) -> Any:
+def _as_booleans(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
     import pyarrow as pa
 
-    if not all(c.lower() in ("true", "false") for c in present):
+    if not all(t.lower() in ("true", "false") for t in texts):
         return None
-    return pa.array([c.lower() == "true" if c else None for c in cells], type=pa.bool_())
+    return {t: t.lower() == "true" for t in texts}, pa.bool_()
 
 
 _CACHE: dict[Path, tuple[tuple[int, int], ColumnTable]] = {}
@@ -537,16 +554,20 @@ def _refused_call(tree: Any) -> str | None:
             return (f"function {name!r} is not allowed in a filter (it may allocate without "
                     "bound, or is not one of the functions filters allow; see "
                     "docs/filters.md)")
-    text = sum(
-        1 for n in nodes
-        if n.get("class") == "CAST"
-        or (n.get("class") == "FUNCTION"
-            and str(n.get("function_name", "")).lower() in TEXT_FUNCTIONS | {"list_value"})
-    )
+    text = sum(1 for n in nodes if _holds_a_column_copy(n))
     if text > MAX_TEXT_CALLS:
         return (f"{text} text functions and casts; a filter may hold {MAX_TEXT_CALLS} "
                 "(each one holds a copy of its column in memory)")
     return None
+
+
+def _holds_a_column_copy(node: dict) -> bool:
+    """A text function, a list, or a cast of anything but a literal (``date '2020-01-01'``
+    is a cast of a constant, computed once)."""
+    if node.get("class") == "CAST":
+        return (node.get("child") or {}).get("class") != "CONSTANT"
+    name = str(node.get("function_name", "")).lower()
+    return node.get("class") == "FUNCTION" and name in TEXT_FUNCTIONS | {"list_value"}
 
 
 def _nodes(tree: Any):
