@@ -22,7 +22,12 @@ each filter runs on an in-memory connection with ``enable_external_access = fals
 and ``lock_configuration = true`` (the expression cannot switch it back), and the only
 table is the index's own columns. The expression is also parsed first
 (``json_serialize_sql``) and refused unless it is one plain expression: no subquery,
-no second statement, nothing outside the ``WHERE`` clause. Speed: see
+no second statement, nothing outside the ``WHERE`` clause, and no function outside
+:data:`FUNCTIONS` (``range``, ``repeat``, ``lpad``... allocate without bound: DuckDB's
+``memory_limit`` does not cover the vectors an expression computes). The columns are
+scanned in batches of at most :data:`BATCH_BYTES`, and a filter running longer than
+:data:`TIME_LIMIT_S` is interrupted. CSV columns (all text) get inferred types in the
+column copy (:func:`typed_text`). Speed: see
 ``scripts/bench_filters.py`` (1M rows, both libraries).
 
 Heavy imports (duckdb, pyarrow) happen inside the functions that need them.
