@@ -22,7 +22,12 @@ each filter runs on an in-memory connection with ``enable_external_access = fals
 and ``lock_configuration = true`` (the expression cannot switch it back), and the only
 table is the index's own columns. The expression is also parsed first
 (``json_serialize_sql``) and refused unless it is one plain expression: no subquery,
-no second statement, nothing outside the ``WHERE`` clause. Speed: see
+no second statement, nothing outside the ``WHERE`` clause, and no function outside
+:data:`FUNCTIONS` (``range``, ``repeat``, ``lpad``... allocate without bound: DuckDB's
+``memory_limit`` does not cover the vectors an expression computes). The columns are
+scanned in batches of at most :data:`BATCH_BYTES`, and a filter running longer than
+:data:`TIME_LIMIT_S` is interrupted. CSV columns (all text) get inferred types in the
+column copy (:func:`typed_text`). Speed: see
 ``scripts/bench_filters.py`` (1M rows, both libraries).
 
 Heavy imports (duckdb, pyarrow) happen inside the functions that need them.
@@ -52,11 +57,56 @@ COLUMNS_FILE = "columns.parquet"
 ROLE = "columns"
 #: The table name a filter sees (only in messages: expressions name columns, not tables).
 TABLE = "docs"
-#: Hidden column with each row's position in the index.
+#: Hidden column with each row's position in the index (a source column of that name
+#: keeps its name: the hidden one then takes a suffix, :attr:`ColumnTable.row_column`).
 ROW_COLUMN = "__simsearch_row"
-#: Memory a single filter may use inside DuckDB (an expression such as
-#: ``repeat('a', 10^10)`` fails with an out-of-memory error instead of exhausting the host).
+#: Memory DuckDB's buffer manager may use for one filter. It does not cover the vectors
+#: an expression computes (``list_sum(range(300000000))`` reached 15 GB under it), which
+#: :data:`FUNCTIONS` bounds instead.
 MEMORY_LIMIT = "1GB"
+#: Seconds a filter may run before it is interrupted (``connection.interrupt()``).
+TIME_LIMIT_S = 5.0
+#: Bytes of column data DuckDB evaluates a filter on at a time (see :func:`_small_batches`).
+BATCH_BYTES = 8 << 20
+#: Characters of an expression that an error message echoes.
+ECHO_CHARS = 160
+
+#: Functions whose result is at most about as large as their arguments (no size or
+#: count argument: ``repeat``, ``range``, ``lpad``, ``printf``, ``replace``... are not
+#: here), by the names DuckDB's parser gives operators too (``~~`` is LIKE). A filter
+#: may call only these; lambdas are refused.
+BOOLEAN_FUNCTIONS = frozenset({
+    "~~", "!~~", "~~*", "!~~*", "~~~", "!~~~", "^@", "like_escape", "not_like_escape",
+    "ilike_escape", "not_ilike_escape", "regexp_matches", "regexp_full_match",
+    "contains", "starts_with", "ends_with", "suffix", "prefix", "isnan", "isinf",
+    "isfinite", "list_contains", "list_has", "array_contains", "array_has",
+})
+NUMBER_FUNCTIONS = frozenset({
+    "+", "-", "*", "/", "//", "%", "**", "^", "@", "abs", "round", "floor", "ceil",
+    "ceiling", "trunc", "sign", "sqrt", "cbrt", "ln", "log", "log2", "log10", "exp",
+    "pow", "power", "mod", "greatest", "least", "length", "len", "strlen",
+    "char_length", "character_length", "length_grapheme", "octet_length", "strpos",
+    "instr", "position", "array_length", "year", "month", "day", "quarter", "week",
+    "weekofyear", "weekday", "dayofweek", "isodow", "dayofyear", "dayofmonth",
+    "yearweek", "hour", "minute", "second", "millisecond", "microsecond", "epoch",
+    "epoch_ms", "date_part", "datepart", "date_diff", "datediff", "date_sub", "datesub",
+    "make_date", "make_time", "make_timestamp", "date_trunc", "datetrunc", "last_day",
+    "to_years", "to_months", "to_weeks", "to_days", "to_hours", "to_minutes",
+    "to_seconds", "to_milliseconds", "to_microseconds", "today", "current_date",
+    "strptime", "try_strptime", "to_timestamp", "age", "ascii", "unicode", "ord",
+    "list_value", "array_extract", "list_extract", "struct_extract",
+})
+#: Text functions: each result is a vector as large as its argument (or a few times,
+#: for case mapping); a filter may nest at most :data:`MAX_TEXT_CALLS` of them.
+TEXT_FUNCTIONS = frozenset({
+    "lower", "upper", "lcase", "ucase", "trim", "ltrim", "rtrim", "substr", "substring",
+    "substring_grapheme", "left", "right", "left_grapheme", "right_grapheme", "reverse",
+    "regexp_extract", "strftime", "nfc_normalize", "strip_accents", "dayname",
+    "monthname", "array_slice", "list_slice",
+})
+FUNCTIONS = BOOLEAN_FUNCTIONS | NUMBER_FUNCTIONS | TEXT_FUNCTIONS
+#: Text functions and casts one filter may hold (each holds a column-sized vector).
+MAX_TEXT_CALLS = 32
 
 
 class InvalidFilter(InvalidParameter):
@@ -77,8 +127,16 @@ class InvalidFilter(InvalidParameter):
         self.reason = reason
         self.columns = list(columns)
         shown = ", ".join(_quote_if_needed(c) for c in self.columns) or "(none)"
-        quoted = repr(expression).replace("{name}", "{ name}")  # keep the placeholder unique
+        quoted = _excerpt(expression).replace("{name}", "{ name}")  # keep the placeholder unique
         super().__init__("where", f"{{name}} {quoted}: {reason}; available columns: {shown}")
+
+
+def _excerpt(expression: str) -> str:
+    """The expression quoted, or its first :data:`ECHO_CHARS` characters and its length
+    (a 10 KB filter is not echoed whole)."""
+    if len(expression) <= ECHO_CHARS:
+        return repr(expression)
+    return f"{expression[:ECHO_CHARS]!r}... ({len(expression):,} characters)"
 
 
 @dataclass
@@ -92,11 +150,13 @@ class ColumnTable:
         path: the parquet file.
         n_rows: number of rows (= documents in the index).
         columns: column names in file order (the hidden row column excluded).
+        time_limit_s: a filter running longer is interrupted (:data:`TIME_LIMIT_S`).
     """
 
     path: Path
     n_rows: int
     columns: list[str]
+    time_limit_s: float = TIME_LIMIT_S
     _loaded: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _con: Any = field(default=None, repr=False)
@@ -112,26 +172,83 @@ class ColumnTable:
 
         Raises:
             InvalidFilter: empty or not a single plain expression (subquery, second
-                statement, ...), unknown column, syntax or type error, non-boolean
-                result, or any other DuckDB error while evaluating it.
+                statement, ...), a function outside :data:`FUNCTIONS` or a lambda, an
+                unknown or ambiguous column (``Year`` beside ``year``), syntax or type
+                error (a text column compared with a number suggests a cast),
+                non-boolean result, longer than :attr:`time_limit_s`, or any other
+                DuckDB error while evaluating it.
         """
-        import duckdb
-
         text = expression.strip()
         if not text:
             raise InvalidFilter(expression, "the expression is empty", self.columns)
-        sql = f"SELECT {_ident(ROW_COLUMN)} FROM {TABLE} WHERE ({text})"
+        row = self.row_column
+        sql = f"SELECT {_ident(row)} FROM {TABLE} WHERE ({text})"
         with self._lock:  # one DuckDB connection is not safe across threads
             con = self._connection()
             where = _plain_condition(con, sql, expression, self.columns)
-            self._load(con, _column_refs(where, self.columns))
-            try:
-                rows = con.execute(sql).fetchnumpy()[ROW_COLUMN]
-            except duckdb.Error as error:
-                raise InvalidFilter(expression, _first_line(error), self.columns) from None
+            named = _column_refs(where, self.columns, expression)
+            self._load(con, named)
+            rows = self._run(con, sql, expression, named)[row]
         rows = np.asarray(rows, dtype=np.int64)
         rows.sort()
         return rows
+
+    @property
+    def row_column(self) -> str:
+        """The hidden row-number column: :data:`ROW_COLUMN`, suffixed when a source
+        column has that name (SQL names ignore case)."""
+        taken = {c.lower() for c in self.columns}
+        name, n = ROW_COLUMN, 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{ROW_COLUMN}_{n}"
+        return name
+
+    def _run(self, con: Any, sql: str, expression: str, named: list[str]) -> dict[str, Any]:
+        """Run ``sql``, interrupted after :attr:`time_limit_s` (a timer thread calls
+        ``con.interrupt()``; an interrupt with no query running is a no-op)."""
+        import duckdb
+
+        timer = threading.Timer(self.time_limit_s, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return con.execute(sql).fetchnumpy()
+        except duckdb.InterruptException:
+            reason = (f"stopped after {self.time_limit_s:g} s (filters are limited in time); "
+                      "simplify the expression")
+            raise InvalidFilter(expression, reason, self.columns) from None
+        except duckdb.Error as error:
+            reason = _first_line(error) + self._cast_hint(error, named)
+            raise InvalidFilter(expression, reason, self.columns) from None
+        finally:
+            timer.cancel()
+
+    def _cast_hint(self, error: object, named: list[str]) -> str:
+        """A cast to suggest when DuckDB refused text against a number: the column
+        DuckDB names, else the first text column the expression names (an index built
+        before typed columns, or a column with a word among its numbers)."""
+        import re
+
+        import pyarrow as pa
+
+        message = str(error)
+        clash = "VARCHAR" in message and (
+            "Cannot compare" in message or "No function matches" in message
+        )
+        if not (clash or "Could not convert string" in message):
+            return ""
+        source = re.search(r"from source column (.+?)(?:$|\s)", message)
+        if source:
+            named = [n for n in named if n.lower() == source[1].strip('"').lower()] + named
+        text = [n for n in named if n in self._loaded and (
+            pa.types.is_string(self._loaded[n].type)
+            or pa.types.is_large_string(self._loaded[n].type))]
+        if not text:
+            return ""
+        name = _quote_if_needed(text[0])
+        return (f" (column {name} holds text: convert it, e.g. cast({name} as integer), "
+                f"or try_cast({name} as integer) to read non-numbers as NULL)")
 
     def _connection(self) -> Any:
         if self._con is None:
@@ -152,18 +269,32 @@ class ColumnTable:
             read = pq.read_table(self.path, columns=missing)
             self._loaded.update(zip(read.column_names, read.columns, strict=True))
         arrays = dict(self._loaded)
-        arrays[ROW_COLUMN] = pa.array(np.arange(self.n_rows, dtype=np.int64))
-        con.register(TABLE, pa.table(arrays))
+        arrays[self.row_column] = pa.array(np.arange(self.n_rows, dtype=np.int64))
+        con.register(TABLE, _small_batches(pa.table(arrays)))
+
+
+def _small_batches(table: Any) -> Any:
+    """``table`` cut into record batches of at most :data:`BATCH_BYTES` (DuckDB scans
+    one batch per vector of at most 2048 rows): what an expression computes per vector,
+    and the time between two checks of the interrupt, stay small with large cells."""
+    import pyarrow as pa
+
+    per_row = table.nbytes / max(table.num_rows, 1)
+    rows = int(max(1, min(2048, BATCH_BYTES // max(per_row, 1))))
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows), schema=table.schema)
 
 
 def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str, str]:
     """Write the columns of ``frame`` as the parquet file a filter reads.
 
     Row ``i`` of ``frame`` must be document ``i`` of the index. Column names become
-    strings; an object column that pyarrow cannot type (mixed numbers and text, as
-    spreadsheets have) is stored as text, so every source column stays filterable.
-    Written crash-safely (:func:`simsearch._fs.atomic.atomic_path`): a crash leaves the old
-    file intact.
+    strings; a column of text only (a CSV/TSV file, read cell by cell as text) gets the
+    type pandas' CSV reader would infer (:func:`typed_text`: whole numbers, decimals,
+    unambiguous dates, booleans; empty cells NULL); an object column that pyarrow
+    cannot type (mixed numbers and text, as spreadsheets have) is stored as text, so
+    every source column stays filterable. Only this copy gets types: the texts an
+    index encodes are read separately. Written crash-safely
+    (:func:`simsearch._fs.atomic.atomic_path`): a crash leaves the old file intact.
 
     Args:
         frame: the source table, ``n_docs`` rows.
@@ -181,10 +312,12 @@ def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str
     arrays, names = [], []
     for name in frame.columns:
         column = frame[name]
-        try:
-            array = pa.array(column, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            array = pa.array(column.map(_as_text), type=pa.string(), from_pandas=True)
+        array = typed_text(column)
+        if array is None:
+            try:
+                array = pa.array(column, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                array = pa.array(column.map(_as_text), type=pa.string(), from_pandas=True)
         arrays.append(array)
         names.append(str(name))
     table = pa.Table.from_arrays(arrays, names=names) if arrays else pa.table({})
@@ -192,6 +325,107 @@ def write_columns(frame: pd.DataFrame, path: str | os.PathLike[str]) -> dict[str
         pq.write_table(table, tmp)
     _CACHE.pop(path.resolve(), None)
     return {name: str(array.type) for name, array in zip(names, arrays, strict=True)}
+
+
+_INTEGER = r"[+-]?(?:0|[1-9][0-9]*)"
+_DECIMAL = r"[+-]?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_DATE = r"[0-9]{4}(?P<sep>[-./])[0-9]{2}(?P=sep)[0-9]{2}"
+_TIME = r"[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?"
+
+
+def typed_text(column: pd.Series) -> Any:
+    """A column of text cells (as the CSV reader gives them) as the Arrow array of the
+    type pandas' ``read_csv`` would infer, or None when ``column`` is not all text.
+
+    Blank and missing cells are NULL whatever the type. Then, if every other cell is:
+
+    - a whole number (``-12``, no leading zero: ``"01234"`` is a code) within int64:
+      ``int64``;
+    - a decimal number (``0.5``, ``1e3``, whole numbers too, not only whole numbers
+      beyond int64: those stay text): ``double``;
+    - a date written year first (``2020-01-31``, ``2020.01.31``, ``2020/01/31``; one
+      separator in the column, every date valid): ``date32``; with a time
+      (``2020-01-31 10:00[:00]``, ``T`` also): ``timestamp``;
+    - ``true``/``false`` in any case: ``bool``;
+
+    else ``string``. Words pandas reads as missing (``NA``, ``null``) stay text, as the
+    CSV reader keeps them.
+
+    Returns:
+        a ``pyarrow.Array`` of ``len(column)``, or None (numbers, mixed objects...).
+    """
+    import pyarrow as pa
+
+    if column.dtype != object:
+        return None
+    values = column.tolist()
+    if not all(isinstance(v, str) or _as_text(v) is None for v in values):
+        return None
+    cells = [v.strip() if isinstance(v, str) else "" for v in values]
+    unique = list(dict.fromkeys(c for c in cells if c))  # years, dates: few distinct
+    for convert in (_as_integers, _as_decimals, _as_dates, _as_booleans) if unique else ():
+        found = convert(unique)
+        if found is not None:
+            typed, kind = found
+            return pa.array([typed[c] if c else None for c in cells], type=kind)
+    return pa.array([c or None for c in cells], type=pa.string())
+
+
+def _all_match(pattern: str, texts: list[str]) -> bool:
+    import re
+
+    match = re.compile(pattern).fullmatch
+    return all(match(t) for t in texts)  # stops at the first word in a text column
+
+
+def _as_integers(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
+    import pyarrow as pa
+
+    if not _all_match(_INTEGER, texts):
+        return None
+    numbers = {t: int(t) for t in texts}
+    if not all(-(2**63) <= n < 2**63 for n in numbers.values()):
+        return None
+    return numbers, pa.int64()
+
+
+def _as_decimals(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
+    import pyarrow as pa
+
+    if not _all_match(_DECIMAL, texts) or _all_match(_INTEGER, texts):
+        return None  # (whole numbers beyond int64, long codes: a double would round them)
+    return {t: float(t) for t in texts}, pa.float64()
+
+
+def _as_dates(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
+    import re
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    first = re.fullmatch(_DATE, texts[0][:10])
+    if first is None:
+        return None
+    sep = re.escape(first["sep"])
+    date = _DATE.replace("(?P<sep>[-./])", f"(?P<sep>{sep})")
+    if not _all_match(f"{date}(?:{_TIME})?", texts):
+        return None
+    timed = any(len(t) > 10 for t in texts)
+    try:
+        parsed = {t: datetime.fromisoformat(t.replace(first["sep"], "-", 2)) for t in texts}
+    except ValueError:  # 2020-02-30
+        return None
+    if timed:
+        return parsed, pa.timestamp("us")
+    return {t: d.date() for t, d in parsed.items()}, pa.date32()
+
+
+def _as_booleans(texts: list[str]) -> tuple[dict[str, Any], Any] | None:
+    import pyarrow as pa
+
+    if not all(t.lower() in ("true", "false") for t in texts):
+        return None
+    return {t: t.lower() == "true" for t in texts}, pa.bool_()
 
 
 _CACHE: dict[Path, tuple[tuple[int, int], ColumnTable]] = {}
@@ -305,29 +539,81 @@ def _plain_condition(con: Any, sql: str, expression: str, columns: Sequence[str]
     where = node.get("where_clause")
     if _has_subquery(where):
         raise InvalidFilter(expression, "subqueries are not allowed in a filter", columns)
+    reason = _refused_call(where)
+    if reason:
+        raise InvalidFilter(expression, reason, columns)
     return where
 
 
-def _column_refs(tree: Any, columns: Sequence[str]) -> list[str]:
+def _refused_call(tree: Any) -> str | None:
+    """Why the parse tree may allocate without bound, or None: a function outside
+    :data:`FUNCTIONS` (``range``, ``repeat``, ``lpad``, ``printf``, ``||``...), a
+    lambda, or more than :data:`MAX_TEXT_CALLS` text functions and casts."""
+    nodes = list(_nodes(tree))
+    for node in nodes:
+        kind = node.get("class")
+        if kind == "LAMBDA":
+            return "lambdas are not allowed in a filter"
+        name = str(node.get("function_name", "")).lower()
+        if kind == "FUNCTION" and name not in FUNCTIONS:
+            return (f"function {name!r} is not allowed in a filter (it may allocate without "
+                    "bound, or is not one of the functions filters allow; see "
+                    "docs/filters.md)")
+    text = sum(1 for n in nodes if _holds_a_column_copy(n))
+    if text > MAX_TEXT_CALLS:
+        return (f"{text} text functions and casts; a filter may hold {MAX_TEXT_CALLS} "
+                "(each one holds a copy of its column in memory)")
+    return None
+
+
+def _holds_a_column_copy(node: dict) -> bool:
+    """A text function, a list, or a cast of anything but a literal (``date '2020-01-01'``
+    is a cast of a constant, computed once)."""
+    if node.get("class") == "CAST":
+        return (node.get("child") or {}).get("class") != "CONSTANT"
+    name = str(node.get("function_name", "")).lower()
+    return node.get("class") == "FUNCTION" and name in TEXT_FUNCTIONS | {"list_value"}
+
+
+def _nodes(tree: Any):
+    """Every expression node (a dict with a ``class``) of a parse tree."""
+    if isinstance(tree, list):
+        for value in tree:
+            yield from _nodes(value)
+    elif isinstance(tree, dict):
+        if "class" in tree:
+            yield tree
+        for value in tree.values():
+            yield from _nodes(value)
+
+
+def _column_refs(tree: Any, columns: Sequence[str], expression: str = "") -> list[str]:
     """The columns of ``columns`` that the parse tree names (SQL names are
-    case-insensitive); all of them when it holds ``*`` or ``COLUMNS(...)``."""
-    by_lower = {c.lower(): c for c in columns}
+    case-insensitive); all of them when it holds ``*`` or ``COLUMNS(...)``.
+
+    Raises:
+        InvalidFilter: a name matches several columns that differ only in case
+            (``Year`` and ``year``: DuckDB would pick one of them silently).
+    """
+    by_lower: dict[str, list[str]] = {}
+    for c in columns:
+        by_lower.setdefault(c.lower(), []).append(c)
+    star = False
     found: dict[str, None] = {}
-
-    def walk(node: Any) -> bool:
-        if isinstance(node, list):
-            return any([walk(v) for v in node])
-        if not isinstance(node, dict):
-            return False
+    for node in _nodes(tree):
         if node.get("class") == "STAR":
-            return True
-        if node.get("class") == "COLUMN_REF":
-            name = by_lower.get(str(node.get("column_names", [""])[-1]).lower())
-            if name is not None:
-                found[name] = None
-        return any([walk(v) for v in node.values()])
-
-    return list(columns) if walk(tree) else list(found)
+            star = True
+        elif node.get("class") == "COLUMN_REF":
+            for name in node.get("column_names", [])[-1:]:
+                found.update(dict.fromkeys(by_lower.get(str(name).lower(), [])))
+    names = list(columns) if star else list(found)
+    clashes = sorted({c.lower() for c in names if len(by_lower[c.lower()]) > 1})
+    if clashes:
+        both = " and ".join(_quote_if_needed(c) for c in by_lower[clashes[0]])
+        reason = (f"column name {clashes[0]!r} is ambiguous: the source has {both}, and SQL "
+                  "names ignore case; rename one of them in the source and index again")
+        raise InvalidFilter(expression, reason, columns)
+    return names
 
 
 def _has_subquery(tree: Any) -> bool:
@@ -347,7 +633,8 @@ def _first_line(error: object) -> str:
 
     text = str(error).strip()
     line = text.splitlines()[0] if text else "invalid expression"
-    return re.sub(r"'([^']{40})[^']{20,}'", r"'\1…'", line)
+    line = re.sub(r"'([^']{40})[^']{20,}'", r"'\1…'", line)
+    return line if len(line) <= 300 else line[:300] + "…"
 
 
 def _ident(name: str) -> str:
