@@ -66,3 +66,30 @@ def test_saving_an_ann_file_where_it_cannot_fit_is_the_space_error(tmp_path):
         with pytest.raises(SimsearchError, match="space"):
             build_ann(vectors, small / "ann-x.usearch")
         assert set(p.name for p in small.iterdir()) == names
+
+
+# ---------------------------------------------------- A8: --rebuild repairs the export
+
+
+@pytest.mark.parametrize("damage", ["truncated", "same-size"])
+def test_rebuild_repairs_a_damaged_onnx_export(tmp_path, tiny_model, damage):
+    """The warning about a damaged export says to run ``index`` again; ``--rebuild``
+    must repair it as plain ``index`` does, not crash on it."""
+    import json
+
+    docs = write_docs(tmp_path / "docs.csv", 12)
+    root = tmp_path / "idx"
+    build_index(docs, "text", model=tiny_model, root=root)
+    (tokenizer,) = root.glob("onnx/*/tokenizer.json")
+    content = tokenizer.read_bytes()
+    if damage == "truncated":
+        tokenizer.write_bytes(content[:100])
+    else:
+        tokenizer.write_bytes(b" " * len(content))
+    result = run(["index", str(docs), "-c", "text", "-m", tiny_model, "--index", str(root),
+                  "--rebuild", "-q"], cwd=tmp_path, timeout=180)
+    assert result.code == 0 and "Traceback" not in result.stderr, result
+    assert json.loads(tokenizer.read_text(encoding="utf-8"))["model"], "the export was not repaired"
+    ok = run(["query", "배터리", "--k", "3", "-f", "json", "--index", str(root)], cwd=tmp_path,
+             timeout=120)
+    assert ok.code == 0 and len(json.loads(ok.stdout)) == 3, ok
