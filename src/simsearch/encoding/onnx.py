@@ -143,11 +143,16 @@ def export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | Non
     return the export directory. Uses ``st`` (a loaded SentenceTransformer on CPU in
     fp32) when given, else loads the model on CPU.
 
+    An existing export is checked first (:func:`damage`, sha256 of every file): a
+    sound one is returned as is, a damaged one (a truncated ``tokenizer.json``...) is
+    removed and made again, so every build (``index``, ``index --rebuild``) repairs it.
+
     Raises:
-        SimsearchError: the model cannot be loaded or is not exportable.
+        SimsearchError: the model cannot be loaded or is not exportable, or a damaged
+            export cannot be removed.
     """
     target = export_dir(root, model)
-    if (target / CONFIG).is_file():
+    if _sound_export(target, log):
         return target  # torch is imported only to make an export
     import torch
 
@@ -288,6 +293,26 @@ def damage(directory: Path, full: bool = True) -> str | None:
     except (SimsearchError, OSError, ValueError, TypeError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None
+
+
+def _sound_export(target: Path, log: LogFn | None) -> bool:
+    """Whether ``target`` holds a sound export; a damaged one is removed (and logged).
+
+    Raises:
+        SimsearchError: a damaged export that cannot be removed.
+    """
+    if not (target / CONFIG).is_file():
+        return False
+    why = damage(target)
+    if why is None:
+        return True
+    if log:
+        log(f"the ONNX export at {target} is damaged ({why}); exporting it again")
+    try:
+        _remove_export(target)
+    except OSError as exc:
+        raise SimsearchError(f"cannot remove the damaged ONNX export {target}: {exc}") from None
+    return False
 
 
 def _remove_export(directory: Path) -> None:

@@ -169,10 +169,9 @@ def build_ann(
         ``build_seconds``).
 
     Raises:
-        SimsearchError: usearch missing, invalid options, a matrix that is not 2-d.
+        SimsearchError: usearch missing, invalid options, a matrix that is not 2-d, not
+            enough space for the file (see :func:`save`).
     """
-    from simsearch._fs.atomic import atomic_path
-
     options = options or AnnOptions()
     options.check()
     usearch_index = require_usearch()
@@ -201,10 +200,8 @@ def build_ann(
             added += len(rows)
         if on_progress:
             on_progress(start + len(block), n)
-    target = Path(target)
-    with atomic_path(target) as tmp:
-        index.save(str(tmp))
-    size = target.stat().st_size
+    save(index, Path(target))
+    size = Path(target).stat().st_size
     return AnnInfo(
         library=LIBRARY,
         version=_usearch_version(),
@@ -222,6 +219,42 @@ def build_ann(
         bytes_per_vector=round(size / max(added, 1), 1),
         build_seconds=round(time.perf_counter() - started, 2),
     )
+
+
+def save(index: Any, target: Path) -> None:
+    """Write the usearch ``index`` to ``target`` atomically, after checking the disk
+    has room for its serialized length (plus a margin).
+
+    usearch reports a failed write only as ``RuntimeError: Failed to serialize into
+    stream``; it is turned into the same one-line error as any other full disk. Either
+    way no temporary file is left and an existing ``target`` is untouched.
+
+    Raises:
+        SimsearchError: not enough space, or the write failed (one line).
+    """
+    import shutil
+
+    from simsearch._fs.atomic import atomic_path
+    from simsearch._fs.safe import check_free_space
+
+    needed = int(getattr(index, "serialized_length", 0) or 0)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space(target.parent, needed, "the approximate index")
+    with atomic_path(target) as tmp:
+        try:
+            index.save(str(tmp))
+        except RuntimeError as exc:
+            try:
+                free = shutil.disk_usage(target.parent).free
+            except OSError:
+                free = 0
+            why = (
+                "no space left on the device; free some space or use a location on "
+                "another disk" if free < needed else str(exc)
+            )
+            error = SimsearchError(f"failed writing the approximate index {target}: {why}")
+            error.no_space = free < needed  # type: ignore[attr-defined] - as check_free_space
+            raise error from None
 
 
 def _usearch_version() -> str:

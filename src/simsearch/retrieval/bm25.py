@@ -66,13 +66,21 @@ class TokenStore:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TokenStore:
-        """Read a store; a missing file gives an empty store."""
+        """Read a store; a missing file gives an empty store.
+
+        Raises:
+            ValueError: a line that is not JSON ``{"key": str, "terms": list}`` (UTF-8
+                and JSON errors are ``ValueError`` too); OSError: unreadable.
+        """
         keys, terms = [], []
         path = Path(path)
         if path.exists():
             with path.open(encoding="utf-8") as fh:
                 for line in fh:
                     record = json.loads(line)
+                    if not isinstance(record, dict) or not isinstance(record.get("key"), str) \
+                            or not isinstance(record.get("terms"), list):
+                        raise ValueError("a line of the terms file is not {key, terms}")
                     keys.append(record["key"])
                     terms.append(record["terms"])
         return cls(keys, terms)
@@ -202,17 +210,39 @@ class LexicalIndex:
         directory: str | os.PathLike,
         names: dict[str, str] | None = None,
         with_terms: bool = False,
+        n_rows: int | None = None,
     ) -> LexicalIndex:
         """Open a saved index; ``with_terms`` also reads the row terms (needed by
-        ``similar`` in lexical mode and :meth:`document_terms`)."""
+        ``similar`` in lexical mode and :meth:`document_terms`).
+
+        Every part is checked before anything is allocated from it: the arrays' headers
+        against the bytes the archive holds (:func:`read_npz`), the CSC structure, the
+        vocabulary's length, and (``n_rows`` given: the index's documents) the row count
+        and every row index.
+
+        Raises:
+            ValueError: a damaged or inconsistent file (``BadZipFile``, JSON and UTF-8
+                errors are ``ValueError`` or turned into one); OSError: unreadable.
+        """
         names = {**cls.FILES, **(names or {})}
         directory = Path(directory)
-        with np.load(directory / names["matrix"]) as arrays:
-            data, indices = arrays["data"], arrays["indices"]
-            indptr, n_rows = arrays["indptr"], int(arrays["n_rows"])
-        vocab_list = json.loads((directory / names["vocab"]).read_text(encoding="utf-8"))
-        terms = TokenStore.load(directory / names["terms"]).terms if with_terms else None
-        index = cls(data, indices, indptr, {t: i for i, t in enumerate(vocab_list)}, n_rows, terms)
+        arrays = read_npz(directory / names["matrix"], ("data", "indices", "indptr", "n_rows"))
+        vocab_list = _read_vocab(directory / names["vocab"])
+        data, indices, indptr, stored_rows = (
+            arrays["data"], arrays["indices"], arrays["indptr"], arrays["n_rows"]
+        )
+        if stored_rows.shape != () or stored_rows.dtype.kind not in "iu":
+            raise ValueError("the BM25 row count is not one integer")
+        rows = int(stored_rows)
+        if n_rows is not None and rows != n_rows:
+            raise ValueError(f"the BM25 matrix has {rows} rows, the index {n_rows}")
+        check_csc(data, indices, indptr, len(vocab_list), rows)
+        terms = None
+        if with_terms:
+            terms = TokenStore.load(directory / names["terms"]).terms
+            if len(terms) != rows:
+                raise ValueError(f"the terms file holds {len(terms)} rows, not {rows}")
+        index = cls(data, indices, indptr, {t: i for i, t in enumerate(vocab_list)}, rows, terms)
         index._names_list = vocab_list
         return index
 
@@ -226,7 +256,7 @@ class LexicalIndex:
         out = np.zeros(self.n_rows, dtype=np.float32)
         for term in terms:
             t = self.vocab.get(term)
-            if t is None:
+            if t is None or t + 1 >= len(self.indptr):  # unknown, or a term with no column
                 continue
             a, b = self.indptr[t], self.indptr[t + 1]
             out[self.indices[a:b]] += self.data[a:b]  # one entry per row within a term
@@ -262,6 +292,85 @@ class LexicalIndex:
         if self.terms is not None:
             return list(dict.fromkeys(self.terms[row]))
         return self.rows_terms([row])[row]
+
+
+#: The largest BM25 archive member read (a header may claim any shape).
+MAX_MEMBER_BYTES = 1 << 40
+
+
+def read_npz(path: str | os.PathLike, keys: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an uncompressed ``.npz`` (as :func:`numpy.savez` writes),
+    each read only after its header's shape and dtype agree with the bytes the archive
+    stores for it, so a damaged or hostile header can never make numpy allocate more
+    than the file holds.
+
+    Raises:
+        ValueError: not a zip of ``.npy`` members (``BadZipFile`` is turned into this), a
+            member missing, compressed, an object dtype, or a header that disagrees
+            with its member's size.
+    """
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    size_on_disk = os.path.getsize(path)
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for key in keys:
+                info = archive.getinfo(f"{key}.npy")
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > size_on_disk:
+                    raise ValueError(f"{key}: not a stored member of the archive")
+                with archive.open(info) as handle:
+                    version = npy.read_magic(handle)
+                    read_header = (npy.read_array_header_1_0 if version == (1, 0)
+                                   else npy.read_array_header_2_0)
+                    shape, fortran, dtype = read_header(handle)
+                    if dtype.hasobject or fortran:
+                        raise ValueError(f"{key}: not a plain numeric array")
+                    count = int(np.prod(shape, dtype=object))
+                    if count * dtype.itemsize != info.file_size - handle.tell():
+                        raise ValueError(f"{key}: its header disagrees with its size")
+                    out[key] = np.frombuffer(handle.read(), dtype=dtype, count=count).reshape(shape)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"not a zip archive ({exc})") from None
+    except KeyError as exc:
+        raise ValueError(f"the archive has no member {exc}") from None
+    return out
+
+
+def _read_vocab(path: Path) -> list[str]:
+    """The vocabulary file: a JSON list of term strings (term id = position)."""
+    vocab = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+        raise ValueError("the vocabulary is not a list of terms")
+    return vocab
+
+
+def check_csc(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n_terms: int, n_rows: int
+) -> None:
+    """Check a CSC score matrix by term: ``data`` float32 and ``indices`` integer of one
+    length, ``indptr`` ``(n_terms + 1,)`` (or ``(n_terms,)``: the last term has no
+    column) non-decreasing integers from 0 to that length,
+    every row index in ``range(n_rows)``.
+
+    Raises:
+        ValueError: naming the first check that fails.
+    """
+    if data.ndim != 1 or data.dtype != np.float32:
+        raise ValueError("the BM25 scores are not a float32 vector")
+    if indices.shape != data.shape or indices.dtype.kind not in "iu":
+        raise ValueError("the BM25 row indices do not match the scores")
+    # bm25s gives the empty term ("", last in its vocabulary) no column, so
+    # ``indptr`` may be one shorter than the vocabulary plus one.
+    if indptr.ndim != 1 or len(indptr) - 1 not in (n_terms, n_terms - 1) \
+            or indptr.dtype.kind not in "iu":
+        raise ValueError(f"the BM25 term pointers do not match the {n_terms} terms")
+    if indptr[0] != 0 or indptr[-1] != len(data) or np.any(np.diff(indptr) < 0):
+        raise ValueError("the BM25 term pointers are out of order")
+    if len(indices) and (indices.min() < 0 or indices.max() >= n_rows):
+        raise ValueError(f"the BM25 matrix names rows outside 0..{n_rows - 1}")
 
 
 def matched_terms(query_terms: Iterable[str], row_terms: Iterable[str]) -> list[str]:

@@ -64,19 +64,30 @@ def open_retriever(
         embeddings: the search matrix (windows or rows), or ``None``.
         n_rows: number of rows.
         load_lexical: read the lexical index (when the index has one).
+
+    Every part is checked against ``n_rows`` (and the window map against the rows of
+    ``embeddings``) as it opens, before anything is allocated from it.
+
+    Raises:
+        DamagedIndex: a part is unreadable (random bytes, a flipped bit) or does not fit
+            the index (row counts, shapes, indices out of range).
     """
     from simsearch.retrieval.modes import Retriever
+    from simsearch.store.index import part_errors
 
     offsets = np.arange(n_rows + 1, dtype=np.int64)
     window_map = None
     if "windows" in files:
         name = getattr(files["windows"], "name", files["windows"])
-        window_map = chunking.load_window_map(directory / name)
-        offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), n_rows)
+        n_windows = None if embeddings is None else embeddings.shape[0]
+        with part_errors(directory, name):
+            window_map = chunking.load_window_map(directory / name, n_windows, n_rows)
+            offsets = chunking.row_offsets(np.asarray(window_map[:, 0]), n_rows)
     names = lexical_names(files) if load_lexical else None
     lex = None
     if names is not None:
-        lex = lexical.LexicalIndex.load(directory, names)
+        with part_errors(directory, f"{names['matrix']} / {names['vocab']}"):
+            lex = lexical.LexicalIndex.load(directory, names, n_rows=n_rows)
     return Retriever(embeddings, offsets, lex, window_map)
 
 
@@ -171,8 +182,30 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
     nonempty = None
     if index.meta.n_empty:
         if EMPTY_ROWS in index.meta.files:
-            empty = np.load(index.file(EMPTY_ROWS), allow_pickle=False)
+            empty = load_empty_rows(index)
         else:  # an index built before the part existed: read its texts once
             empty = empty_rows(index.texts)
         nonempty = RowFilter(~RowFilter.of_rows(empty, index.n_docs).mask)
     return Parts(retriever, dense, nonempty)
+
+
+def load_empty_rows(index) -> np.ndarray:
+    """``(n_empty,)`` int64 of the ``empty_rows`` part of an opened index, checked: as
+    many distinct rows as the metadata counts, each in ``range(n_docs)``, ascending.
+
+    Raises:
+        DamagedIndex: the file is unreadable or does not fit the index.
+    """
+    from simsearch.store.index import part_errors
+
+    path = index.file(EMPTY_ROWS)
+    with part_errors(index.path, path.name):
+        empty = np.load(path, mmap_mode="r", allow_pickle=False)  # size checked: no bomb
+        if not isinstance(empty, np.ndarray) or empty.dtype != np.int64 or empty.ndim != 1:
+            raise ValueError("not an int64 vector of rows")
+        if len(empty) != index.meta.n_empty:
+            raise ValueError(f"{len(empty)} empty rows, the metadata counts {index.meta.n_empty}")
+        if len(empty) and (empty[0] < 0 or empty[-1] >= index.n_docs
+                           or np.any(np.diff(empty) <= 0)):
+            raise ValueError(f"rows out of order or outside 0..{index.n_docs - 1}")
+    return np.array(empty)

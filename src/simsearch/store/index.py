@@ -181,6 +181,24 @@ class Index:
 
     _reading = reading  # the older name
 
+    def columns_file(self) -> Path:
+        """The parquet column file (role ``columns``) after checking, from its footer
+        alone, that it holds one row per document (a hostile or mixed-up file with fewer
+        rows would filter on a prefix of the index, one with more would index past it).
+
+        Raises:
+            KeyError: the index has no column file (built before filters existed).
+            DamagedIndex: the file is unreadable or its row count is not ``n_docs``.
+        """
+        path = self.file("columns")
+        with part_errors(self.path, path.name):
+            import pyarrow.parquet as pq
+
+            n_rows = pq.read_metadata(path).num_rows
+        if n_rows != self.n_docs:
+            raise damaged(self.path, f"{path.name} holds {n_rows} rows, not {self.n_docs}")
+        return path
+
     def rows(self, positions: Sequence[int]) -> list[dict[str, Any]]:
         """The source rows at ``positions`` (0-based), as dicts column -> value, read by
         seeking in the rows file (cost grows with ``len(positions)``, not the corpus)."""
@@ -234,7 +252,7 @@ class Index:
         if "row_vectors" in self.meta.files:
             with self._reading("row_vectors"):
                 rows = np.load(self.file("row_vectors"), mmap_mode="r", allow_pickle=False)
-            if rows.shape != (self.n_docs, self.embeddings.shape[1]):
+            if rows.dtype != np.float32 or rows.shape != (self.n_docs, self.embeddings.shape[1]):
                 name = self.meta.files["row_vectors"].name
                 raise damaged(self.path, f"{name} is not the row vectors")
             return rows
@@ -303,6 +321,27 @@ class Index:
             "stale": self.stale(),
             "meta": meta.to_dict(),
         }
+
+
+@contextlib.contextmanager
+def part_errors(index_path: str | os.PathLike[str], name: str) -> Iterator[None]:
+    """Turn a failure to read, parse or check the part ``name`` of the index at
+    ``index_path`` into the "damaged, rebuild" error, while a :class:`SimsearchError`
+    (an invalid filter, a damaged index found deeper) passes unchanged.
+
+    A file can be damaged in ways that keep its size (random bytes, a flipped bit) and
+    :meth:`Index.verify` (sha256 of every file) is too slow to run on every open, so each
+    part is checked where it is opened: parse errors (``ValueError``, ``BadZipFile``,
+    ``UnicodeDecodeError``, ``ArrowInvalid``, ...) and failed shape or range checks
+    (raised as ``ValueError``) land here.
+    """
+    try:
+        yield
+    except SimsearchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each parser raises its own types
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise damaged(index_path, f"{name}: {why[:200]}") from None
 
 
 def load_index(root: str | Path = DEFAULT_ROOT, name: str = DEFAULT_NAME) -> Index:

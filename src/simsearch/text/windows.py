@@ -300,10 +300,33 @@ def save_window_map(path, windows: Windows) -> None:
     np.save(path, np.stack([windows.row, windows.start, windows.end], axis=1).astype(np.int64))
 
 
-def load_window_map(path) -> np.ndarray:
-    """Read a map written by :func:`save_window_map` (memory-mapped).
+def load_window_map(
+    path, n_windows: int | None = None, n_rows: int | None = None
+) -> np.ndarray:
+    """Read a map written by :func:`save_window_map` (memory-mapped), checked against
+    the index it belongs to when ``n_windows`` (rows of the search matrix) and
+    ``n_rows`` (documents) are given.
 
     Returns:
         ``(n_windows, 3)`` int64: row, start, end.
+
+    Raises:
+        ValueError: the file is not a ``.npy`` array (numpy's parse errors, e.g. of a
+            damaged header), or not an ``(n_windows, 3)`` int64 map whose rows are
+            non-decreasing and in ``range(n_rows)``, with ``0 <= start <= end``.
     """
-    return np.load(path, mmap_mode="r")
+    try:
+        window_map = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (SyntaxError, OSError) as exc:  # numpy's header parser raises these too
+        raise ValueError(f"not a window map ({exc})") from None
+    if not isinstance(window_map, np.ndarray) or window_map.dtype != np.int64 \
+            or window_map.ndim != 2 or window_map.shape[1] != 3:
+        raise ValueError(f"not an (n, 3) int64 window map: {getattr(window_map, 'shape', '?')}")
+    if n_windows is not None and window_map.shape[0] != n_windows:
+        raise ValueError(f"{window_map.shape[0]} windows, the search matrix has {n_windows}")
+    rows, starts, ends = (np.asarray(window_map[:, i]) for i in range(3))
+    if n_rows is not None and len(rows) and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"windows of rows outside 0..{n_rows - 1}")
+    if len(rows) and (np.any(starts < 0) or np.any(ends < starts)):
+        raise ValueError("a window ends before it starts")
+    return window_map
