@@ -107,13 +107,7 @@ def untouched_search_works(root: Path, role: str) -> None:
     assert len(search(root, role)) == 3
 
 
-#: The column file is read in retrieval/filters.py, which must guard its reads (see
-#: NEEDS_FILTERS); until then its cases are expected to fail.
-NEEDS_FILTERS = pytest.mark.xfail(
-    strict=True,
-    reason="needs index.columns_file() and part_errors in retrieval/filters.index_rows",
-)
-ROLES = [pytest.param(r, marks=NEEDS_FILTERS) if r == "columns" else r for r in SEARCHES]
+ROLES = list(SEARCHES)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -133,7 +127,7 @@ def test_one_flipped_bit_in_a_part_is_the_damaged_error(root, role):
 
 
 @pytest.mark.parametrize(
-    "role", ["windows", "lexical_matrix", pytest.param("columns", marks=NEEDS_FILTERS)]
+    "role", ["windows", "lexical_matrix", "columns"]
 )
 def test_a_damaged_part_is_one_line_and_exit_code_2(root, role, tmp_path):
     random_bytes(index_file(root / "default", role))
@@ -172,7 +166,6 @@ def test_a_column_file_of_another_length_is_damaged(root, n_rows):
         index.columns_file()
 
 
-@NEEDS_FILTERS
 @pytest.mark.parametrize("n_rows", [N_DOCS // 2, N_DOCS * 2])
 def test_filtering_on_a_column_file_of_another_length_is_damaged(root, n_rows):
     replace_part(root, "columns", "hostile", columns_of(n_rows))

@@ -13,7 +13,7 @@ from simsearch import load_index
 from simsearch.build import build_index
 from simsearch.errors import InvalidParameter
 from simsearch.retrieval.modes import SearchOptions
-from simsearch.retrieval.parts import open_parts
+from simsearch.retrieval.parts import open_parts, row_embeddings
 from simsearch.retrieval.rank import Query, rank
 from simsearch.search import query_hits, search_options, similar_hits
 
@@ -54,7 +54,7 @@ def test_long_documents_become_windows_and_lexical_index_is_built(shared):
     assert report.n_split == windows.n_split == 2
     assert index.embeddings.shape[0] == windows.n_windows == report.n_windows > len(TEXTS)
     assert report.tokenized == len(TEXTS)  # every text analysed by Kiwi once
-    retriever = index.retriever()
+    retriever = open_parts(index).retriever
     assert retriever.n_rows == len(TEXTS) and retriever.lexical is not None
     # Dense ranking over windows equals the brute-force best window per row.
     q = np.asarray(index.embeddings[3])
@@ -68,7 +68,7 @@ def test_long_documents_become_windows_and_lexical_index_is_built(shared):
     for r in range(len(TEXTS)):
         mean = np.asarray(index.embeddings[off[r] : off[r + 1]]).mean(axis=0)
         want = mean / max(np.linalg.norm(mean), 1e-12)
-        np.testing.assert_allclose(index.row_embeddings()[r], want, atol=1e-6)
+        np.testing.assert_allclose(row_embeddings(index)[r], want, atol=1e-6)
     assert parts.nonempty.rows.tolist() == [r for r, t in enumerate(TEXTS) if t]
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from simsearch.encoding import preflight as environment
 from simsearch.errors import SimsearchError
+from simsearch.retrieval.hit import Hit
 from simsearch.tables import charsets, sheets
 from simsearch.tables import write as table_writer
 
@@ -124,10 +125,10 @@ def test_split_and_join_columns():
 
 # --------------------------------------------------------------- table_writer
 HITS = [
-    {"rank": 1, "row": 4, "cosine_distance": 0.1, "similarity": 0.9, "text": "가" * 100,
-     "columns": {"번호": 5, "초록": "가" * 100}},
-    {"rank": 2, "row": 0, "cosine_distance": 0.2, "similarity": 0.8, "text": "나",
-     "columns": {"번호": 1, "초록": "나"}},
+    Hit(rank=1, row=4, score=0.9, mode="dense", similarity=0.9, cosine_distance=0.1,
+        text="가" * 100, matched_text="가" * 100, columns={"번호": 5, "초록": "가" * 100}),
+    Hit(rank=2, row=0, score=0.8, mode="dense", similarity=0.8, cosine_distance=0.2,
+        text="나", matched_text="나", columns={"번호": 1, "초록": "나"}),
 ]  # fmt: skip
 
 
@@ -138,12 +139,14 @@ def test_write_xlsx_widths_and_values(tmp_path):
     table_writer.write_hits(HITS, path)
     sheet = load_workbook(path).active
     assert [c.value for c in sheet[1]] == [
-        "rank", "row", "cosine_distance", "similarity", "번호", "초록",
+        "rank", "row", "cosine_distance", "similarity", "score", "mode", "matched_text",
+        "matched_terms", "번호", "초록",
     ]  # fmt: skip
-    assert sheet["B2"].value == 4 and sheet["F2"].value == "가" * 100
-    assert sheet.column_dimensions["F"].width == table_writer.MAX_WIDTH  # 200 cells, capped
+    assert sheet["B2"].value == 4 and sheet["J2"].value == "가" * 100
+    assert sheet["E2"].value == 0.9 and sheet["F2"].value == "dense"  # what it is sorted by
+    assert sheet.column_dimensions["J"].width == table_writer.MAX_WIDTH  # 200 cells, capped
     assert sheet.column_dimensions["A"].width < 10
-    assert sheet["F2"].alignment.wrap_text
+    assert sheet["J2"].alignment.wrap_text
     with pytest.raises(SimsearchError, match=r"\.xlsx"):
         table_writer.write_hits(HITS, tmp_path / "r.txt")
 

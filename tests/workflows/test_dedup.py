@@ -13,6 +13,7 @@ import pytest
 
 import simsearch
 from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.retrieval.parts import row_embeddings
 from simsearch.tables.write import write_sheets
 from simsearch.workflows.dedup import DedupOptions, duplicate_pairs, find_duplicates, group_labels
 
@@ -126,7 +127,7 @@ def test_dedup_modes_are_cosine_thresholded_subsets_of_the_exact_pairs(planted):
     hybrid and lexical: the pairs among each row's ranking in that mode that also reach
     the cosine threshold, so a subset of the dense pairs."""
     index, truth = planted
-    rows = np.asarray(index.row_embeddings())
+    rows = np.asarray(row_embeddings(index))
     sims = rows @ rows.T
     a, b = np.nonzero(np.triu(sims >= 0.997, k=1))
     dense = find_duplicates(index, DedupOptions(threshold=0.997, mode="dense"))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.encoding.encoders import SbertEncoder
+from simsearch.encoding.base import SbertEncoder
 from simsearch.errors import SimsearchError
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.encoding.encoders import BaseEncoder, TokenSpans
+from simsearch.encoding.base import BaseEncoder, TokenSpans
 from simsearch.errors import SimsearchError
 
 CONFIG = "simsearch-onnx.json"

@@ -174,8 +174,10 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
     from simsearch.retrieval.rank import Parts
     from simsearch.retrieval.rowfilter import RowFilter
 
-    retriever = index.retriever(lexical=lexical)
-    rows = index.row_embeddings(retriever.offsets)
+    retriever = open_retriever(
+        index.path, index.meta.files, index.embeddings, index.n_docs, load_lexical=lexical
+    )
+    rows = row_embeddings(index, retriever.offsets)
     dense_parts = DenseParts(index.embeddings, retriever.offsets, rows)
     graph = None if exact else ann.open_for(index)
     dense = ExactDense(dense_parts) if graph is None else AnnDense(dense_parts, graph)
@@ -187,6 +189,26 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
             empty = empty_rows(index.texts)
         nonempty = RowFilter(~RowFilter.of_rows(empty, index.n_docs).mask)
     return Parts(retriever, dense, nonempty)
+
+
+def row_embeddings(index, offsets: np.ndarray | None = None) -> np.ndarray:
+    """``(n_docs, search_dim)`` float32, one L2-normalised vector per row of an opened
+    index: the search matrix, or for windows the stored mean of each row's window
+    vectors; an index built before that part was stored computes it here
+    (O(n_windows x dim), :func:`row_vectors_of`). ``offsets``: the window map's
+    ``(n_docs + 1,)`` row offsets, when the caller has them.
+
+    Raises:
+        DamagedIndex: a part does not fit the index.
+    """
+    stored = index.stored_row_vectors()
+    if stored is not None:
+        return stored
+    if offsets is None:
+        offsets = open_retriever(
+            index.path, index.meta.files, index.embeddings, index.n_docs, load_lexical=False
+        ).offsets
+    return row_vectors_of(index.embeddings, offsets)
 
 
 def load_empty_rows(index) -> np.ndarray:

@@ -25,16 +25,13 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from simsearch._fs.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
 from simsearch.store.meta import IMPORTED, META, IndexMeta, ModelFiles, damaged
-
-if TYPE_CHECKING:
-    from simsearch.retrieval.modes import Retriever
 
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
@@ -241,35 +238,26 @@ class Index:
             raise damaged(self.path, f"{self.meta.files['hashes'].name} is not the text hashes")
         return hashes
 
-    def row_embeddings(self, offsets: np.ndarray | None = None) -> np.ndarray:
-        """``(n_docs, search_dim)`` float32, one L2-normalised vector per row: the search
-        matrix itself, or for an index whose long documents are windows, the mean of each
-        row's window vectors, read from the ``row_vectors`` part the build stored
-        (memory-mapped); an index built before that part existed computes it here
-        (O(n_windows x dim)). ``offsets``: the window map, when the caller has it."""
+    def stored_row_vectors(self) -> np.ndarray | None:
+        """``(n_docs, search_dim)`` float32, one L2-normalised vector per row, when the
+        index holds them: the search matrix itself (no windows), or the ``row_vectors``
+        part the build stored for windows (memory-mapped); ``None`` for a windowed index
+        built before that part existed (:func:`simsearch.retrieval.parts.row_embeddings`
+        computes them then).
+
+        Raises:
+            DamagedIndex: the stored part does not fit the index.
+        """
         if "windows" not in self.meta.files:
             return self.embeddings
-        if "row_vectors" in self.meta.files:
-            with self._reading("row_vectors"):
-                rows = np.load(self.file("row_vectors"), mmap_mode="r", allow_pickle=False)
-            if rows.dtype != np.float32 or rows.shape != (self.n_docs, self.embeddings.shape[1]):
-                name = self.meta.files["row_vectors"].name
-                raise damaged(self.path, f"{name} is not the row vectors")
-            return rows
-        from simsearch.retrieval.parts import row_vectors_of
-
-        if offsets is None:
-            offsets = self.retriever(lexical=False).offsets
-        return row_vectors_of(self.embeddings, offsets)
-
-    def retriever(self, lexical: bool = True) -> Retriever:
-        """The searchable parts (:class:`~simsearch.retrieval.modes.Retriever`): the search
-        matrix with its window map, and (``lexical``) the BM25 index when there is one."""
-        from simsearch.retrieval.parts import open_retriever
-
-        return open_retriever(
-            self.path, self.meta.files, self.embeddings, self.n_docs, load_lexical=lexical
-        )
+        if "row_vectors" not in self.meta.files:
+            return None
+        with self.reading("row_vectors"):
+            rows = np.load(self.file("row_vectors"), mmap_mode="r", allow_pickle=False)
+        if rows.dtype != np.float32 or rows.shape != (self.n_docs, self.embeddings.shape[1]):
+            name = self.meta.files["row_vectors"].name
+            raise damaged(self.path, f"{name} is not the row vectors")
+        return rows
 
     def verify(self) -> None:
         """Compare every file with the sha256 recorded in its metadata.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simsearch.errors import InvalidParameter, SimsearchError
+from simsearch.retrieval.parts import row_embeddings
 from simsearch.retrieval.topk import top_k
 from simsearch.store import index as store
 
@@ -166,7 +167,7 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     """
     import pandas as pd
 
-    emb = index.row_embeddings()
+    emb = row_embeddings(index)
     present = np.flatnonzero(np.any(np.asarray(emb) != 0, axis=1))
     if len(present) < 3:
         raise SimsearchError("a map needs at least 3 non-empty documents")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simsearch.errors import InvalidParameter
+from simsearch.retrieval.parts import row_embeddings
 from simsearch.retrieval.topk import BLOCK_BYTES
 from simsearch.store import index as store
 
@@ -181,7 +182,7 @@ def ranked_pairs(
                               mode=options.mode)
     rows = np.arange(index.n_docs, dtype=np.int64)
     _, ranked = neighbor_rankings(index, wanted, rows, on_progress)
-    vectors = index.row_embeddings()
+    vectors = row_embeddings(index)
     found: dict[tuple[int, int], float] = {}
     for row, one in zip(rows.tolist(), ranked):
         # The cosine of the row vectors (lexical rankings carry no similarity).
@@ -242,7 +243,7 @@ def find_duplicates(
     try:
         if _mode(index, options.mode) == "dense":
             a, b, sims = duplicate_pairs(
-                index.row_embeddings(),
+                row_embeddings(index),
                 options.threshold,
                 options.block_bytes,
                 options.max_pairs,
