@@ -191,11 +191,16 @@ def test_unreachable_hub_is_refused_in_seconds(tmp_path, monkeypatch):
     assert "\n" not in str(error.value)
 
 
-def test_local_model_and_offline_mode_need_no_check(tmp_path, monkeypatch):
+def test_local_model_needs_no_check_and_offline_mode_reads_only_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:1")
     environment.check_hub_model(str(tmp_path))  # a directory: no network involved
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    environment.check_hub_model("jhgan/ko-sroberta-multitask")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    # Offline, an uncached hub id is refused before sentence-transformers loads (the
+    # cached case: tests/build/test_default_model.py builds and queries through it).
+    with pytest.raises(SimsearchError, match="offline .* not in the cache") as error:
+        environment.check_hub_model("jhgan/ko-sroberta-multitask")
+    assert "\n" not in str(error.value)
 
 
 def test_cuda_without_gpu_is_one_sentence():

@@ -155,12 +155,14 @@ def build(
     log = log or (lambda _msg: None)
     options.check()
     model = resolve_model(options)
-    backend = None if options.embeddings is not None else check_encoding(options, model)
     path = store.index_dir(options.root, options.name)
     layout.check_index_dir_path(Path(options.root), options.name)
     corpus = read_corpus(
         source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
     )
+    # After the file and the column are known good: the model check and resolving
+    # "auto" (which may import torch) take seconds, a missing file should not.
+    backend = None if options.embeddings is not None else check_encoding(options, model)
     for line in corpus.notes.lines(Path(source).name):
         log(line)
     matrix = None
@@ -212,7 +214,9 @@ def _build_locked(gen: Generation, job: _Inputs, matrix: np.ndarray | None) -> B
         report, meta = BuildReport(path=gen.path, status="up-to-date", reused=old.n_docs), old.meta
     else:
         same = old is not None and (old.model, old.meta.encode.precision) == (
-            target.model, target.precision)
+            target.model,
+            target.precision,
+        )
         reusable = old if same and not stale and not options.rebuild else None
         slot = EncoderSlot(target.model, options, job.backend, gen) if job.backend else None
         try:
@@ -250,8 +254,12 @@ def _write_generation(
         cached_dim = reusable.meta.dim if reusable is not None else 0
         encoded = encode_missing(gen, reuse, slot, job.options, cached_dim)
         report = BuildReport(
-            path=gen.path, status="updated" if reusable else "built", encoded=encoded.encoded,
-            reused=reuse.reused, dropped=reuse.dropped, resumed=encoded.resumed,
+            path=gen.path,
+            status="updated" if reusable else "built",
+            encoded=encoded.encoded,
+            reused=reuse.reused,
+            dropped=reuse.dropped,
+            resumed=encoded.resumed,
             truncated=encoded.truncated,
         )
         old_matrix = np.load(reusable.file("embeddings"), mmap_mode="r") if reusable else None
@@ -265,8 +273,9 @@ def _write_generation(
     files.update(part_files)
     backend = slot.opened.backend if slot and slot.opened and encoded.pending is not None else None
     built = (files, sections, encoded, backend)
-    meta = commit_generation(gen, job.source, job.corpus, job.target, job.options, report, built,
-                             (old, reusable, retire))
+    meta = commit_generation(
+        gen, job.source, job.corpus, job.target, job.options, report, built, (old, reusable, retire)
+    )
     return report, meta
 
 

@@ -24,14 +24,25 @@ def check_encoding(options: BuildOptions, model: str) -> str:
             precision, device or Ray combination that cannot run.
     """
     from simsearch.encoding.encoders import check_options, resolve_backend
-    from simsearch.encoding.model_files import check_local_model
-    from simsearch.encoding.preflight import check_hub_model
 
-    check_local_model(model)  # a bad path: refused before torch is imported
-    check_hub_model(model)  # seconds, before the file or torch is loaded
+    check_model(model)
     backend = resolve_backend(options.backend, options.device, options.precision, options.ray)
     check_options(backend, options.precision, options.device, options.ray)
     return backend
+
+
+def check_model(model: str) -> None:
+    """Refuse a model that cannot load, in seconds and without torch: a local path that
+    holds no model, or (online only) a hub id the hub does not know.
+
+    Raises:
+        InvalidParameter: as above.
+    """
+    from simsearch.encoding.model_files import check_local_model
+    from simsearch.encoding.preflight import check_hub_model
+
+    check_local_model(model)
+    check_hub_model(model)
 
 
 def model_files_changed(meta: IndexMeta | None, model: str) -> bool:

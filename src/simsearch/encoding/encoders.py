@@ -35,6 +35,8 @@ from simsearch.errors import InvalidParameter, SimsearchError
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 LogFn = Callable[[str], None]
+
+
 def resolve_backend(
     backend: str, device: str | None, precision: str = "fp32", ray: str | None = None
 ) -> str:
@@ -61,7 +63,7 @@ def resolve_backend(
         return "torch"
     if find_spec("onnxruntime") is None or find_spec("onnx") is None:
         return "torch"
-    if device is None:
+    if device is None and _torch_may_have_a_gpu():
         import torch
 
         if torch.cuda.is_available():
@@ -69,9 +71,25 @@ def resolve_backend(
     return "onnx"
 
 
-def check_options(
-    backend: str, precision: str, device: str | None, ray: str | None = None
-) -> None:
+def _torch_may_have_a_gpu() -> bool:
+    """False when the installed torch is a CPU-only build, read from ``torch/version.py``
+    without importing torch (about 2 s): the README's CPU install then never pays for it
+    in ``index``. True when unsure (a CUDA or ROCm build, or an unreadable file)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    version = Path(next(iter(spec.submodule_search_locations))) / "version.py"
+    try:
+        text = version.read_text(encoding="utf-8")
+    except OSError:
+        return True
+    gpu_builds = ("cuda", "hip", "rocm", "xpu")
+    return not all(f"\n{name}: Optional[str] = None" in text for name in gpu_builds)
+
+
+def check_options(backend: str, precision: str, device: str | None, ray: str | None = None) -> None:
     """Refuse combinations that cannot run, before anything slow is loaded.
 
     Raises:

@@ -62,6 +62,16 @@ def hub_reachable(timeout: float = CONNECT_TIMEOUT) -> bool:
     return bool(answers and answers[0])
 
 
+def not_cached_offline(model: str) -> str:
+    """The one-line error for a hub model that offline mode cannot load; ``{name}`` is
+    the option that named it (``--model`` in the CLI)."""
+    return (
+        f"cannot load model {model!r}: the Hugging Face hub is offline (HF_HUB_OFFLINE=1) "
+        f"and it is not in the cache; connect to the internet once to download it, give "
+        f"{{name}} a local directory holding a saved SentenceTransformer, or {OFFLINE_HINT}"
+    )
+
+
 def is_cached(model: str) -> bool:
     """Whether the hub model ``model`` is in the local Hugging Face cache."""
     from huggingface_hub import try_to_load_from_cache
@@ -98,9 +108,17 @@ def check_hub_model(model: str, timeout: float = CONNECT_TIMEOUT) -> None:
         timeout: seconds for the connect check.
 
     Raises:
-        InvalidParameter: the hub is unreachable and the model is not cached.
+        InvalidParameter: the hub is unreachable, or offline mode is on
+            (``HF_HUB_OFFLINE=1``), and the model is not cached.
     """
-    if Path(model).expanduser().is_dir() or hub_offline():
+    if Path(model).expanduser().is_dir() or model.startswith((".", "/", "~")):
+        return  # a local path: its own check says what is missing
+    if hub_offline():
+        # Refused here, before sentence-transformers and torch load (about 10 s), with
+        # the message the loader would give.
+        short = "/" not in model  # sentence-transformers also tries its own organisation
+        if not (is_cached(model) or (short and is_cached(f"sentence-transformers/{model}"))):
+            raise InvalidParameter("model", not_cached_offline(model))
         return
     if hub_reachable(timeout):
         return

@@ -69,7 +69,12 @@ def load_model(
         model = os.fspath(model)
     if not isinstance(model, str):
         return model
-    from simsearch.encoding.preflight import OFFLINE_HINT, check_device, check_hub_model
+    from simsearch.encoding.preflight import (
+        OFFLINE_HINT,
+        check_device,
+        check_hub_model,
+        not_cached_offline,
+    )
 
     check_device(device)
     check_hub_model(model)
@@ -83,10 +88,9 @@ def load_model(
     try:
         return SentenceTransformer(str(local) if local.is_dir() else model, device=device)
     except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        why = "the Hugging Face hub is offline (HF_HUB_OFFLINE=1) and it is not in the cache"
-        if not offline:
-            why = f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+            raise InvalidParameter("model", not_cached_offline(model)) from None
+        why = f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         raise InvalidParameter(
             "model",
             f"cannot load model {model!r}: {why}; connect to the internet once to download "
