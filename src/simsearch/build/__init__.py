@@ -41,7 +41,7 @@ from simsearch.build.options import (
     resolve_model,
 )
 from simsearch.build.parts import PartInput, write_parts
-from simsearch.build.plan import plan_reuse, plan_units
+from simsearch.build.plan import cap_notice, cap_texts, plan_reuse, plan_units
 from simsearch.build.preflight import check_encoding, model_files_changed
 from simsearch.errors import SimsearchError
 from simsearch.store import generations, layout
@@ -163,6 +163,10 @@ def build(
     )
     for line in corpus.notes.lines(Path(source).name):
         log(line)
+    texts, cut = cap_texts(corpus.texts)
+    if cut:
+        corpus = dataclasses.replace(corpus, texts=texts, n_empty=sum(not t.strip() for t in texts))
+        log(cap_notice(cut))
     matrix = None
     if options.embeddings is not None:
         from simsearch.build.embeddings_file import open_embeddings
@@ -183,6 +187,7 @@ def build(
         if created:  # a first build that failed leaves no empty index directory behind
             layout.release_new_index_dir(path)
     report.seconds = time.perf_counter() - started
+    report.cut = cut
     return report
 
 

@@ -34,6 +34,8 @@ class BuildReport:
         n_windows: texts encoded for the index (windows; ``n_docs`` without chunking);
             ``n_split``: documents cut into more than one window.
         tokenized: texts analysed by Kiwi for the lexical index in this run.
+        cut: 0-based rows longer than :data:`simsearch.build.plan.MAX_TEXT_CHARS`
+            characters, indexed by their first ones only.
         seconds: wall time of the whole build.
     """
 
@@ -50,6 +52,7 @@ class BuildReport:
     n_windows: int = 0
     n_split: int = 0
     tokenized: int = 0
+    cut: list[int] = field(default_factory=list)
     seconds: float = 0.0
     meta: IndexMeta | None = None
 
