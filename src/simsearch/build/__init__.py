@@ -42,7 +42,7 @@ from simsearch.build.options import (
 )
 from simsearch.build.parts import PartInput, write_parts
 from simsearch.build.plan import cap_notice, cap_texts, plan_reuse, plan_units
-from simsearch.build.preflight import check_encoding, model_files_changed
+from simsearch.build.preflight import check_encoding, check_whiten_rows, model_files_changed
 from simsearch.errors import SimsearchError
 from simsearch.store import generations, layout
 from simsearch.store import index as store
@@ -109,9 +109,10 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
         whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
             :mod:`simsearch.transforms.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
-        whiten_dim: keep this many whitened dimensions (default all; at most
+        whiten_dim: keep this many whitened dimensions (default all, lowered to
             ``(n - 1) // 2`` when fitted on ``n`` non-empty documents, see
-            :func:`simsearch.transforms.whitening.safe_dim`).
+            :func:`simsearch.transforms.whitening.safe_dim`; a ``whiten_dim`` above that
+            bound is refused before the model is loaded).
         flow: search a BERT-flow copy of the matrix (Li et al. 2020, see
             :mod:`simsearch.transforms.flow`): a normalizing flow fitted on the corpus embeddings,
             stored as an ONNX graph and applied to queries too (no torch needed then).
@@ -161,6 +162,7 @@ def build(
     corpus = read_corpus(
         source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
     )
+    check_whiten_rows(options.whiten_dim, len(corpus.texts) - corpus.n_empty)
     for line in corpus.notes.lines(Path(source).name):
         log(line)
     texts, cut = cap_texts(corpus.texts)
