@@ -68,7 +68,12 @@ class AnnOptions:
         expansion_search: candidate list while searching (``ef``); raised to the number
             of candidates wanted when that is larger.
         oversample: candidates rescored exactly per result asked for.
-        threads: threads for building and batch search (0: all cores).
+        threads: threads for batch search (0: all cores).
+        build_threads: threads inserting vectors. 1 (default): the same matrix gives
+            the same graph, byte for byte, and so the same top-k on every build
+            (usearch draws the HNSW levels from a fixed-seed generator; only the
+            interleaving of threads varies, and usearch takes no seed). 0: all cores,
+            faster on a many-core machine but not reproducible.
     """
 
     dtype: str = "i8"
@@ -77,6 +82,7 @@ class AnnOptions:
     expansion_search: int = 128
     oversample: int = 10
     threads: int = 0
+    build_threads: int = 1
 
     def check(self) -> None:
         """Raises SimsearchError naming the first invalid option."""
@@ -87,8 +93,10 @@ class AnnOptions:
         for name in ("connectivity", "expansion_add", "expansion_search", "oversample"):
             if getattr(self, name) < 1:
                 raise SimsearchError(f"ANN {name} must be at least 1, got {getattr(self, name)}")
-        if self.threads < 0:
-            raise SimsearchError(f"ANN threads must be 0 (all cores) or more, got {self.threads}")
+        for name in ("threads", "build_threads"):
+            if getattr(self, name) < 0:
+                raise SimsearchError(
+                    f"ANN {name} must be 0 (all cores) or more, got {getattr(self, name)}")
 
 
 def require_usearch() -> Any:
@@ -196,7 +204,8 @@ def build_ann(
         rows = np.flatnonzero(keep)
         if len(rows):
             keys = (rows + start).astype(np.uint64)
-            index.add(keys, encode_for_index(block[rows], options.dtype), threads=options.threads)
+            vectors = encode_for_index(block[rows], options.dtype)
+            index.add(keys, vectors, threads=options.build_threads)
             added += len(rows)
         if on_progress:
             on_progress(start + len(block), n)
