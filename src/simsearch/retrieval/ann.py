@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import SimsearchError, damaged
 from simsearch.store.meta import AnnInfo
 
 ProgressFn = Callable[[int, int], None]
@@ -303,18 +303,25 @@ class AnnIndex:
             section: the metadata section :func:`build_ann` returned (for the options).
 
         Raises:
-            SimsearchError: usearch missing, or the file missing or unreadable.
+            SimsearchError: usearch missing.
+            DamagedIndex: the file missing, unreadable, not a usearch index, or another
+                index's graph (its size or dimension differs from ``section``); one line
+                ending "rebuild it with 'simsearch index ... --rebuild'", as every
+                damaged part of an index (its directory is ``path``'s).
         """
+
         usearch_index = require_usearch()
         path = Path(path)
         if not path.exists():
-            raise SimsearchError(f"the ANN index file {path} is missing; rebuild the index")
+            raise damaged(path.parent, f"the ANN index file {path.name} is missing")
         try:
             index = usearch_index.Index.restore(str(path), view=view)
         except Exception as exc:  # noqa: BLE001 - usearch raises plain RuntimeErrors
-            raise SimsearchError(f"cannot open the ANN index {path}: {exc}") from None
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise damaged(path.parent, f"{path.name}: {why}") from None
         if index is None:
-            raise SimsearchError(f"{path} is not a usearch index; rebuild the index")
+            raise damaged(path.parent, f"{path.name} is not a usearch index")
+        _check_against(index, section, path)
         known = {f.name for f in fields(AnnOptions)}
         values = asdict(section) if section is not None else {}
         options = AnnOptions(**{k: v for k, v in values.items() if k in known})
@@ -338,6 +345,24 @@ class AnnIndex:
             return [np.asarray(found.keys, dtype=np.int64)]
         keys, counts = found.keys, found.counts
         return [keys[i, : counts[i]].astype(np.int64) for i in range(len(counts))]
+
+
+def _check_against(index: Any, section: AnnInfo | None, path: Path) -> None:
+    """Refuse a usearch graph that is not the one ``section`` describes (a file of
+    another index put in its place): its vector count and dimension must match.
+
+    Raises:
+        DamagedIndex: they differ.
+    """
+
+    if section is None:
+        return
+    found = (len(index), int(index.ndim))
+    wanted = (int(section.n_vectors), int(section.dim))
+    if found != wanted:
+        raise damaged(path.parent, (
+            f"{path.name} holds {found[0]:,} vectors of dimension {found[1]}, the index "
+            f"recorded {wanted[0]:,} of dimension {wanted[1]}"))
 
 
 # --------------------------------------------------------------------------- index glue
