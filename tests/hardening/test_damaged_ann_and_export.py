@@ -16,6 +16,8 @@ from simsearch.build import build_index
 from simsearch.errors import DamagedIndex, SimsearchError
 from simsearch.retrieval.ann import AnnIndex, build_ann, require_usearch
 
+pytestmark = pytest.mark.extra  # usearch, onnxruntime
+
 try:
     require_usearch()
 except SimsearchError:
