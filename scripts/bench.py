@@ -8,6 +8,7 @@ the checkout or one of its parents)::
     HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py            # the three goals
     HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --quick    # smoke run, 20k rows
     HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --only ranking,encode,memory
+    HF_HUB_OFFLINE=1 PYTHONPATH=src python scripts/bench.py --only where  # seconds
 
 The goals (``--only goals``, the default; one by one ``--only similar``, ``query``, ``topk``):
 
@@ -32,7 +33,8 @@ cores: Kiwi analyses 2 x 100k texts).
 
 Other sections (``--only``): ``ranking``, exact top-10 at 100k and 1M beside the
 notebook recipe and faiss; ``encode``, docs/s per backend with the KorSTS Spearman;
-``memory``, peak RSS of ``index``.
+``memory``, peak RSS of ``index``; ``where``, peak RSS and time of the hostile ``--where``
+filters of issue 18 A1 beside an allowed one (seconds: ``--only where``).
 """
 
 from __future__ import annotations
@@ -429,19 +431,34 @@ def bench_encode(work: Path, model: str, pairs: int, batch: int = 32) -> list[li
 # --------------------------------------------------------------------------- 5. memory
 
 
-def peak_rss_mb(args: list[str], cwd: Path) -> float:
-    """Peak RSS of a command, measured by GNU time (a small parent: a child forked from
-    this big benchmark process would report this process's high-water mark instead)."""
+def measured(args: list[str], cwd: Path) -> tuple[int, float, float, list[str]]:
+    """Run a command under GNU time (a small parent: a child forked from this big
+    benchmark process would report this process's high-water mark instead).
+
+    Returns:
+        ``(exit code, wall seconds, peak RSS in MiB, the command's stderr lines)``.
+    """
     timer = shutil.which("time", path="/usr/bin:/bin")
     if timer is None:
         raise RuntimeError("GNU time (/usr/bin/time) is needed to measure peak RSS")
+    started = time.perf_counter()
     done = subprocess.run(
         [timer, "-f", "PEAK_KB %M", *args], cwd=cwd, env=ENV, capture_output=True, text=True
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"{args} failed: {done.stderr}")
-    line = [x for x in done.stderr.splitlines() if x.startswith("PEAK_KB")][-1]
-    return int(line.split()[1]) / 1024
+    seconds = time.perf_counter() - started
+    lines = done.stderr.splitlines()
+    peak = [x for x in lines if x.startswith("PEAK_KB")][-1]
+    own = [x for x in lines if x.strip() and not x.startswith("PEAK_KB")
+           and not x.startswith("Command exited with non-zero status")]
+    return done.returncode, seconds, int(peak.split()[1]) / 1024, own
+
+
+def peak_rss_mb(args: list[str], cwd: Path) -> float:
+    """Peak RSS of a command that must succeed (see :func:`measured`)."""
+    code, _seconds, peak, lines = measured(args, cwd)
+    if code != 0:
+        raise RuntimeError(f"{args} failed: {lines}")
+    return peak
 
 
 def bench_memory(work: Path, model: str, small: int) -> list[list[object]]:
@@ -477,13 +494,83 @@ def bench_memory(work: Path, model: str, small: int) -> list[list[object]]:
     return rows
 
 
+# --------------------------------------------------------------------------- 6. where
+
+#: The hostile filters of issue 18 A1, and one that is allowed, for the baseline. Before
+#: the bounds the first reached 15 GB resident in 60 s and the second 4 GB.
+WHERE_FILTERS = [
+    ("id < 10", "allowed (baseline)"),
+    ("list_sum(range(300000000)) > 0", "15 GB in 60 s before"),
+    ("length(repeat('a', 2000000000)) > 0", "4 GB before"),
+    ("length(repeat(text, 100000000)) > 0", "a column's cells repeated"),
+    ("regexp_matches(repeat(text, 20000), '(a+)+b')", "slow regular expression"),
+]
+
+
+def bench_where(work: Path) -> list[list[object]]:
+    """Peak RSS and wall time of ``similar --doc 0 --k 3 --where EXPR`` on a 50-row index
+    (imported vectors, no model, no lexical index), each hostile filter beside an allowed
+    one: a bounded filter is refused or interrupted, one line and exit code 2, with the
+    memory of the allowed one (DuckDB runs it in a connection limited to
+    ``filters.MEMORY_LIMIT`` and interrupted after ``filters.TIME_LIMIT_S``)."""
+    import pandas as pd
+
+    n = 50
+    pd.DataFrame({"id": range(n), "year": [2015 + i % 10 for i in range(n)],
+                  "text": [f"문서 {i} 배터리" for i in range(n)]}).to_csv(
+        work / "where.csv", index=False)
+    np.save(work / "where.npy", random_unit(n, 32, seed=3))
+    run_checked([PY, "-m", "simsearch", "index", "where.csv", "-c", "text", "--embeddings",
+                 "where.npy", "--no-lexical", "--index", "w", "-q"], work)
+    rows = []
+    for expression, note in WHERE_FILTERS:
+        code, seconds, peak, lines = measured(
+            [PY, "-m", "simsearch", "similar", "--doc", "0", "--k", "3", "--mode", "dense",
+             "--where", expression, "--index", "w", "-f", "json"], work)
+        said = lines[0] if len(lines) == 1 else f"{len(lines)} stderr lines"
+        rows.append([f"`{expression}`", note, code, f"{seconds:.1f}", f"{peak:.0f}",
+                     said[:110]])
+    rows.append(_where_interrupted(work))
+    return rows
+
+
+#: Runs one filter over a column file; an invalid or interrupted one exits 2 with its line.
+_FILTER_ONE = """
+import sys
+from simsearch.retrieval import filters
+try:
+    print(len(filters.filter_rows(sys.argv[1], sys.argv[2])), "rows")
+except filters.InvalidFilter as exc:
+    print("Error: " + str(exc).splitlines()[0], file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def _where_interrupted(work: Path) -> list[object]:
+    """An allowed filter that runs past ``filters.TIME_LIMIT_S``: 3,000 ``contains`` over
+    200,000 titles (about 10x the limit uninterrupted on 2 loaded cores), through
+    :func:`simsearch.retrieval.filters.filter_rows` on a column file."""
+    import pandas as pd
+
+    from simsearch.retrieval import filters
+
+    n = 200_000
+    path = work / "titles.parquet"
+    filters.write_columns(pd.DataFrame({"title": [f"row {i} title" for i in range(n)]}), path)
+    slow = " or ".join(f"contains(title, 'zz{i}')" for i in range(3000))
+    code, seconds, peak, lines = measured([PY, "-c", _FILTER_ONE, str(path), slow], work)
+    said = lines[-1] if lines else ""
+    return ["3,000 x `contains(title, 'zzN')` over 200k rows", "allowed, runs too long", code,
+            f"{seconds:.1f}", f"{peak:.0f}", said[-110:]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 20k rows, fewer rounds")
     parser.add_argument(
         "--only",
         default="goals",
-        help="comma-separated: goals (= similar,query,topk), ranking, encode, memory",
+        help="comma-separated: goals (= similar,query,topk), ranking, encode, memory, where",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cached indexes")
     options = parser.parse_args()
@@ -526,6 +613,13 @@ def main() -> None:
             table(
                 "Peak RSS of `simsearch index` (" + load() + ")",
                 ["input", "matrix MiB", "peak RSS MiB"],
+                rows,
+            )
+        if "where" in only:
+            rows = bench_where(work)
+            table(
+                "`similar --where` bounds on a 50-row index (" + load() + ")",
+                ["filter", "note", "exit", "seconds", "peak RSS MiB", "stderr"],
                 rows,
             )
     finally:

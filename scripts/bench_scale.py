@@ -225,7 +225,7 @@ def bench_ann_size(
     matrix_bytes = matrix.nbytes
 
     log(f"N={n:,}: usearch build")
-    options = AnnOptions(threads=threads)
+    options = AnnOptions(threads=threads, build_threads=threads)
     section = build_ann(matrix, work / f"ann-{n}.usearch", options)
     start = time.perf_counter()
     ann = AnnIndex.open(work / f"ann-{n}.usearch", section, view=True)

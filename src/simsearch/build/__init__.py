@@ -41,8 +41,8 @@ from simsearch.build.options import (
     resolve_model,
 )
 from simsearch.build.parts import PartInput, write_parts
-from simsearch.build.plan import plan_reuse, plan_units
-from simsearch.build.preflight import check_encoding, model_files_changed
+from simsearch.build.plan import cap_notice, cap_texts, plan_reuse, plan_units
+from simsearch.build.preflight import check_encoding, check_whiten_rows, model_files_changed
 from simsearch.errors import SimsearchError
 from simsearch.store import generations, layout
 from simsearch.store import index as store
@@ -109,9 +109,10 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
         whiten: search a BERT-whitened copy of the matrix (Su et al. 2021, see
             :mod:`simsearch.transforms.whitening`), fitted on the corpus and applied to queries too;
             the raw embeddings stay cached, so turning it on or off re-encodes nothing.
-        whiten_dim: keep this many whitened dimensions (default all; at most
+        whiten_dim: keep this many whitened dimensions (default all, lowered to
             ``(n - 1) // 2`` when fitted on ``n`` non-empty documents, see
-            :func:`simsearch.transforms.whitening.safe_dim`).
+            :func:`simsearch.transforms.whitening.safe_dim`; a ``whiten_dim`` above that
+            bound is refused before the model is loaded).
         flow: search a BERT-flow copy of the matrix (Li et al. 2020, see
             :mod:`simsearch.transforms.flow`): a normalizing flow fitted on the corpus embeddings,
             stored as an ONNX graph and applied to queries too (no torch needed then).
@@ -160,11 +161,16 @@ def build(
     corpus = read_corpus(
         source, column, options.sheet, header_row=options.header_row, encoding=options.encoding
     )
+    check_whiten_rows(options.whiten_dim, len(corpus.texts) - corpus.n_empty)
     # After the file and the column are known good: the model check and resolving
     # "auto" (which may import torch) take seconds, a missing file should not.
     backend = None if options.embeddings is not None else check_encoding(options, model)
     for line in corpus.notes.lines(Path(source).name):
         log(line)
+    texts, cut = cap_texts(corpus.texts)
+    if cut:
+        corpus = dataclasses.replace(corpus, texts=texts, n_empty=sum(not t.strip() for t in texts))
+        log(cap_notice(cut))
     matrix = None
     if options.embeddings is not None:
         from simsearch.build.embeddings_file import open_embeddings
@@ -185,6 +191,7 @@ def build(
         if created:  # a first build that failed leaves no empty index directory behind
             layout.release_new_index_dir(path)
     report.seconds = time.perf_counter() - started
+    report.cut = cut
     return report
 
 

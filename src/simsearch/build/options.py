@@ -12,7 +12,7 @@ from pathlib import Path
 from simsearch.encoding.sbert import DEFAULT_MODEL, model_id
 from simsearch.errors import InvalidParameter
 from simsearch.store import index as store
-from simsearch.store.meta import IMPORTED, AnnInfo, IndexMeta
+from simsearch.store.meta import COLUMN_FORMAT, IMPORTED, AnnInfo, ColumnFileInfo, IndexMeta
 from simsearch.tables.read import Corpus
 
 
@@ -34,6 +34,8 @@ class BuildReport:
         n_windows: texts encoded for the index (windows; ``n_docs`` without chunking);
             ``n_split``: documents cut into more than one window.
         tokenized: texts analysed by Kiwi for the lexical index in this run.
+        cut: 0-based rows longer than :data:`simsearch.build.plan.MAX_TEXT_CHARS`
+            characters, indexed by their first ones only.
         seconds: wall time of the whole build.
     """
 
@@ -50,6 +52,7 @@ class BuildReport:
     n_windows: int = 0
     n_split: int = 0
     tokenized: int = 0
+    cut: list[int] = field(default_factory=list)
     seconds: float = 0.0
     meta: IndexMeta | None = None
 
@@ -221,6 +224,8 @@ class Target:
             reasons.append(f"whitening changed ({old} -> {'on' if self.whiten else 'off'})")
         if filters.ROLE not in meta.files:  # built before filters: add the column file
             reasons.append("no column file for filters yet")
+        elif _column_format(meta) < COLUMN_FORMAT:  # CSV cells copied as text only
+            reasons.append("column file of text only (before typed CSV columns)")
         if (meta.get(AnnInfo) is not None) != self.ann:
             reasons.append("ANN index requested" if self.ann else "ANN index no longer requested")
         chunking = meta.windows.chunking if meta.windows else "none"
@@ -234,6 +239,12 @@ class Target:
         if _lacks_row_parts(meta):  # built before they were stored: `similar` computes them
             reasons.append("no stored row vectors or empty rows yet")
         return reasons
+
+
+def _column_format(meta: IndexMeta) -> int:
+    """The format of the index's column copy (1 when its section predates formats)."""
+    info = meta.get(ColumnFileInfo)
+    return info.format if info is not None else 1
 
 
 def _lacks_row_parts(meta: IndexMeta) -> bool:

@@ -20,6 +20,7 @@ from simsearch.build.options import BuildReport, Target, check_whiten_dim
 from simsearch.build.plan import Units
 from simsearch.store import index as store
 from simsearch.store.meta import (
+    COLUMN_FORMAT,
     ColumnFileInfo,
     FlowInfo,
     LexicalInfo,
@@ -72,7 +73,7 @@ def columns(ctx: PartInput) -> Part:
 
     name = ctx.gen.name("columns", "parquet")
     types = filters.write_columns(ctx.corpus.frame, ctx.gen.path / name)
-    return Part({filters.ROLE: name}, (ColumnFileInfo(types=types),))
+    return Part({filters.ROLE: name}, (ColumnFileInfo(types=types, format=COLUMN_FORMAT),))
 
 
 def transform(ctx: PartInput) -> Part:

@@ -12,6 +12,39 @@ from simsearch.encoding.encoders import Encoder
 from simsearch.retrieval.parts import WindowPlan
 from simsearch.store import index as store
 
+#: Characters of a row's text that an index holds: Excel's own cell limit (32,767). A
+#: longer cell (only a CSV, JSON or Parquet file can hold one) is indexed, stored and
+#: searched by its first ``MAX_TEXT_CHARS`` characters, which bounds the cost of one row
+#: (its windows, its Kiwi terms) whatever its size: a 1.6 MB cell took 271 s before.
+MAX_TEXT_CHARS = 32_767
+
+
+def cap_texts(
+    texts: Sequence[str], limit: int = MAX_TEXT_CHARS
+) -> tuple[list[str], list[int]]:
+    """``texts`` with each cut to its first ``limit`` characters.
+
+    Returns:
+        ``(texts, cut)``: the texts, and the 0-based rows that were longer (ascending).
+    """
+    cut = [i for i, text in enumerate(texts) if len(text) > limit]
+    if not cut:
+        return list(texts), []
+    out = list(texts)
+    for i in cut:
+        out[i] = out[i][:limit]
+    return out, cut
+
+
+def cap_notice(cut: Sequence[int], limit: int = MAX_TEXT_CHARS) -> str:
+    """The one-line notice naming the rows :func:`cap_texts` cut (data rows,
+    0-based as ``--doc`` numbers them; the first 10 named)."""
+    shown = ", ".join(str(i) for i in cut[:10]) + (f" and {len(cut) - 10:,} more"
+                                                   if len(cut) > 10 else "")
+    rows = "row" if len(cut) == 1 else f"{len(cut):,} rows"
+    return (f"{rows} longer than {limit:,} characters (Excel's cell limit) indexed by "
+            f"the first {limit:,} only: {shown}")
+
 
 @dataclass(frozen=True)
 class Units:

@@ -4,7 +4,33 @@ each run once per build and before the lock is taken or anything slow is loaded.
 from __future__ import annotations
 
 from simsearch.build.options import BuildOptions
+from simsearch.errors import InvalidParameter
 from simsearch.store.meta import IndexMeta, ModelFiles
+
+
+def check_whiten_rows(whiten_dim: int | None, n_documents: int) -> None:
+    """Refuse ``whiten_dim`` above what whitening can keep when fitted on ``n_documents``
+    non-empty documents: ``(n - 1) // 2`` (:func:`simsearch.transforms.whitening.safe_dim`
+    says why), checked from the rows alone, before the model is loaded or exported.
+
+    Windows are at least as many as the non-empty rows, so a dimension allowed here is
+    never lowered by the fit; the model's own dimension is checked once it is loaded
+    (:func:`simsearch.build.options.check_whiten_dim`).
+
+    Raises:
+        InvalidParameter: ``whiten_dim > (n_documents - 1) // 2``.
+    """
+    limit = (n_documents - 1) // 2
+    if whiten_dim is None or whiten_dim <= limit:
+        return
+    if limit < 2:
+        raise InvalidParameter("whiten_dim", (
+            f"{{name}} is {whiten_dim} but whitening needs at least 5 non-empty documents "
+            f"to fit on, and the column has {n_documents}"))
+    raise InvalidParameter("whiten_dim", (
+        f"{{name}} is {whiten_dim} but whitening fitted on {n_documents:,} non-empty "
+        f"documents keeps at most (n - 1) // 2 = {limit} dimensions (more would make all "
+        f"documents equally similar); choose at most {limit}"))
 
 
 def check_encoding(options: BuildOptions, model: str) -> str:

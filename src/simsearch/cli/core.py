@@ -95,7 +95,9 @@ def index_command(
         bool, Opt("--whiten", help="Search BERT-whitened embeddings (Su et al. 2021).")
     ] = False,
     whiten_dim: Annotated[
-        int | None, Opt("--whiten-dim", help="Keep this many whitened dimensions.")
+        int | None,
+        Opt("--whiten-dim",
+            help="Keep this many whitened dimensions (at most (n-1)//2 for n documents)."),
     ] = None,
     ann: Annotated[
         bool,

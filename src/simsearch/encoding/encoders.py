@@ -287,7 +287,7 @@ def query_encoder(
         if log:
             log(
                 f"Warning: the ONNX export at {directory} is damaged ({why}); using "
-                "sentence-transformers (run 'simsearch index' again to repair it)"
+                f"sentence-transformers; {onnx_encoder.REPAIR}"
             )
     return TorchEncoder(model, device)
 

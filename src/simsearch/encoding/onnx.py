@@ -47,6 +47,13 @@ from simsearch.encoding.base import BaseEncoder, TokenSpans
 from simsearch.errors import SimsearchError
 
 CONFIG = "simsearch-onnx.json"
+#: Files up to this size are checked by sha256 even at query time (``tokenizer.json``,
+#: under 1 MB: about a millisecond), so same-size damage to the tokenizer is found before
+#: it maps a query to other ids; the model weights are checked by size only then.
+QUICK_CHECK_BYTES = 4 << 20
+#: How a damaged export is repaired: ``index`` checks the export's sha256 and exports
+#: it again (also with ``--rebuild``).
+REPAIR = "repair it with 'simsearch index FILE --column COL' (the command that built the index)"
 FORMAT = 1
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.onnx")
 LogFn = Callable[[str], None]
@@ -274,8 +281,9 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 def damage(directory: Path, full: bool = True) -> str | None:
     """Why the export in ``directory`` cannot be used, or None when it is sound.
-    ``full`` compares the sha256 of every file (index time); otherwise only the config
-    and the sizes are checked (query time: a few ``stat`` calls)."""
+    ``full`` compares the sha256 of every file (index time); otherwise the config, the
+    sizes, and the sha256 of the files up to :data:`QUICK_CHECK_BYTES` (the tokenizer)
+    are checked (query time: a few ``stat`` calls and a millisecond of hashing)."""
     try:
         config = read_config(directory)
         for key in ("pooling", "max_seq_length", "dim", "inputs", "pad_id", "pad_token"):
@@ -288,7 +296,7 @@ def damage(directory: Path, full: bool = True) -> str | None:
             path = directory / Path(name).name
             if not path.is_file() or path.stat().st_size != size:
                 return f"{name} is missing or has another size"
-            if full and _file_record(path)[1] != sha256:
+            if (full or size <= QUICK_CHECK_BYTES) and _file_record(path)[1] != sha256:
                 return f"{name} fails its sha256 check"
     except (SimsearchError, OSError, ValueError, TypeError) as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -440,7 +448,13 @@ class OnnxEncoder(BaseEncoder):
         if "token_type_ids" in self.inputs:
             feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
         feeds = {k: v for k, v in feeds.items() if k in self.inputs}
-        tokens = self.session.run(None, feeds)[0]  # (batch, seq, hidden) float32
+        try:
+            tokens = self.session.run(None, feeds)[0]  # (batch, seq, hidden) float32
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors have no common base
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise SimsearchError(
+                f"the ONNX export at {self.directory} is damaged ({why}); {REPAIR}"
+            ) from None
         mode = self.config["pooling"]
         if mode == "cls":
             pooled = tokens[:, 0]

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.errors import SimsearchError
+from simsearch.errors import SimsearchError, damaged
 from simsearch.store.meta import AnnInfo
 
 ProgressFn = Callable[[int, int], None]
@@ -68,7 +68,12 @@ class AnnOptions:
         expansion_search: candidate list while searching (``ef``); raised to the number
             of candidates wanted when that is larger.
         oversample: candidates rescored exactly per result asked for.
-        threads: threads for building and batch search (0: all cores).
+        threads: threads for batch search (0: all cores).
+        build_threads: threads inserting vectors. 1 (default): the same matrix gives
+            the same graph, byte for byte, and so the same top-k on every build
+            (usearch draws the HNSW levels from a fixed-seed generator; only the
+            interleaving of threads varies, and usearch takes no seed). 0: all cores,
+            faster on a many-core machine but not reproducible.
     """
 
     dtype: str = "i8"
@@ -77,6 +82,7 @@ class AnnOptions:
     expansion_search: int = 128
     oversample: int = 10
     threads: int = 0
+    build_threads: int = 1
 
     def check(self) -> None:
         """Raises SimsearchError naming the first invalid option."""
@@ -87,8 +93,10 @@ class AnnOptions:
         for name in ("connectivity", "expansion_add", "expansion_search", "oversample"):
             if getattr(self, name) < 1:
                 raise SimsearchError(f"ANN {name} must be at least 1, got {getattr(self, name)}")
-        if self.threads < 0:
-            raise SimsearchError(f"ANN threads must be 0 (all cores) or more, got {self.threads}")
+        for name in ("threads", "build_threads"):
+            if getattr(self, name) < 0:
+                raise SimsearchError(
+                    f"ANN {name} must be 0 (all cores) or more, got {getattr(self, name)}")
 
 
 def require_usearch() -> Any:
@@ -196,7 +204,8 @@ def build_ann(
         rows = np.flatnonzero(keep)
         if len(rows):
             keys = (rows + start).astype(np.uint64)
-            index.add(keys, encode_for_index(block[rows], options.dtype), threads=options.threads)
+            vectors = encode_for_index(block[rows], options.dtype)
+            index.add(keys, vectors, threads=options.build_threads)
             added += len(rows)
         if on_progress:
             on_progress(start + len(block), n)
@@ -294,18 +303,25 @@ class AnnIndex:
             section: the metadata section :func:`build_ann` returned (for the options).
 
         Raises:
-            SimsearchError: usearch missing, or the file missing or unreadable.
+            SimsearchError: usearch missing.
+            DamagedIndex: the file missing, unreadable, not a usearch index, or another
+                index's graph (its size or dimension differs from ``section``); one line
+                ending "rebuild it with 'simsearch index ... --rebuild'", as every
+                damaged part of an index (its directory is ``path``'s).
         """
+
         usearch_index = require_usearch()
         path = Path(path)
         if not path.exists():
-            raise SimsearchError(f"the ANN index file {path} is missing; rebuild the index")
+            raise damaged(path.parent, f"the ANN index file {path.name} is missing")
         try:
             index = usearch_index.Index.restore(str(path), view=view)
         except Exception as exc:  # noqa: BLE001 - usearch raises plain RuntimeErrors
-            raise SimsearchError(f"cannot open the ANN index {path}: {exc}") from None
+            why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise damaged(path.parent, f"{path.name}: {why}") from None
         if index is None:
-            raise SimsearchError(f"{path} is not a usearch index; rebuild the index")
+            raise damaged(path.parent, f"{path.name} is not a usearch index")
+        _check_against(index, section, path)
         known = {f.name for f in fields(AnnOptions)}
         values = asdict(section) if section is not None else {}
         options = AnnOptions(**{k: v for k, v in values.items() if k in known})
@@ -329,6 +345,24 @@ class AnnIndex:
             return [np.asarray(found.keys, dtype=np.int64)]
         keys, counts = found.keys, found.counts
         return [keys[i, : counts[i]].astype(np.int64) for i in range(len(counts))]
+
+
+def _check_against(index: Any, section: AnnInfo | None, path: Path) -> None:
+    """Refuse a usearch graph that is not the one ``section`` describes (a file of
+    another index put in its place): its vector count and dimension must match.
+
+    Raises:
+        DamagedIndex: they differ.
+    """
+
+    if section is None:
+        return
+    found = (len(index), int(index.ndim))
+    wanted = (int(section.n_vectors), int(section.dim))
+    if found != wanted:
+        raise damaged(path.parent, (
+            f"{path.name} holds {found[0]:,} vectors of dimension {found[1]}, the index "
+            f"recorded {wanted[0]:,} of dimension {wanted[1]}"))
 
 
 # --------------------------------------------------------------------------- index glue

@@ -152,10 +152,20 @@ class TableInfo(Section):
 @dataclass(frozen=True)
 class ColumnFileInfo(Section):
     """The columnar copy of the source columns that filters read (file ``columns``,
-    parquet; :mod:`simsearch.retrieval.filters`): each column's name and Arrow type."""
+    parquet; :mod:`simsearch.retrieval.filters`): each column's name and Arrow type, and
+    the ``format`` of the copy: 1 (absent in older metadata) held the cells of a CSV/TSV
+    file as text only; 2 types them (:data:`COLUMN_FORMAT`,
+    :func:`simsearch.store.columns.typed_text`)."""
 
     KEY: ClassVar[str] = "column_file"
     types: dict[str, str]
+    format: int = 1
+
+
+#: The column copy's format written now: CSV/TSV cells typed (whole numbers, decimals,
+#: dates, booleans; empty cells NULL). An index with an older copy is upgraded by the
+#: next ``index`` run (the copy rewritten, every vector reused).
+COLUMN_FORMAT = 2
 
 
 @section
