@@ -225,3 +225,31 @@ def test_proxy_is_what_the_check_connects_to(monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     assert environment.hub_address() == ("huggingface.co", 443)
     assert os.environ.get("HF_ENDPOINT") is None
+
+
+def test_missing_column_lists_the_data_sheets_not_the_cover(tmp_path):
+    """Issue 18 B5: a workbook whose first sheet is a cover (a title, a note): a column on
+    no sheet gives an error that offers the data sheets' columns, not the cover's title."""
+    from openpyxl import Workbook
+
+    from simsearch.errors import InvalidParameter
+    from simsearch.tables.read import read_corpus
+
+    path = tmp_path / "cover.xlsx"
+    book = Workbook()
+    book.active.title = "표지"
+    book.active["A1"] = "2024 특허 목록"
+    book.active["A3"] = "작성: 홍길동"
+    for name, header in (("목록", ["번호", "제목", "요약"]), ("출원인", ["이름", "국가"])):
+        data = book.create_sheet(name)
+        data.append(header)
+        data.append([f"{name} {i}" for i in range(len(header))])
+    book.save(path)
+    with pytest.raises(InvalidParameter) as caught:
+        read_corpus(path, "본문")
+    message = caught.value.render(lambda p: f"--{p}")
+    assert "2024 특허 목록" not in message and "표지" not in message
+    assert "sheet '목록': '번호', '제목', '요약'" in message
+    assert "sheet '출원인': '이름', '국가'" in message and "--column" in message
+    # The columns that exist still read, from the sheet that has them.
+    assert read_corpus(path, "요약").texts == ["목록 2"]

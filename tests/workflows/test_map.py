@@ -4,6 +4,7 @@ page and the PNG are written, text is escaped, sampling assigns every row a clus
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from simsearch.workflows.corpus_map import (
     MapOptions,
     corpus_map,
     ctfidf_terms,
+    draw_png,
     write_html,
     write_png,
 )
@@ -89,3 +91,39 @@ def test_ctfidf_prefers_distinctive_terms():
     docs = [["발명", "전지", "리튬"], ["발명", "전지"], ["발명", "김치"], ["발명", "김치", "효모"]]
     terms = ctfidf_terms(docs, [0, 0, 1, 1], n_terms=2)
     assert terms == {0: ["전지", "리튬"], 1: ["김치", "효모"]}
+
+
+def test_png_has_a_legend_with_the_korean_labels_and_no_missing_glyphs(three_topics, workdir):
+    """Issue 18 B2: the PNG's legend names the clusters by their Korean terms, in a font
+    that has Hangul (matplotlib warns "Glyph ... missing from font" otherwise)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = corpus_map(three_topics, MapOptions())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = draw_png(result)
+        figure.canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert not missing, missing[:3]
+    legend = figure.axes[0].get_legend()
+    shown = [t.get_text() for t in legend.get_texts()]
+    labels = sorted(set(result.frame.loc[result.frame["cluster"] >= 0, "cluster_label"]))
+    assert sorted(s for s in shown if s != "noise") == labels
+    assert any("리튬" in s or "전지" in s for s in shown)
+
+
+def test_map_command_reports_progress_and_writes_rows_without_empty_ones(three_topics, workdir):
+    """Issue 18 B2: ``map`` shows progress; its cluster file has a ``row`` column and leaves
+    empty rows out (they are not "noise")."""
+    from conftest import run_cli
+
+    run = run_cli("map", "--column-out", "clusters.csv", cwd=workdir)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"mapping\b.*\b5/5 steps", run.stderr), run.stderr
+    clusters = pd.read_csv(workdir / "clusters.csv")
+    assert "row" in clusters.columns and 59 not in clusters["row"].tolist()
+    assert clusters["row"].tolist() == list(range(59))
+    assert clusters["text"].notna().all()

@@ -274,6 +274,7 @@ def _write_generation(
         sources = (new_rows, encoded.pending, reuse.cached, old_matrix)
         assemble(embeddings, units.hashes.tolist(), units.empty, sources, encoded.dim)
     report.n_windows = len(units.texts)
+    report.n_texts = len({h for h, e in zip(units.hashes.tolist(), units.empty.tolist()) if not e})
     files = {"embeddings": embeddings.name, **write_rows(gen, job.corpus, units)}
     ctx = PartInput(gen, job.corpus, job.target, units, embeddings, embeddings, old, report)
     part_files, sections, _ = write_parts(ctx)

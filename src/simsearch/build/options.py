@@ -26,12 +26,16 @@ class BuildReport:
             ``"updated"`` (re-encoded only what changed) or ``"imported"``.
         reasons: why the index was (re)built, e.g. ``["source file changed"]``.
         n_docs: documents (rows) in the index; ``n_empty`` of them are empty.
-        encoded: texts encoded in this run; ``reused``: rows whose embedding came from the
-            cache; ``dropped``: cached texts no longer in the source.
+        n_texts: distinct non-empty texts among the units (rows, or windows): what the
+            model encodes, each once; ``encoded + resumed + reused == n_texts``.
+        encoded: distinct texts encoded in this run; ``reused``: distinct texts whose
+            embedding came from the cache; ``dropped``: cached texts no longer in the
+            source.
         resumed: texts taken from the checkpoint of an interrupted run.
         truncated: texts longer than the model's max sequence length (cut when encoded;
             0 with windows, which always fit).
-        n_windows: texts encoded for the index (windows; ``n_docs`` without chunking);
+        n_windows: units of the index (windows, empty rows included; ``n_docs`` without
+            chunking), each one vector;
             ``n_split``: documents cut into more than one window.
         tokenized: texts analysed by Kiwi for the lexical index in this run.
         cut: 0-based rows longer than :data:`simsearch.build.plan.MAX_TEXT_CHARS`
@@ -44,6 +48,7 @@ class BuildReport:
     reasons: list[str] = field(default_factory=list)
     n_docs: int = 0
     n_empty: int = 0
+    n_texts: int = 0
     encoded: int = 0
     reused: int = 0
     dropped: int = 0

@@ -102,7 +102,8 @@ class ReusePlan:
         texts: hash -> text, for ``order``.
         cached: hash -> row of the previous index's matrix holding that text's vector.
         dropped: cached texts no longer among the units.
-        reused: units whose vector comes from the cache.
+        reused: distinct non-empty texts whose vector comes from the cache (with
+            ``order``, every distinct text of the units once).
     """
 
     order: list[bytes]
@@ -128,5 +129,5 @@ def plan_reuse(units: Units, old: store.Index | None) -> ReusePlan:
         texts={h: texts[h] for h in order},
         cached=cached,
         dropped=len(set(cached) - set(hashes)),
-        reused=sum(1 for h in hashes if h in cached),
+        reused=len({h for h, e in zip(hashes, units.empty.tolist()) if not e and h in cached}),
     )

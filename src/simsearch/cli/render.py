@@ -467,20 +467,30 @@ def build_summary(report: Any) -> list[str]:
     if report.status == "imported":
         what = "imported the embeddings matrix"
     else:
-        what = f"encoded {report.encoded:,}, reused {report.reused:,}, dropped {report.dropped:,}"
-    empty = f"; {meta.n_empty:,} empty documents kept as empty rows" if meta.n_empty else ""
+        what = f"{report.n_texts:,} distinct texts (encoded {report.encoded:,}, "
+        if report.resumed:
+            what += f"resumed {report.resumed:,}, "
+        what += f"reused {report.reused:,})"
+        if report.dropped:
+            what += f", {report.dropped:,} cached texts dropped"
+    empty = ""
+    if meta.n_empty:
+        plural = "s" if meta.n_empty > 1 else ""
+        empty = f"; {meta.n_empty:,} empty document{plural} kept as empty rows"
     read = f" ({_encoding_name(meta.table.encoding)})" if meta.table.encoding else ""
     backend = f", backend {meta.encode.backend}" if meta.encode.backend else ""
     windows = meta.windows
     if windows is not None and windows.n_split:
         lines.append(
-            f"{windows.n_split:,} documents longer than the model's {windows.max_tokens} tokens "
-            f"were split into overlapping windows: {windows.n_windows:,} windows encoded"
+            f"{windows.n_split:,} of {report.n_docs:,} documents are longer than the model's "
+            f"{windows.max_tokens} tokens and were split into overlapping windows: "
+            f"{windows.n_windows:,} windows, {report.n_texts:,} distinct texts"
         )
     if meta.lexical is not None:
         lines.append(
             f"Lexical index: BM25 over {meta.lexical.n_terms:,} Kiwi terms "
-            f"({report.tokenized:,} texts analysed, {meta.n_docs - report.tokenized:,} reused)"
+            f"({report.tokenized:,} documents analysed, "
+            f"{meta.n_docs - report.tokenized:,} reused)"
         )
     lines.append(
         f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "

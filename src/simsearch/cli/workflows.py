@@ -98,7 +98,8 @@ def map_command(
         str | None, Opt("--hover", help="Columns shown on hover (default: all).")
     ] = None,
     column_out: Annotated[
-        Path | None, Opt("--column-out", help="Write every row with its cluster to this file.")
+        Path | None,
+        Opt("--column-out", help="Write every non-empty row (with `row`) and its cluster here."),
     ] = None,
     min_cluster_size: Annotated[
         int | None, Opt("--min-cluster-size", help="HDBSCAN's smallest cluster.")
@@ -110,6 +111,7 @@ def map_command(
     name: IndexName = DEFAULT_NAME,
 ) -> None:
     """A 2-D map of the corpus (UMAP), clusters (HDBSCAN) labelled by Korean terms."""
+    from simsearch.cli.progress import progress
     from simsearch.tables.write import check_output, write_frame
     from simsearch.workflows import corpus_map as cmap
 
@@ -124,14 +126,17 @@ def map_command(
     start = time.perf_counter()
     say(f"laying out {index.n_docs:,} documents with UMAP, clustering with HDBSCAN ...")
     options = cmap.MapOptions(min_cluster_size=min_cluster_size, max_points=max_points)
-    result = cmap.corpus_map(index, options)
+    total = cmap.MAP_STAGES + 1  # the stages of corpus_map, then the pictures
+    with progress("mapping", "steps") as bar:
+        result = cmap.corpus_map(index, options, on_progress=lambda done, _: bar(done, total))
+        cmap.write_html(result, out, color=color, hover=(*hover_columns, index.column))
+        cmap.write_png(result, png, log=say)
+        bar(total, total)
     if result.sampled:
         say(
             f"mapped a random sample of {max_points:,} rows; every other row takes the "
             "cluster of its nearest sampled row"
         )
-    cmap.write_html(result, out, color=color, hover=(*hover_columns, index.column))
-    cmap.write_png(result, png, log=say)
     frame = result.frame
     noise = int((frame["drawn"] & (frame["cluster"] < 0)).sum())
     say(
@@ -142,8 +147,13 @@ def map_command(
         size = int((frame["cluster"] == cluster).sum())
         print(f"{cluster:3d}  {size:6,d} rows  {' '.join(terms)}")
     if column_out is not None:
-        write_frame(frame[[*index.meta.columns, "cluster", "cluster_label"]], column_out, "map")
-        say(f"wrote every row with its cluster to {column_out}")
+        source_columns = [c for c in index.meta.columns if c != "row"]
+        columns = ["row", *source_columns, "cluster", "cluster_label"]
+        kept = frame.loc[~frame["empty"], columns]
+        write_frame(kept, column_out, "map")
+        empty = len(frame) - len(kept)
+        left = f" ({empty:,} empty rows left out)" if empty else ""
+        say(f"wrote every non-empty row with its cluster to {column_out}{left}")
 
 
 def check_port(port: int) -> int:

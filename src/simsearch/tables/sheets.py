@@ -386,10 +386,8 @@ def read_sheet(
     return frame, notes
 
 
-def sheets_with_columns(
-    book: Any, columns: Sequence[str], header_row: int | None = None
-) -> list[tuple[int, str]]:
-    """``(position, name)`` of every sheet whose header holds all of ``columns``."""
+def sheet_headers(book: Any, header_row: int | None = None) -> list[tuple[int, str, list[str]]]:
+    """``(position, name, columns)`` of every sheet with a header (found or given)."""
     found = []
     for position, name in enumerate(book.sheetnames):
         raw = sheet_rows(book[name])
@@ -399,10 +397,36 @@ def sheets_with_columns(
             header = choose_header(raw, header_row, name)
         except SimsearchError:
             continue
-        names = set(_column_names(list(raw[header]), _width(raw[header])))
-        if all(c in names for c in columns):
-            found.append((position, name))
+        found.append((position, name, _column_names(list(raw[header]), _width(raw[header]))))
     return found
+
+
+def sheets_with_columns(
+    book: Any, columns: Sequence[str], header_row: int | None = None
+) -> list[tuple[int, str]]:
+    """``(position, name)`` of every sheet whose header holds all of ``columns``."""
+    return [
+        (position, name)
+        for position, name, names in sheet_headers(book, header_row)
+        if all(c in names for c in columns)
+    ]
+
+
+def missing_column_error(
+    book: Any, column: str, path: Path, header_row: int | None = None
+) -> InvalidParameter:
+    """The error for a ``column`` on no sheet of a workbook of several sheets: it lists
+    the columns of the data sheets, so a cover sheet (a title, a note: one column) is
+    not offered as the table. Data sheets are those whose header has two or more
+    columns; when none has, every sheet is listed."""
+    headers = [h for h in sheet_headers(book, header_row) if any(_is_label(c) for c in h[2])]
+    data = [h for h in headers if len(h[2]) >= 2] or headers
+    listed = "; or ".join(
+        f"sheet {name!r}: " + ", ".join(repr(c) for c in columns) for _, name, columns in data
+    )
+    return InvalidParameter(
+        "column", f"no column {column!r} on any sheet of {path}; choose {{name}} from {listed}"
+    )
 
 
 def read_workbook(
@@ -429,7 +453,9 @@ def read_workbook(
 
     Raises:
         SimsearchError: unreadable workbook, unknown sheet, or the columns are on other
-            sheets than the one asked for (the message names them and their numbers).
+            sheets than the one asked for (the message names them and their numbers);
+            InvalidParameter (``column``) when, the sheet not given, no sheet of several
+            has them (the message lists the data sheets' columns, not a cover sheet's).
     """
     book = open_workbook(path, data)
     try:
@@ -449,6 +475,8 @@ def read_workbook(
             raise InvalidParameter(
                 "sheet", f"no column {missing[0]!r} on sheet {chosen!r} of {path}; it is on {where}"
             )
+        if sheet is None and len(names) > 1:
+            raise missing_column_error(book, missing[0], path, header_row)
         return frame, notes
     finally:
         book.close()

@@ -14,7 +14,13 @@ The recipe is BERTopic's (Grootendorst 2022), with well-kept libraries for each 
 Large corpora: UMAP and HDBSCAN run on a seeded random sample of at most
 ``max_points`` non-empty rows (20,000 by default); every other row gets the cluster of
 its nearest sampled row (exact cosine top-1, :func:`simsearch.retrieval.topk.top_k`) and is
-not drawn. Empty documents (zero vectors) are never drawn and get cluster ``-1``.
+not drawn. Empty documents (zero vectors) are never drawn, get cluster ``-1`` and the
+label ``"empty"`` (not ``"noise"``), and are marked ``empty`` in the frame.
+
+Fonts: the PNG names clusters by their Korean terms in a font with Hangul glyphs: the
+NanumGothic that the ``koreanize-matplotlib`` package of the ``map`` extra ships (its
+file only; the package is never imported, as importing it changes matplotlib's
+settings), else any installed font that has Hangul.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import html
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NOISE = -1
+#: Stages :func:`corpus_map` reports through ``on_progress``.
+MAP_STAGES = 4
 NOUN_TAGS = ("NNG", "NNP", "SL")
 
 
@@ -71,7 +79,8 @@ class CorpusMap:
     Attributes:
         frame: one row per source row: the source columns, ``row``, ``x``, ``y``
             (NaN when not drawn), ``cluster`` (int, ``-1`` noise or empty), ``cluster_label``
-            (its terms, e.g. ``"3: 전지 음극 리튬"``) and ``drawn`` (bool).
+            (its terms, e.g. ``"3: 전지 음극 리튬"``; ``"empty"`` for an empty row),
+            ``drawn`` (bool) and ``empty`` (bool: the row has no text).
         terms: cluster -> its most distinctive terms, most distinctive first.
         sampled: True when only a sample was laid out and clustered.
     """
@@ -159,8 +168,14 @@ def ctfidf_terms(
     return terms
 
 
-def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> CorpusMap:
-    """Lay out, cluster and label an opened index (see the module doc).
+def corpus_map(
+    index: store.Index,
+    options: MapOptions = MapOptions(),
+    on_progress: Callable[[int, int], None] | None = None,
+) -> CorpusMap:
+    """Lay out, cluster and label an opened index (see the module doc);
+    ``on_progress(done, MAP_STAGES)`` after each stage (UMAP for the clusters, HDBSCAN,
+    UMAP in 2-D, the labels).
 
     Raises:
         SimsearchError: fewer than 3 non-empty documents.
@@ -177,10 +192,14 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     vectors = np.asarray(emb[drawn], dtype=np.float32)
     min_size = options.min_cluster_size or max(5, len(drawn) // 100)
     dims = min(options.cluster_dims, len(drawn) - 2)
-    clusters_drawn = hdbscan_labels(
-        umap_project(vectors, dims, options.n_neighbors, options.seed), min_size
-    )
+    step = on_progress or (lambda done, total: None)
+    step(0, MAP_STAGES)
+    reduced = umap_project(vectors, dims, options.n_neighbors, options.seed)
+    step(1, MAP_STAGES)
+    clusters_drawn = hdbscan_labels(reduced, min_size)
+    step(2, MAP_STAGES)
     xy = umap_project(vectors, 2, options.n_neighbors, options.seed)
+    step(3, MAP_STAGES)
 
     cluster = np.full(index.n_docs, NOISE, dtype=np.int64)
     cluster[drawn] = clusters_drawn
@@ -191,6 +210,7 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     records = index.rows(list(range(index.n_docs)))
     texts = [_text(r.get(index.column)) for r in records]
     terms = ctfidf_terms(nouns([texts[i] for i in drawn]), clusters_drawn, options.n_terms)
+    step(4, MAP_STAGES)
 
     frame = pd.DataFrame.from_records(records, columns=index.meta.columns)
     frame["row"] = np.arange(index.n_docs)
@@ -202,6 +222,9 @@ def corpus_map(index: store.Index, options: MapOptions = MapOptions()) -> Corpus
     frame["cluster_label"] = [cluster_label(c, terms) for c in cluster.tolist()]
     frame["drawn"] = False
     frame.loc[drawn, "drawn"] = True
+    frame["empty"] = True
+    frame.loc[present, "empty"] = False
+    frame.loc[frame["empty"], "cluster_label"] = "empty"
     return CorpusMap(frame=frame, terms=terms, sampled=sampled)
 
 
@@ -297,10 +320,32 @@ def _label_order(label: str) -> tuple[int, str]:
     return (int(head) if head.isdigit() else 10**9, label)
 
 
-def hangul_font() -> str | None:
-    """Name of an installed font that has Hangul glyphs, or None (matplotlib)."""
+def shipped_font() -> str | None:
+    """NanumGothic from the ``koreanize-matplotlib`` package (``map`` extra), registered
+    with matplotlib; its name, or None when the package is absent. The package is not
+    imported (its import changes matplotlib's settings): only its font file is used."""
+    import importlib.util
+
     from matplotlib import font_manager
 
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / "NanumGothic.ttf"
+    if not path.is_file():
+        return None
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
+
+
+def hangul_font() -> str | None:
+    """Name of a font that has Hangul glyphs (:func:`shipped_font`, else an installed
+    one), or None (matplotlib)."""
+    from matplotlib import font_manager
+
+    shipped = shipped_font()
+    if shipped is not None:
+        return shipped
     for entry in font_manager.fontManager.ttflist:
         if "last resort" in entry.name.lower():  # maps every character to a box
             continue
@@ -315,9 +360,29 @@ def hangul_font() -> str | None:
 
 
 def write_png(result: CorpusMap, path: str | os.PathLike, log: Any = None) -> Path:
-    """A static picture of the map (matplotlib; plotly's PNG export needs kaleido):
-    points coloured by cluster, noise grey, each cluster's terms at its centre. Without
-    a font that has Hangul glyphs, clusters are labelled by number (``log`` says so)."""
+    """A static picture of the map (matplotlib; plotly's PNG export needs kaleido), drawn
+    by :func:`draw_png`.
+
+    Raises:
+        SimsearchError: the file cannot be written.
+    """
+    import matplotlib.pyplot as plt
+
+    from simsearch.tables.write import atomic_write
+
+    fig = draw_png(result, log)
+    path = Path(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+    return path
+
+
+def draw_png(result: CorpusMap, log: Any = None) -> Any:
+    """The map as a matplotlib Figure: points coloured by cluster, noise grey, each
+    cluster's terms at its centre and in the legend. Without a font that has Hangul
+    glyphs, clusters are labelled by number (``log`` says so)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -328,36 +393,35 @@ def write_png(result: CorpusMap, path: str | os.PathLike, log: Any = None) -> Pa
     if font is None and log is not None:
         log(
             "no font with Hangul glyphs is installed; the PNG labels clusters by number "
-            "(install e.g. fonts-nanum or fonts-noto-cjk for Korean labels)"
+            "(pip install -e '.[map]' ships one; or install fonts-nanum or fonts-noto-cjk)"
         )
+    family = font or "DejaVu Sans"
     fig, ax = plt.subplots(figsize=(10, 8), dpi=110)
     noise = frame[frame["cluster"] < 0]
-    ax.scatter(noise["x"], noise["y"], s=6, c="#c8c8c8", label="noise")
+    if len(noise):
+        ax.scatter(noise["x"], noise["y"], s=6, c="#c8c8c8", label="noise")
     cmap = plt.get_cmap("tab20")
     for c, group in frame[frame["cluster"] >= 0].groupby("cluster"):
-        ax.scatter(group["x"], group["y"], s=10, color=cmap(c % 20))
         text = group["cluster_label"].iloc[0] if font else str(c)
+        ax.scatter(group["x"], group["y"], s=10, color=cmap(c % 20), label=text)
         ax.annotate(
             text,
             (group["x"].median(), group["y"].median()),
             fontsize=9,
             ha="center",
-            fontfamily=font or "DejaVu Sans",
+            fontfamily=family,
             bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8, "lw": 0},
         )
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     n_clusters = frame.loc[frame["cluster"] >= 0, "cluster"].nunique()
     ax.set_title(f"{len(frame):,} documents, {n_clusters} clusters")
+    ax.legend(
+        loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, markerscale=1.5,
+        prop={"family": family, "size": 8}, frameon=False,
+    )  # fmt: skip
     fig.tight_layout()
-    from simsearch.tables.write import atomic_write
-
-    path = Path(path)
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
-    return path
+    return fig
 
 
 def map_corpus(

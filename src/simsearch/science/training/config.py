@@ -8,7 +8,7 @@ sentence-transformers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,9 @@ class TrainConfig:
         max_steps: stop after this many optimiser steps (overrides epochs; tests use it).
         warmup_ratio: share of the steps with a linear learning-rate warm-up.
         sts_loss: ``cosent`` or ``cosine`` (method ``sts``).
-        show_progress: the trainer's progress bar.
+        show_progress: report progress (through ``on_progress``).
+        on_progress: called as ``on_progress(step, total_steps)`` after each optimiser
+            step (the CLI's progress bar); transformers' own tqdm bars are always off.
         mlm_probability: share of tokens masked (method ``mlm``).
         deletion_ratio: share of words deleted from the input (method ``tsdae``).
     """
@@ -88,6 +90,7 @@ class TrainConfig:
     show_progress: bool = True
     mlm_probability: float = 0.15
     deletion_ratio: float = 0.6
+    on_progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
     def check(self) -> None:
         """Raises InvalidParameter for an unknown method, epochs <= 0, batch size < 2 or a

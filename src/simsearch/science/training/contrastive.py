@@ -105,7 +105,6 @@ def train_contrastive(
     Raises:
         SimsearchError: bad method/data, batch size too small for the loss.
     """
-    from sentence_transformers import SentenceTransformerTrainer
     from transformers import set_seed
 
     from simsearch.encoding.sbert import load_model
@@ -123,8 +122,8 @@ def train_contrastive(
         config, output_dir / "checkpoints", batch_size, lr,
         batch_sampler=_sampler(method), dataloader_drop_last=method == "triplet",
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    steps, train_loss, seconds = shared.run(trainer)
+    trainer = shared.st_trainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    steps, train_loss, seconds = shared.run(trainer, config.on_progress)
     after = shared.dev_spearman(model, dev)
     shared.save_model(model, output_dir)
     result = TrainResult(

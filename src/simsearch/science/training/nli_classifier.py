@@ -103,7 +103,6 @@ def train_softmax(
         SimsearchError: empty data, fewer than 2 distinct labels, batch size below 2.
     """
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import SoftmaxLoss
     from transformers import set_seed
 
@@ -125,8 +124,8 @@ def train_softmax(
     output_dir = Path(output_dir)
     before = shared.dev_spearman(model, dev)
     args = shared.arguments(config, output_dir / "checkpoints", batch_size, lr)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    steps, train_loss, seconds = shared.run(trainer)
+    trainer = shared.st_trainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    steps, train_loss, seconds = shared.run(trainer, config.on_progress)
     after = shared.dev_spearman(model, dev)
     shared.save_model(model, output_dir)  # the encoder only; the classifier lives in the loss
     counts = data["label"].value_counts().to_dict()

@@ -175,7 +175,7 @@ def _train_mlm(
         config, Path(tempfile.gettempdir()) / "simsearch-mlm", batch_size, lr
     )
     trainer = Trainer(model=mlm, args=args, train_dataset=dataset, data_collator=collator)
-    steps, loss, _ = shared.run(trainer)
+    steps, loss, _ = shared.run(trainer, config.on_progress)
     # Copy the adapted encoder back; the MLM head is dropped (as BERT's own fine-tuning does).
     encoder = model.transformers_model
     encoder.load_state_dict(mlm.base_model.state_dict(), strict=False)
@@ -186,7 +186,6 @@ def _train_tsdae(
     model: Any, texts: list[str], config: TrainConfig, batch_size: int, lr: float
 ) -> tuple[int, float]:
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.losses import DenoisingAutoEncoderLoss
 
     source = getattr(model.transformers_model.config, "_name_or_path", "")
@@ -205,6 +204,6 @@ def _train_tsdae(
     args = shared.arguments(
         config, Path(tempfile.gettempdir()) / "simsearch-tsdae", batch_size, lr
     )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
-    steps, train_loss, _ = shared.run(trainer)
+    trainer = shared.st_trainer(model=model, args=args, train_dataset=dataset, loss=loss)
+    steps, train_loss, _ = shared.run(trainer, config.on_progress)
     return steps, train_loss

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -69,18 +70,44 @@ def _common(config: TrainConfig, output_dir: Path, batch_size: int, lr: float) -
         "save_strategy": "no",
         "report_to": "none",
         "logging_steps": 50,
-        "disable_tqdm": not config.show_progress,
+        # transformers' tqdm bar (and, with it off, its printed log dicts) stay off: the
+        # progress goes to ``config.on_progress`` (see :func:`run`).
+        "disable_tqdm": True,
         "use_cpu": use_cpu(),
     }
 
 
-def run(trainer: Any) -> tuple[int, float, float]:
-    """Train; returns (optimiser steps, final training loss, seconds). Without a progress
-    bar the trainer's log dicts are silenced (they would go to stdout, into JSON output)."""
-    if trainer.args.disable_tqdm:
-        from transformers.trainer_callback import PrinterCallback
+def st_trainer(**kwargs: Any) -> Any:
+    """A ``SentenceTransformerTrainer(**kwargs)`` without the model-card callback, which
+    samples "widget examples" behind a tqdm bar of its own: as its docstring invites,
+    :meth:`add_model_card_callback` is overridden to add nothing (``simsearch_card.json``
+    and ``SIMSEARCH_CARD.md`` record the training instead, :func:`write_card`)."""
+    from sentence_transformers import SentenceTransformerTrainer
 
-        trainer.remove_callback(PrinterCallback)
+    class _Trainer(SentenceTransformerTrainer):
+        def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
+            return None
+
+    return _Trainer(**kwargs)
+
+
+def run(
+    trainer: Any, on_progress: Callable[[int, int], None] | None = None
+) -> tuple[int, float, float]:
+    """Train; returns (optimiser steps, final training loss, seconds). transformers'
+    tqdm bar is off (``disable_tqdm``) and its stand-in, which prints the log dicts
+    to stdout (into JSON output), is removed; ``on_progress(step, total)`` is called
+    after each optimiser step instead."""
+    from transformers.trainer_callback import PrinterCallback, TrainerCallback
+
+    trainer.remove_callback(PrinterCallback)
+    if on_progress is not None:
+
+        class _Progress(TrainerCallback):
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                on_progress(state.global_step, state.max_steps)
+
+        trainer.add_callback(_Progress())
     start = time.perf_counter()
     state = trainer.train()
     seconds = time.perf_counter() - start
