@@ -24,7 +24,7 @@ def indexed(tmp_path_factory, tiny_model):
     result = run_cli("index", "docs.csv", "--column", "abstract", "--model", tiny_model, cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert "Indexed 30 documents x 32 dims" in result.stderr
-    assert "1 empty documents kept" in result.stderr
+    assert "1 empty document kept" in result.stderr
     return cwd
 
 

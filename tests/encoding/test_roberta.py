@@ -158,7 +158,7 @@ def work(tmp_path_factory, tiny_roberta) -> Path:
     result = cli(cwd, *args)
     assert result.exit_code == 0, result.output
     assert "Indexed 120 documents x 32 dims" in result.stderr
-    assert "1 empty documents" in result.stderr
+    assert "1 empty document kept" in result.stderr
     return cwd
 
 

@@ -71,6 +71,7 @@ def test_saving_an_ann_file_where_it_cannot_fit_is_the_space_error(tmp_path):
 # ---------------------------------------------------- A8: --rebuild repairs the export
 
 
+@pytest.mark.slow  # two ONNX exports each (about 18 s)
 @pytest.mark.parametrize("damage", ["truncated", "same-size"])
 def test_rebuild_repairs_a_damaged_onnx_export(tmp_path, tiny_model, damage):
     """The warning about a damaged export says to run ``index`` again; ``--rebuild``

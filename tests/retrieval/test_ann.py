@@ -212,7 +212,7 @@ def test_bad_options_and_missing_files_raise_one_clear_error(tmp_path):
         build_ann(clustered(10), tmp_path / "x.usearch", AnnOptions(dtype="i4"))
     with pytest.raises(SimsearchError, match="oversample must be at least 1"):
         AnnOptions(oversample=0).check()
-    with pytest.raises(SimsearchError, match="is missing; rebuild"):
+    with pytest.raises(SimsearchError, match=r"is missing\); rebuild"):
         AnnIndex.open(tmp_path / "nothing.usearch")
 
 

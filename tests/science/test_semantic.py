@@ -30,6 +30,7 @@ def korsts_index(tmp_path_factory, minilm):
     return dev, corpus, load_index(root / "index")
 
 
+@pytest.mark.slow  # encodes 1,400 KorSTS sentences with MiniLM (about 30 s on 2 cores)
 def test_query_finds_the_paraphrase_far_more_often_than_chance(korsts_index):
     dev, corpus, index = korsts_index
     pairs = dev[dev["score"] >= 4.5]
