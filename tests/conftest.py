@@ -61,6 +61,15 @@ def onnx_cache(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """An ONNX export cache of this test's own (a test that damages or deletes an
+    export); returns its ``onnx/`` directory, where the exports are."""
+    path = tmp_path / "simsearch-cache"
+    monkeypatch.setenv("SIMSEARCH_CACHE_DIR", str(path))
+    return path / "onnx"
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A 2-layer, 32-dim BERT with mean pooling and a character-level vocabulary

@@ -95,6 +95,14 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "simsearch"
 
 
+def shown(path: Path) -> str:
+    """``path`` for messages: the home directory as ``~``."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
 def shared_dir(key: str) -> Path:
     """Directory of the export with ``key`` in the shared cache (:func:`cache_root`)."""
     return cache_root() / "onnx" / key
@@ -245,7 +253,7 @@ def export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if log:
-        log(f"exported {model} to ONNX for fast queries -> {target}")
+        log(f"exported {model} to ONNX for fast queries -> {shown(target)}")
     return target
 
 
