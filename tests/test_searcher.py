@@ -124,3 +124,18 @@ def test_open_by_directory_and_errors(built):
         simsearch.open(root=built / "nowhere")
     with pytest.raises(SimsearchError):
         simsearch.query("배터리", root=built / "nowhere")
+
+
+def test_shared_terms_equal_the_terms_read_from_each_row(built):
+    """The per-term postings lookup (the warm path) against each row's own terms."""
+    from simsearch.retrieval.matches import shared_terms
+
+    lexical = simsearch.open().parts().retriever.lexical
+    vocab = sorted(lexical.vocab)
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        terms = [vocab[int(i)] for i in rng.integers(0, len(vocab), 6)] + ["없는말"]
+        rows = [int(r) for r in rng.choice(60, 8, replace=False)]
+        (got,) = shared_terms(lexical, [terms], [rows])
+        own = lexical.rows_terms(rows)
+        assert got == {r: [t for t in dict.fromkeys(terms) if t in own[r]] for r in rows}

@@ -323,20 +323,30 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     if run == "dense":
         vectors = encode_queries(index, texts, device, batch_size, encoder, log, transform)
     else:
-        # Kiwi starts in a thread while the query model loads (both take a moment).
-        from concurrent.futures import ThreadPoolExecutor
-
         from simsearch.retrieval import bm25 as lexical
 
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(lexical.tokenize, texts)
-            if run == "hybrid":
-                vectors = encode_queries(index, texts, device, batch_size, encoder, log,
-                                         transform)
+        if run == "lexical":
+            terms = lexical.tokenize(texts)
+        else:  # Kiwi analyses the queries in a thread while the model loads or encodes
+            pending = _pool().submit(lexical.tokenize, texts)
+            vectors = encode_queries(index, texts, device, batch_size, encoder, log, transform)
             terms = pending.result()
     ranked = rank(parts, Query(vectors=vectors, terms=terms), k, options, allow,
                   min_similarity, log)
     return make_hits(index, parts, ranked, run, terms or [None] * len(texts), queries=texts)
+
+
+_POOL: list[Any] = []
+
+
+def _pool() -> Any:
+    """The process's one worker thread for query analysis (started once: a warm query
+    starts no thread)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="simsearch-kiwi"))
+    return _POOL[0]
 
 
 def hits_frame(hits: list[Hit]) -> pd.DataFrame:
