@@ -56,6 +56,25 @@ def require(module: str, extra: str = "dev"):
         missing_extra(module, extra)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Path:
+    """The shared ONNX export cache of this test session (``SIMSEARCH_CACHE_DIR``, also
+    seen by CLI subprocesses), never the user's; a test that damages an export sets its
+    own with ``monkeypatch.setenv``."""
+    path = tmp_path_factory.mktemp("simsearch-cache")
+    os.environ["SIMSEARCH_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """An ONNX export cache of this test's own (a test that damages or deletes an
+    export); returns its ``onnx/`` directory, where the exports are."""
+    path = tmp_path / "simsearch-cache"
+    monkeypatch.setenv("SIMSEARCH_CACHE_DIR", str(path))
+    return path / "onnx"
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """A 2-layer, 32-dim BERT with mean pooling and a character-level vocabulary

@@ -6,6 +6,8 @@ Notebook use::
     simsearch.build_index("patents.xlsx", "abstract")   # encode once, cache in .simsearch/
     simsearch.similar(0, k=10)                          # DataFrame of the 10 nearest rows
     simsearch.query("배터리 전극", k=5)                  # DataFrame for a query sentence
+    searcher = simsearch.open()                         # index and model loaded once
+    searcher.query(["전극", "분리막"], k=5)              # a batch of queries
     simsearch.neighbors(10, show="title")               # every row's 10 nearest rows
     simsearch.dedup(0.96).groups                        # near-duplicate groups
     simsearch.map_corpus().frame                        # UMAP x, y and HDBSCAN clusters
@@ -22,8 +24,10 @@ _EXPORTS = {
     "BuildReport": "simsearch.build",
     "BuildOptions": "simsearch.build",
     "IndexMeta": "simsearch.store.meta",
-    "similar": "simsearch.search",
-    "query": "simsearch.search",
+    "similar": "simsearch.searcher",
+    "query": "simsearch.searcher",
+    "open": "simsearch.searcher",
+    "Searcher": "simsearch.searcher",
     "load_index": "simsearch.store.index",
     "Index": "simsearch.store.index",
     "top_k": "simsearch.retrieval.topk",

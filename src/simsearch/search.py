@@ -150,6 +150,7 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     *,
     options: Any = None,
     allowed: np.ndarray | None = None,
+    parts: Any = None,
 ) -> list[Hit]:
     """The ``k`` documents most similar to document ``doc``, ranked by
     :func:`simsearch.retrieval.rank.rank`.
@@ -175,6 +176,9 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
             queries BM25 with the document's own terms.
         allowed: optional ``(n_docs,)`` bool row filter applied before ranking (with
             ``where``: the rows both allow).
+        parts: the index's ranking parts opened earlier (:func:`open_parts` for this
+            mode and ``exact``; what :class:`simsearch.searcher.Searcher` keeps), else
+            opened here.
 
     Returns:
         up to ``k`` :class:`~simsearch.retrieval.hit.Hit` (``matched_text``: the hit's
@@ -192,7 +196,7 @@ def similar_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI
     check_min_similarity(min_similarity)
     allow = row_filter(index, where, allowed, log)
     options = options or search_options()
-    parts = open_parts(index, options.mode, exact)
+    parts = parts if parts is not None else open_parts(index, options.mode, exact)
     run = parts.mode(options.mode)
     value = index.rows([doc])[0].get(index.column)
     if not str(value or "").strip():
@@ -214,6 +218,7 @@ def encode_queries(
     batch_size: int = 32,
     encoder: Any = None,
     log: LogFn | None = None,
+    transform: Any = False,
 ) -> np.ndarray:
     """Encode query texts with the model recorded in the index (never another one).
 
@@ -225,7 +230,9 @@ def encode_queries(
     its stored transform to the queries, exactly as to the documents (the flow runs in
     onnxruntime, so the ONNX query path still imports no torch). ``encoder``: one made
     earlier by :func:`~simsearch.encoding.encoders.query_encoder` for this index, so a long-running
-    caller (``simsearch serve``) loads the model once.
+    caller (``simsearch serve``) loads the model once; ``transform``: the index's
+    :func:`~simsearch.transforms.load_transform` loaded earlier (None: no transform;
+    the default ``False``: load it here).
 
     Returns:
         ``(len(texts), dim)`` float32, L2-normalised, ``dim`` the index's search dimension.
@@ -242,10 +249,26 @@ def encode_queries(
             f"model {index.model} makes {vectors.shape[1]}-d embeddings but the index holds "
             f"{index.meta.dim}-d ones; rebuild the index with 'simsearch index --rebuild'"
         )
-    from simsearch.transforms import load_transform
+    if transform is False:
+        from simsearch.transforms import load_transform
 
-    transform = load_transform(index)
+        transform = load_transform(index)
     return vectors if transform is None else transform.apply(vectors)
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list, checked: at least one, none empty or blank.
+
+    Raises:
+        SimsearchError: no query text, or an empty one (named by its 1-based number).
+    """
+    texts = list(texts)
+    if not texts:
+        raise SimsearchError("no query given; give at least one query text")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    return texts
 
 
 def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
@@ -262,6 +285,8 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
     *,
     options: Any = None,
     allowed: np.ndarray | None = None,
+    parts: Any = None,
+    transform: Any = False,
 ) -> list[Hit]:
     """The ``k`` documents nearest to each query text (the model loads once for all;
     ``encoder`` as in :func:`encode_queries`); ``k`` and ``min_similarity`` as in
@@ -274,7 +299,8 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
             ``max`` (its best window) or ``mean``.
 
     ``where`` and ``allowed`` (a ``(n_docs,)`` bool mask) filter the rows before ranking,
-    as in :func:`similar_hits`.
+    as in :func:`similar_hits`; ``parts`` as there, ``transform`` as in
+    :func:`encode_queries`.
 
     Returns:
         up to ``len(texts) * k`` :class:`~simsearch.retrieval.hit.Hit` with ``query`` and
@@ -285,36 +311,42 @@ def query_hits(  # noqa: PLR0913 - keyword options of the notebook and CLI query
         SimsearchError: no query text, an empty query, ``k < 1``, a bad filter, or a
             model problem.
     """
-    texts = list(texts)
-    if not texts:
-        raise SimsearchError("no query given; give at least one query text")
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise SimsearchError(f"query {i + 1} is empty; give some text to search for")
+    texts = check_texts(texts)
     from simsearch.retrieval.rank import Query, check_min_similarity, rank
 
     check_min_similarity(min_similarity)
     allow = row_filter(index, where, allowed, log)  # a bad filter fails before the model loads
     options = options or search_options()
-    parts = open_parts(index, options.mode, exact)
+    parts = parts if parts is not None else open_parts(index, options.mode, exact)
     run = parts.mode(options.mode)
     terms = vectors = None
     if run == "dense":
-        vectors = encode_queries(index, texts, device, batch_size, encoder, log)
+        vectors = encode_queries(index, texts, device, batch_size, encoder, log, transform)
     else:
-        # Kiwi starts in a thread while the query model loads (both take a moment).
-        from concurrent.futures import ThreadPoolExecutor
-
         from simsearch.retrieval import bm25 as lexical
 
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(lexical.tokenize, texts)
-            if run == "hybrid":
-                vectors = encode_queries(index, texts, device, batch_size, encoder, log)
+        if run == "lexical":
+            terms = lexical.tokenize(texts)
+        else:  # Kiwi analyses the queries in a thread while the model loads or encodes
+            pending = _pool().submit(lexical.tokenize, texts)
+            vectors = encode_queries(index, texts, device, batch_size, encoder, log, transform)
             terms = pending.result()
     ranked = rank(parts, Query(vectors=vectors, terms=terms), k, options, allow,
                   min_similarity, log)
     return make_hits(index, parts, ranked, run, terms or [None] * len(texts), queries=texts)
+
+
+_POOL: list[Any] = []
+
+
+def _pool() -> Any:
+    """The process's one worker thread for query analysis (started once: a warm query
+    starts no thread)."""
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="simsearch-kiwi"))
+    return _POOL[0]
 
 
 def hits_frame(hits: list[Hit]) -> pd.DataFrame:

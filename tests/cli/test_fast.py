@@ -100,7 +100,8 @@ def test_minilm_onnx_equals_sentence_transformers_with_same_top_k(minilm, tmp_pa
     assert ((int8 * reference).sum(axis=1)).mean() >= 0.98
 
 
-def test_query_uses_the_export_and_falls_back_without_one(workdir, tiny_model, monkeypatch):
+def test_query_uses_the_export_and_falls_back_without_one(workdir, tiny_model, monkeypatch,
+                                                          private_cache):
     pd.DataFrame({"text": [t or "-" for t in TEXTS]}).to_csv("docs.csv", index=False)
     build_index("docs.csv", "text", model=tiny_model)
     index = load_index()

@@ -73,7 +73,7 @@ def test_saving_an_ann_file_where_it_cannot_fit_is_the_space_error(tmp_path):
 
 @pytest.mark.slow  # two ONNX exports each (about 18 s)
 @pytest.mark.parametrize("damage", ["truncated", "same-size"])
-def test_rebuild_repairs_a_damaged_onnx_export(tmp_path, tiny_model, damage):
+def test_rebuild_repairs_a_damaged_onnx_export(tmp_path, tiny_model, damage, private_cache):
     """The warning about a damaged export says to run ``index`` again; ``--rebuild``
     must repair it as plain ``index`` does, not crash on it."""
     import json
@@ -81,7 +81,7 @@ def test_rebuild_repairs_a_damaged_onnx_export(tmp_path, tiny_model, damage):
     docs = write_docs(tmp_path / "docs.csv", 12)
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
-    (tokenizer,) = root.glob("onnx/*/tokenizer.json")
+    (tokenizer,) = private_cache.glob("*/tokenizer.json")
     content = tokenizer.read_bytes()
     if damage == "truncated":
         tokenizer.write_bytes(content[:100])

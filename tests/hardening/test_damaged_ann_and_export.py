@@ -91,14 +91,15 @@ def test_a_damaged_ann_file_on_the_command_line_is_one_line(tmp_path, tiny_model
 
 
 @pytest.fixture
-def minilm_index(tmp_path, minilm):
-    """An index of MiniLM (a real vocabulary of 30,522 word pieces) with its export."""
+def minilm_index(tmp_path, minilm, private_cache):
+    """An index of MiniLM (a real vocabulary of 30,522 word pieces) with its export, in
+    an export cache of this test's own (the test damages it)."""
     docs = tmp_path / "docs.csv"
     pd.DataFrame({"text": [f"문서 {i} 배터리 음극재 battery {i}" for i in range(12)]}).to_csv(
         docs, index=False)
     root = tmp_path / "idx"
     build_index(docs, "text", model=minilm, root=root, lexical=False)
-    (tokenizer,) = root.glob("onnx/*/tokenizer.json")
+    (tokenizer,) = private_cache.glob("*/tokenizer.json")
     return root, tokenizer
 
 

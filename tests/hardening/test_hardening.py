@@ -95,7 +95,7 @@ class Case:
     expect: str | None = None
     ok: bool = False
     timeout: float = 30.0
-    writable: tuple[str, ...] = ("idx/default", "idx/white", "idx/onnx")
+    writable: tuple[str, ...] = ("idx/default", "idx/white", "cache")
     after: Callable[[Sandbox, object], None] | None = None
     memory_limit: int | None = None
     marks: list = field(default_factory=list)
@@ -126,16 +126,18 @@ def template(tmp_path_factory, tiny_model) -> Path:
     top = tmp_path_factory.mktemp("hardening-template")
     texts = [f"문서 {i} 배터리 음극재 battery {i}" for i in range(N_DOCS)]
     pd.DataFrame({"id": range(N_DOCS), "text": texts}).to_csv(top / "docs.csv", index=False)
-    build_index(top / "docs.csv", "text", model=tiny_model, root=top / "idx")
-    build_index(
-        top / "docs.csv",
-        "text",
-        model=tiny_model,
-        root=top / "idx",
-        name="white",
-        whiten=True,
-        whiten_dim=4,
-    )
+    with pytest.MonkeyPatch.context() as env:  # each sandbox has its own ONNX cache
+        env.setenv("SIMSEARCH_CACHE_DIR", str(top / "cache"))
+        build_index(top / "docs.csv", "text", model=tiny_model, root=top / "idx")
+        build_index(
+            top / "docs.csv",
+            "text",
+            model=tiny_model,
+            root=top / "idx",
+            name="white",
+            whiten=True,
+            whiten_dim=4,
+        )
     _user_files(top / "outside")
     np.save(top / "outside" / "data.npy", np.ones((N_DOCS, DIM), dtype=np.float32))
     np.save(top / "outside" / "other.npy", np.ones((N_DOCS, DIM), dtype=np.float32))
@@ -328,7 +330,7 @@ def index_dir_is_file(s: Sandbox) -> None:
 
 def onnx_config(content: bytes) -> Callable[[Sandbox], None]:
     def change(s: Sandbox) -> None:
-        for config in (s.idx / "onnx").glob("*/simsearch-onnx.json"):
+        for config in (s.top / "cache" / "onnx").glob("*/simsearch-onnx.json"):
             config.write_bytes(content)
 
     return change
@@ -704,7 +706,8 @@ def _play(case: Case, template: Path, top: Path, model: str) -> Outcome:
     args = case.setup(sandbox)
     skip = tuple(top / w for w in case.writable)
     before = snapshot(top, skip)
-    result = run(args, cwd=top, timeout=case.timeout, memory_limit=case.memory_limit)
+    result = run(args, cwd=top, timeout=case.timeout, memory_limit=case.memory_limit,
+                 env={"SIMSEARCH_CACHE_DIR": str(top / "cache")})
     return Outcome(sandbox, result, diff(before, snapshot(top, skip)))
 
 

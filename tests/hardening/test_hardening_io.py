@@ -165,11 +165,12 @@ def test_disk_full_while_encoding_is_one_line_and_cleans_the_checkpoint(tmp_path
 # ------------------------------------------------------------ 7. read-only index
 
 
-def test_query_on_a_read_only_index_works_and_stdout_is_only_results(tmp_path, docs, tiny_model):
+def test_query_on_a_read_only_index_works_and_stdout_is_only_results(tmp_path, docs, tiny_model,
+                                                                     private_cache):
     root = tmp_path / "idx"
     # Built on torch: encoding through ONNX at index time would already write the graph.
     build_index(docs, "text", model=tiny_model, root=root, backend="torch")
-    assert not list(root.glob("onnx/*/*.opt.onnx")), "the optimised graph exists already"
+    assert not list(private_cache.glob("*/*.opt.onnx")), "the optimised graph exists already"
     with read_only_view(root, tmp_path / "ro") as view:
         result = run(
             ["query", "배터리", "--k", "3", "-f", "json", "--index", str(view)], cwd=tmp_path
@@ -443,10 +444,10 @@ def test_rebuild_always_repairs(tmp_path, docs, tiny_model, damage):
 
 
 @pytest.mark.slow
-def test_damaged_onnx_export_is_re_exported(tmp_path, docs, tiny_model):
+def test_damaged_onnx_export_is_re_exported(tmp_path, docs, tiny_model, private_cache):
     root = tmp_path / "idx"
     build_index(docs, "text", model=tiny_model, root=root)
-    (model_onnx,) = root.glob("onnx/*/model.onnx")
+    (model_onnx,) = private_cache.glob("*/model.onnx")
     model_onnx.write_bytes(b"\0" * model_onnx.stat().st_size)
     report = build_index(docs, "text", model=tiny_model, root=root)  # up to date ...
     assert report.status == "up-to-date"

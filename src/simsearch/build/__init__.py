@@ -214,11 +214,12 @@ def _build_locked(gen: Generation, job: _Inputs, matrix: np.ndarray | None) -> B
     old = open_previous(gen.path, gen.log)
     stale = model_files_changed(old.meta if old else None, target.model)
     reasons = target.reasons(old.meta if old else None, stale)
-    encoder = None
     if old is not None and not (reasons or options.rebuild or target.imported):
         # Finish the clean-up of a run killed between its commit and its clean-up.
         generations.clean(gen.path, keep=kept_names(old.meta))
         report, meta = BuildReport(path=gen.path, status="up-to-date", reused=old.n_docs), old.meta
+        if target.model != IMPORTED:
+            query_export(target.model, gen.path, None, gen.log)  # made again when missing
     else:
         same = old is not None and (old.model, old.meta.encode.precision) == (
             target.model,
@@ -233,9 +234,6 @@ def _build_locked(gen: Generation, job: _Inputs, matrix: np.ndarray | None) -> B
             if slot is not None:
                 slot.close()
         report.reasons = ["rebuild requested"] if options.rebuild else reasons
-        encoder = slot.opened if slot is not None else None
-    if target.model != IMPORTED:
-        query_export(target.model, gen.path, encoder, gen.log)
     report.meta = meta
     report.n_docs, report.n_empty = meta.n_docs, meta.n_empty
     return report
@@ -280,11 +278,23 @@ def _write_generation(
     part_files, sections, _ = write_parts(ctx)
     files.update(part_files)
     backend = slot.opened.backend if slot and slot.opened and encoded.pending is not None else None
+    sections += _export_section(job.target.model, gen, slot)
     built = (files, sections, encoded, backend)
     meta = commit_generation(
         gen, job.source, job.corpus, job.target, job.options, report, built, (old, reusable, retire)
     )
     return report, meta
+
+
+def _export_section(model: str, gen: Generation, slot: EncoderSlot | None) -> list:
+    """Make the model's ONNX export for queries (shared cache, before the commit, so the
+    index can record which export it needs; see :mod:`simsearch.encoding.onnx`)."""
+    if model == IMPORTED:
+        return []
+    from simsearch.store.meta import OnnxExport
+
+    found = query_export(model, gen.path, slot.opened if slot is not None else None, gen.log)
+    return [] if found is None else [OnnxExport(key=found.name)]
 
 
 def open_previous(path: Path, log: LogFn) -> store.Index | None:

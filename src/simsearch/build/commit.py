@@ -128,13 +128,15 @@ def cleanup(path: Path, keep: set[str]) -> None:
     generations.clean(path, keep=keep)
 
 
-def query_export(model: str, path: Path, encoder: Any, log: Any) -> None:
+def query_export(model: str, path: Path, encoder: Any, log: Any) -> Path | None:
     """Best effort: make the model's ONNX export that ``query`` runs without torch
-    (see :mod:`simsearch.encoding.onnx`), reusing an fp32 CPU model already loaded."""
+    (see :mod:`simsearch.encoding.onnx`; one per model, in the shared cache), reusing
+    an fp32 CPU model already loaded. Returns the export directory, or None when the
+    model has none."""
     from simsearch.encoding.onnx import ensure_export
 
     st = getattr(encoder, "st", None) if getattr(encoder, "precision", "") == "fp32" else None
-    ensure_export(model, path.parent, st=st, log=log)
+    return ensure_export(model, path.parent, st=st, log=log)
 
 
 def _model_fingerprint(model: str, old: store.Index | None, encoded: bool) -> ModelFiles | None:

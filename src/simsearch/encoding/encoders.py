@@ -227,6 +227,8 @@ class QuerySource(Protocol):
             quantised ONNX model encodes the queries).
         model_files: the local model directory's fingerprint recorded at build time
             (:func:`simsearch.encoding.model_files.changed`), or None.
+        onnx_key: optional: the key of the ONNX export the index recorded
+            (:func:`simsearch.encoding.onnx.cache_key`), or None.
     """
 
     @property
@@ -250,6 +252,7 @@ class QueryModel:
     imported: bool = False
     precision: str = "fp32"
     model_files: dict[str, Any] | None = None
+    onnx_key: str | None = None
 
 
 def query_encoder(
@@ -274,22 +277,44 @@ def query_encoder(
             "embeddings ({name} MODEL at index time), or search it by document (similar)",
         )
     check_model_files(index)
-    root = Path(index.path).parent
-    if onnx_encoder.enabled() and device in (None, "cpu") and onnx_encoder.has_export(root, model):
-        precision = "int8" if index.precision == "int8" else "fp32"
-        directory = onnx_encoder.export_dir(root, model)
-        why = onnx_encoder.damage(directory, full=False)
-        if why is None:
-            try:
-                return onnx_encoder.OnnxEncoder(directory, precision)
-            except Exception as exc:  # noqa: BLE001 - any damage: fall back, say so once
-                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if log:
-            log(
-                f"Warning: the ONNX export at {directory} is damaged ({why}); using "
-                f"sentence-transformers; {onnx_encoder.REPAIR}"
-            )
+    if onnx_encoder.enabled() and device in (None, "cpu"):
+        found = _onnx_query_encoder(index, log)
+        if found is not None:
+            return found
     return TorchEncoder(model, device)
+
+
+def _onnx_query_encoder(index: QuerySource, log: LogFn | None) -> Encoder | None:
+    """The ONNX encoder of the export ``index`` needs (the key it recorded, else the
+    key of its model), or None after one line through ``log`` when that export is
+    missing (only when the index recorded one) or damaged."""
+    from simsearch.encoding import onnx as onnx_encoder
+
+    root = Path(index.path).parent
+    recorded = getattr(index, "onnx_key", None)
+    key = recorded or onnx_encoder.cache_key(index.model)
+    directory = onnx_encoder.find_export(root, key)
+    if directory is None:
+        if recorded and log:
+            log(
+                f"Warning: the ONNX export this index needs ({key}) is missing from "
+                f"{onnx_encoder.shared_dir(key).parent}; using sentence-transformers "
+                "(run 'simsearch index' again to make it)"
+            )
+        return None
+    precision = "int8" if index.precision == "int8" else "fp32"
+    why = onnx_encoder.damage(directory, full=False)
+    if why is None:
+        try:
+            return onnx_encoder.OnnxEncoder(directory, precision)
+        except Exception as exc:  # noqa: BLE001 - any damage: fall back, say so once
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if log:
+        log(
+            f"Warning: the ONNX export at {directory} is damaged ({why}); using "
+            f"sentence-transformers; {onnx_encoder.REPAIR}"
+        )
+    return None
 
 
 def check_model_files(index: QuerySource) -> None:

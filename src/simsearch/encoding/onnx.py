@@ -6,14 +6,17 @@ Why: importing sentence-transformers costs 5-7 s on a 2-core machine, more than 
 whole budget of a cold ``simsearch query``; onnxruntime + tokenizers start in a few
 hundred milliseconds and, on CPU, also encode faster than torch.
 
-Where the export lives: a model-keyed cache beside the indexes,
-``<index root>/onnx/<key>/`` (default ``.simsearch/onnx/<key>/``), shared by every
-index under that root built with the same model, and never named in an index's
-``meta.json`` (so a build's generation cleanup never touches it and deleting the root
-deletes it). ``key`` hashes the model id and, for a local model directory, the size
-and mtime of its weight files, so a retrained model in the same directory gets a
-fresh export. A key directory is complete or absent: the export is written to a
-temporary directory that is renamed into place. It holds::
+Where the export lives: one content-addressed cache per user, shared by every index
+built with the same model, ``<cache>/onnx/<key>/`` (:func:`cache_root`: the directory
+named by ``SIMSEARCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/simsearch`` or the platform's
+user cache directory). ``key`` (:func:`cache_key`) hashes the model id and, for a local
+model directory, the size and mtime of its weight files, so a retrained model in the
+same directory gets a fresh export. An index records the key it needs (the
+``onnx_export`` section of its ``meta.json``); a missing export is named in one line at
+query time and made again by the next ``simsearch index``. Indexes built before the
+shared cache keep their copy in ``<index root>/onnx/<key>/``, which is still used
+(:func:`find_export`). A key directory is complete or absent: the export is written
+to a temporary directory that is renamed into place. It holds::
 
     model.onnx           transformer -> token embeddings (fp32)
     model-int8.onnx      dynamically quantised copy (made on demand)
@@ -84,14 +87,58 @@ def cache_key(model: str) -> str:
     return digest.hexdigest()[:20]
 
 
+def cache_root() -> Path:
+    """The user's simsearch cache directory: ``SIMSEARCH_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/simsearch`` (``~/.cache/simsearch``), ``%LOCALAPPDATA%\\simsearch``
+    on Windows, ``~/Library/Caches/simsearch`` on macOS."""
+    override = os.environ.get("SIMSEARCH_CACHE_DIR", "").strip()
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "simsearch"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "simsearch"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "simsearch"
+
+
+def shown(path: Path) -> str:
+    """``path`` for messages: the home directory as ``~``."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):
+        return str(path)
+
+
+def shared_dir(key: str) -> Path:
+    """Directory of the export with ``key`` in the shared cache (:func:`cache_root`)."""
+    return cache_root() / "onnx" / key
+
+
+def legacy_dir(root: str | os.PathLike, key: str) -> Path:
+    """Where indexes built before the shared cache keep the export: under their root."""
+    return Path(root) / "onnx" / key
+
+
 def export_dir(root: str | os.PathLike, model: str) -> Path:
-    """Directory of ``model``'s export under the index root ``root``."""
-    return Path(root) / "onnx" / cache_key(model)
+    """Directory of ``model``'s export: the shared cache's (``root``, an index root, is
+    only a fallback, see :func:`find_export`)."""
+    del root  # kept for callers of the older signature
+    return shared_dir(cache_key(model))
+
+
+def find_export(root: str | os.PathLike, key: str) -> Path | None:
+    """The complete export with ``key``: in the shared cache, else the copy an older
+    build left under the index root ``root``; None when neither exists."""
+    for directory in (shared_dir(key), legacy_dir(root, key)):
+        if (directory / CONFIG).is_file():
+            return directory
+    return None
 
 
 def has_export(root: str | os.PathLike, model: str) -> bool:
-    """Whether a complete export of ``model`` exists under ``root``."""
-    return (export_dir(root, model) / CONFIG).is_file()
+    """Whether a complete export of ``model`` exists (shared, or under ``root``)."""
+    return find_export(root, cache_key(model)) is not None
 
 
 # --------------------------------------------------------------------------- export
@@ -213,7 +260,7 @@ def export(model: str, root: str | os.PathLike, st: Any = None, log: LogFn | Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if log:
-        log(f"exported {model} to ONNX for fast queries -> {target}")
+        log(f"exported {model} to ONNX for fast queries -> {shown(target)}")
     return target
 
 

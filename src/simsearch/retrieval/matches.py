@@ -76,12 +76,29 @@ def shared_terms(
     Returns:
         ``[{row: [term, ...]}, ...]``, one dict per query.
     """
-    wanted = sorted({int(r) for one in rows for r in one})
-    present = {r: set(t) for r, t in index.rows_terms(wanted).items()}
-    return [
-        {int(r): [t for t in dict.fromkeys(terms) if t in present[int(r)]] for r in one}
-        for terms, one in zip(query_terms, rows)
-    ]
+    return [_shared(index, terms, one) for terms, one in zip(query_terms, rows)]
+
+
+def _shared(index: lexical.LexicalIndex, terms: Sequence[str], rows: Sequence[int]
+            ) -> dict[int, list[str]]:
+    """One query's :func:`shared_terms`: each term's postings (the column of the BM25
+    matrix) are looked up for the hit rows, so the cost is that of the query's terms,
+    not of the whole matrix."""
+    hits = np.asarray([int(r) for r in rows], dtype=np.int64)
+    out: dict[int, list[str]] = {int(r): [] for r in hits.tolist()}
+    if not len(hits):
+        return out
+    mark = np.zeros(index.n_rows, dtype=bool)  # rows holding the term, set and cleared
+    for term in dict.fromkeys(terms):
+        t = index.vocab.get(term)
+        if t is None or t + 1 >= len(index.indptr):
+            continue
+        postings = index.indices[index.indptr[t] : index.indptr[t + 1]]
+        mark[postings] = True
+        for row in hits[mark[hits]].tolist():
+            out[row].append(term)
+        mark[postings] = False
+    return out
 
 
 def rarest_first(index: lexical.LexicalIndex, terms: Sequence[str], limit: int = MAX_TERMS):

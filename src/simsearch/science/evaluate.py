@@ -337,12 +337,12 @@ def evaluate_index(
     index = open_path(index_path)
     name = model or index.model
     queries, relevant = read_retrieval_pairs(path, index.texts, query_column, relevant_column)
-    from simsearch.retrieval.parts import open_parts
     from simsearch.retrieval.rowfilter import RowFilter
     from simsearch.search import search_options
+    from simsearch.searcher import Searcher
 
     options, chunking = search or (search_options(), "auto")
-    parts = open_parts(index, lexical=options.mode != "dense")
+    parts = Searcher(index).parts(options.mode)
     if chunking == "none":
         parts = parts.first_windows()
     mode = parts.mode(options.mode)

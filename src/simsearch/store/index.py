@@ -31,7 +31,7 @@ import numpy as np
 
 from simsearch._fs.atomic import atomic_path, file_digest, path_size, write_npy_atomic
 from simsearch.errors import DamagedIndex, InvalidParameter, SimsearchError
-from simsearch.store.meta import IMPORTED, META, IndexMeta, ModelFiles, damaged
+from simsearch.store.meta import IMPORTED, META, IndexMeta, ModelFiles, OnnxExport, damaged
 
 DEFAULT_ROOT = ".simsearch"
 DEFAULT_NAME = "default"
@@ -144,6 +144,14 @@ class Index:
         None for a hub model."""
         recorded = self.meta.get(ModelFiles)
         return None if recorded is None else recorded.as_dict()
+
+    @property
+    def onnx_key(self) -> str | None:
+        """The key of the ONNX export (shared cache, :mod:`simsearch.encoding.onnx`) the
+        index recorded at build time, or None (an index built before the shared cache,
+        or a model with no export)."""
+        recorded = self.meta.get(OnnxExport)
+        return None if recorded is None else recorded.key
 
     def file(self, role: str) -> Path:
         """Path of the file with ``role`` (``embeddings``, ``rows``, ...) of this index."""

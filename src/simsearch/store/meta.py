@@ -211,6 +211,17 @@ class ModelFiles(Section):
 
 @section
 @dataclass(frozen=True)
+class OnnxExport(Section):
+    """The ONNX export of the model that ``query`` runs without torch: its key in the
+    shared, content-addressed export cache (:mod:`simsearch.encoding.onnx`), so the
+    index says which export it needs and a missing one is named in one line."""
+
+    KEY: ClassVar[str] = "onnx_export"
+    key: str
+
+
+@section
+@dataclass(frozen=True)
 class AnnInfo(Section):
     """The approximate nearest-neighbour index (file ``ann``; see :mod:`simsearch.retrieval.ann`):
     the library and its version, the HNSW and compression parameters it was built with,

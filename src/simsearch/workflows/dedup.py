@@ -42,6 +42,8 @@ from simsearch.store import index as store
 if TYPE_CHECKING:
     import pandas as pd
 
+    from simsearch.searcher import Searcher
+
 ProgressFn = Callable[[int, int], None]
 
 #: Cosine similarity at or above which two rows are near-duplicates by default.
@@ -167,7 +169,8 @@ def _mode(index: store.Index, wanted: str | None) -> str:
 
 
 def ranked_pairs(
-    index: store.Index, options: DedupOptions, on_progress: ProgressFn | None = None
+    index: store.Index | Searcher, options: DedupOptions,
+    on_progress: ProgressFn | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs at cosine similarity ``>= options.threshold`` among each row's top
     ``options.candidates`` by the mode's ranking (hybrid, lexical; see the module
@@ -176,12 +179,15 @@ def ranked_pairs(
     Raises:
         ValueError: more than ``options.max_pairs`` pairs.
     """
+    from simsearch.searcher import of
     from simsearch.workflows.neighbors import NeighborsOptions, neighbor_rankings
 
+    opened = of(index)
+    index = opened.index
     wanted = NeighborsOptions(k=min(options.candidates, max(index.n_docs - 1, 1)),
                               mode=options.mode)
     rows = np.arange(index.n_docs, dtype=np.int64)
-    _, ranked = neighbor_rankings(index, wanted, rows, on_progress)
+    _, ranked = neighbor_rankings(opened, wanted, rows, on_progress)
     vectors = row_embeddings(index)
     found: dict[tuple[int, int], float] = {}
     for row, one in zip(rows.tolist(), ranked):
@@ -222,11 +228,13 @@ def group_labels(n_docs: int, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndar
 
 
 def find_duplicates(
-    index: store.Index,
+    index: store.Index | Searcher,
     options: DedupOptions = DedupOptions(),
     on_progress: ProgressFn | None = None,
 ) -> Duplicates:
-    """Near-duplicate pairs and groups of an opened index (see :class:`Duplicates`).
+    """Near-duplicate pairs and groups of an opened index or of a
+    :class:`~simsearch.searcher.Searcher` (its ranking parts are reused; see
+    :class:`Duplicates`).
 
     Raises:
         InvalidParameter: threshold outside (0, 1] or so low that more than
@@ -235,6 +243,10 @@ def find_duplicates(
     """
     import pandas as pd
 
+    from simsearch.searcher import of
+
+    opened = of(index)
+    index = opened.index
     index.meta.check_columns(options.show)
     if not 0 < options.threshold <= 1:
         raise InvalidParameter(
@@ -250,7 +262,7 @@ def find_duplicates(
                 on_progress,
             )
         else:
-            a, b, sims = ranked_pairs(index, options, on_progress)
+            a, b, sims = ranked_pairs(opened, options, on_progress)
     except ValueError:  # too many pairs (the threshold was checked above)
         raise InvalidParameter(
             "threshold",
@@ -332,4 +344,6 @@ def dedup(
     """
     columns = (show,) if isinstance(show, str) else tuple(show)
     options = DedupOptions(threshold=threshold, show=columns, mode=mode)
-    return find_duplicates(store.load_index(root, name), options)
+    from simsearch.searcher import cached
+
+    return find_duplicates(cached(root, name), options)

@@ -22,6 +22,8 @@ from simsearch.store import index as store
 if TYPE_CHECKING:
     import pandas as pd
 
+    from simsearch.searcher import Searcher
+
 ProgressFn = Callable[[int, int], None]
 #: Query rows ranked per call of :func:`~simsearch.retrieval.rank.rank`.
 BLOCK_ROWS = 256
@@ -51,7 +53,7 @@ class NeighborsOptions:
 
 
 def neighbor_rankings(
-    index: store.Index,
+    index: store.Index | Searcher,
     options: NeighborsOptions,
     rows: np.ndarray,
     on_progress: ProgressFn | None = None,
@@ -66,12 +68,12 @@ def neighbor_rankings(
     Raises:
         InvalidParameter: ``k < 1``, a mode the index cannot run.
     """
-    from simsearch.retrieval.parts import open_parts
     from simsearch.retrieval.rank import Query, rank
     from simsearch.search import search_options
+    from simsearch.searcher import of
 
     search = search_options(options.mode)
-    parts = open_parts(index, lexical=search.mode != "dense", exact=options.exact)
+    parts = of(index).parts(search.mode, options.exact)
     mode = parts.mode(search.mode)
     out: list[Any] = []
     step = max(1, options.block_rows)
@@ -84,7 +86,7 @@ def neighbor_rankings(
 
 
 def neighbors_frame(
-    index: store.Index,
+    index: store.Index | Searcher,
     options: NeighborsOptions = NeighborsOptions(),
     on_progress: ProgressFn | None = None,
 ) -> pd.DataFrame:
@@ -104,8 +106,12 @@ def neighbors_frame(
     """
     import pandas as pd
 
+    from simsearch.searcher import of
+
+    opened = of(index)
+    index = opened.index
     rows = _check(index, options)
-    mode, ranked = neighbor_rankings(index, options, rows, on_progress)
+    mode, ranked = neighbor_rankings(opened, options, rows, on_progress)
     width = max([len(r.rows) for r in ranked] + [0])
     indices = np.full((len(rows), width), -1, dtype=np.int64)
     sims = np.full((len(rows), width), np.nan, dtype=np.float32)
@@ -190,4 +196,6 @@ def neighbors(
     options = NeighborsOptions(
         k=k, show=columns, rows=None if rows is None else tuple(rows), mode=mode
     )
-    return neighbors_frame(store.load_index(root, name), options)
+    from simsearch.searcher import cached
+
+    return neighbors_frame(cached(root, name), options)

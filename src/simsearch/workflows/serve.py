@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import html
 import io
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,23 +67,19 @@ class ServeOptions:
 
 
 class Searcher:
-    """The index and its query encoder, loaded once and shared by all requests (the
-    encoder is created on the first query; a lock keeps two first queries from
-    loading the model twice)."""
+    """The requests' view of one :class:`simsearch.searcher.Searcher`: the index, its
+    ranking parts and its query encoder, loaded once and shared by all requests (the
+    encoder on the first query, under the searcher's lock)."""
 
     def __init__(self, index: store.Index, show: Sequence[str]) -> None:
+        from simsearch.searcher import Searcher as Warm
+
+        self.warm = Warm(index)
         self.index = index
         self.show = list(show)
-        self._encoder: Any = None
-        self._lock = threading.Lock()
 
     def encoder(self) -> Any:
-        with self._lock:
-            if self._encoder is None:
-                from simsearch.encoding.encoders import query_encoder
-
-                self._encoder = query_encoder(self.index)
-            return self._encoder
+        return self.warm.encoder()
 
     def query(self, text: str, k: int) -> list[dict[str, Any]]:
         """Results for one query as the JSON objects of ``query --format json``."""
@@ -100,14 +95,12 @@ class Searcher:
     def hits(self, kind: str, value: Any, k: int) -> list[Any]:
         """The :class:`~simsearch.retrieval.hit.Hit` objects of a query (``kind``
         ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row)."""
-        from simsearch.search import query_hits, similar_hits
-
         if kind == "similar":
-            return similar_hits(self.index, value, k)
+            return self.warm.similar_hits(value, k)
         if not value.strip():
             raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
         k = min(k, self.index.n_docs)
-        return query_hits(self.index, [value], k, encoder=self.encoder())
+        return self.warm.query_hits(value, k)
 
 
 def hits_xlsx(hits: list[Any], show: Sequence[str]) -> bytes:
