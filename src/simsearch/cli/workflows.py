@@ -152,7 +152,7 @@ def map_command(
         kept = frame.loc[~frame["empty"], columns]
         write_frame(kept, column_out, "map")
         empty = len(frame) - len(kept)
-        left = f" ({empty:,} empty rows left out)" if empty else ""
+        left = f" ({empty:,} empty row{'' if empty == 1 else 's'} left out)" if empty else ""
         say(f"wrote every non-empty row with its cluster to {column_out}{left}")
 
 
