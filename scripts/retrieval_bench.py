@@ -352,14 +352,15 @@ def run_tasks(args) -> None:
         print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
               f"{len(task['queries'])} queries", flush=True)
     lex = lexical_runs(tasks)
-    runs = {}
+    saved = cache / "runs.pkl"
+    runs = pickle.loads(saved.read_bytes())["runs"] if saved.exists() else {}
     for model_name, path in models(args):
         model = Dense(model_name, path)
         for name, task in tasks.items():
             t0 = time.perf_counter()
             runs[model_name, name] = {**dense_runs(model, cache, task), **lex[name]}
             print(f"# {model_name} {name}: dense in {time.perf_counter() - t0:.0f} s", flush=True)
-    with open(cache / "runs.pkl", "wb") as fh:
+    with open(saved, "wb") as fh:
         pickle.dump({"runs": runs, "gold": {n: t["gold"] for n, t in tasks.items()},
                      "n_rows": {n: len(t["corpus"]) for n, t in tasks.items()}}, fh)
     report(runs, tasks)

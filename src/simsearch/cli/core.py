@@ -107,7 +107,8 @@ def index_command(
     ] = None,
     chunking: Annotated[
         str,
-        Opt("--chunking", help="auto: long documents as overlapping windows; none: truncate."),
+        Opt("--chunking", help="auto: long documents as overlapping windows; "
+            "sentences: one window per sentence; none: truncate."),
     ] = "auto",
     lexical: Annotated[
         bool, Opt("--lexical/--no-lexical", help="Build the BM25 index over Kiwi terms.")

@@ -22,7 +22,7 @@ import numpy as np
 from simsearch.retrieval import bm25 as lexical
 from simsearch.text import windows as chunking
 
-CHUNKINGS = ("auto", "none")
+CHUNKINGS = ("auto", "sentences", "none")
 LEXICAL_ROLES = {"matrix": "lexical_matrix", "vocab": "lexical_vocab", "terms": "lexical_terms"}
 LogFn = Callable[[str], None]
 
@@ -34,6 +34,7 @@ class WindowPlan:
     windows: chunking.Windows
     max_tokens: int
     overlap_tokens: int
+    chunking: str = "auto"
 
     @property
     def split(self) -> bool:

@@ -162,7 +162,7 @@ class ColumnFileInfo(Section):
 @dataclass(frozen=True)
 class WindowsInfo(Section):
     """Long documents as overlapping windows (file ``windows``, the window -> row map;
-    absent when no document was split): ``chunking`` ``auto`` or ``none``, the window size
+    absent when no document was split): ``chunking`` ``auto`` or ``sentences``, the window size
     and overlap in model tokens, ``n_windows`` encoded and ``n_split`` rows cut."""
 
     KEY: ClassVar[str] = "windows"
