@@ -244,11 +244,9 @@ def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
 
 def rank_fused(dense, lex, n_rows, options):
     """Hybrid top-10 lists exactly as :func:`simsearch.retrieval.rank.rank` fuses."""
-    from simsearch.retrieval.modes import SearchOptions
     from simsearch.retrieval.rank import _fused
 
-    search = SearchOptions(fusion=options)
-    return [_fused(d, lx, n_rows, K, search)[0] for d, lx in zip(dense, lex)]
+    return [_fused(d, lx, n_rows, K, options)[0] for d, lx in zip(dense, lex)]
 
 
 # ---------------------------------------------------------------- baselines
