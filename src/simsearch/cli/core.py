@@ -17,8 +17,10 @@ from simsearch.cli.spec import (
     Aggregate,
     Arg,
     BatchSize,
+    DenseWeight,
     Device,
     Exact,
+    Fusion,
     IndexName,
     IndexRoot,
     K,
@@ -144,6 +146,8 @@ def similar_command(
     fmt: ResultFormat = "table",
     output: Output = None,
     mode: Mode = None,
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
@@ -158,7 +162,7 @@ def similar_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
-    options = search_options(mode)
+    options = search_options(mode, dense_weight=dense_weight, fusion=fusion)
     hits = similar_hits(
         index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
         exact=exact, options=options, where=where,
@@ -188,6 +192,8 @@ def query_command(
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     mode: Mode = None,
     aggregate: Aggregate = "max",
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
@@ -203,7 +209,7 @@ def query_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
-    options = search_options(mode, aggregate)
+    options = search_options(mode, aggregate, dense_weight, fusion)
     hits = query_hits(
         index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
         options=options, where=where,
