@@ -82,8 +82,8 @@ def _read(path: Path):
     return df.dropna(subset=["sentence1", "sentence2"])
 
 
-def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000,
-                n_nli: int = 500) -> dict:
+def build_tasks(seed: int = 13, n_docs: int = 200, n_distractors: int = 300,
+                n_nli: int = 250) -> dict:
     """The three tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per
     query): ``paraphrase``, ``buried`` (the old ``longdoc``) and ``nli``."""
     sts = _read(DATA / "korsts" / "sts-dev.tsv")
@@ -115,7 +115,8 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000,
     rng.shuffle(fillers)
     per_doc = 12
     docs = []
-    doc_of_target = rng.sample(range(n_docs), len(targets))
+    n_buried = min(n_docs, len(targets))  # one buried target per document at most
+    doc_of_target = rng.sample(range(n_docs), n_buried)
     target_at = {d: t for d, t in zip(doc_of_target, targets)}
     it = iter(fillers)
     for d in range(n_docs):
@@ -123,7 +124,7 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000,
         if d in target_at:
             sents.insert(rng.randrange(per_doc), target_at[d])
         docs.append(" ".join(s.strip() for s in sents))
-    buried = {"corpus": docs, "queries": queries, "gold": doc_of_target}
+    buried = {"corpus": docs, "queries": queries[:n_buried], "gold": doc_of_target}
     return {"paraphrase": paraphrase, "buried": buried, "nli": nli_task(nli[1], seed, n_nli)}
 
 
@@ -218,6 +219,33 @@ def cached(cache: Path, key: str, texts: list[str], fn) -> np.ndarray:
     return value
 
 
+class TextCache:
+    """Embeddings of one model kept per text (``CACHE/<model>.npz``: ``texts`` and
+    ``vectors``), so a text shared by tasks or chunkings is encoded once."""
+
+    def __init__(self, cache: Path, model: Dense):
+        self.path = cache / f"{model.name}-texts.npz"
+        self.model = model
+        self.known: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            data = np.load(self.path, allow_pickle=False)
+            self.known = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.known))
+        for b in range(0, len(todo), 512):
+            batch = todo[b : b + 512]
+            self.known.update(zip(batch, self.model.encode(batch)))
+            self.save()
+        return np.stack([self.known[t] for t in texts]).astype(np.float32)
+
+    def save(self) -> None:
+        texts = list(self.known)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, texts=np.array(texts), vectors=np.stack([self.known[t] for t in texts]))
+        os.replace(tmp, self.path)
+
+
 # ---------------------------------------------------------------- metrics
 def metrics(ranked: list[np.ndarray], gold: list[int]) -> tuple[float, float]:
     """(recall@10, MRR@10) in percent."""
@@ -250,7 +278,7 @@ def rank_fused(dense, lex, n_rows, options):
 
 
 # ---------------------------------------------------------------- baselines
-def sentence_baseline(model: Dense, cache: Path, corpus: list[str], q_emb: np.ndarray):
+def sentence_baseline(encode, corpus: list[str], q_emb: np.ndarray):
     """Dense baseline outside simsearch's windows: Kiwi's sentences, each encoded alone,
     a row scored by its best sentence (max), top ``DEPTH`` by numpy argsort."""
     from kiwipiepy import Kiwi
@@ -261,7 +289,7 @@ def sentence_baseline(model: Dense, cache: Path, corpus: list[str], q_emb: np.nd
         pieces = [s.text for s in kiwi.split_into_sents(text)] or [text]
         sents += pieces
         owner += [row] * len(pieces)
-    emb = cached(cache, model.name + "/sentences", sents, partial(model.encode, sents))
+    emb = encode(sents)
     owner = np.asarray(owner)
     out = []
     for q in q_emb:
@@ -312,21 +340,21 @@ def lexical_runs(tasks: dict) -> dict:
     return out
 
 
-def dense_runs(model: Dense, cache: Path, task: dict) -> dict:
+def dense_runs(model: Dense, encode: TextCache, task: dict) -> dict:
     """Dense top lists of one model on one task: whole/truncated rows, packed windows
     (``auto``), one window per sentence (``sentences``), the outside baseline."""
     corpus = task["corpus"]
-    q_emb = cached(cache, model.name, task["queries"], partial(model.encode, task["queries"]))
+    q_emb = encode(task["queries"])
     runs = {}
-    d_emb = cached(cache, model.name, corpus, partial(model.encode, corpus))
+    d_emb = encode(corpus)
     runs["dense rows"] = rank_dense(d_emb, np.arange(len(corpus) + 1), q_emb)
     for chunk in ("auto", "sentences"):
         options = chunking.WindowOptions(model.max_tokens, per_sentence=chunk == "sentences")
         windows = chunking.make_windows(corpus, model.token_spans, options)
-        w_emb = cached(cache, model.name, windows.texts, partial(model.encode, windows.texts))
+        w_emb = encode(windows.texts)
         runs[f"dense {chunk}"] = rank_dense(w_emb, windows.offsets, q_emb)
     runs["dense 1/sentence baseline"] = [(r, None) for r in
-                                         sentence_baseline(model, cache, corpus, q_emb)]
+                                         sentence_baseline(encode, corpus, q_emb)]
     return runs
 
 
@@ -349,14 +377,22 @@ def run_tasks(args) -> None:
         lengths = [len(t) for t in task["corpus"]]
         print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
               f"{len(task['queries'])} queries", flush=True)
-    lex = lexical_runs(tasks)
+    digest = hashlib.sha1(repr([(n, t["corpus"], t["queries"]) for n, t in tasks.items()])
+                          .encode() + repr(sorted(lexical.KEEP_TAGS)).encode()).hexdigest()[:12]
+    lex_path = cache / f"lexical-{digest}.pkl"
+    if lex_path.exists():
+        lex = pickle.loads(lex_path.read_bytes())
+    else:
+        lex = lexical_runs(tasks)
+        lex_path.write_bytes(pickle.dumps(lex))
     saved = cache / "runs.pkl"
     runs = pickle.loads(saved.read_bytes())["runs"] if saved.exists() else {}
     for model_name, path in models(args):
         model = Dense(model_name, path)
+        encode = TextCache(cache, model)
         for name, task in tasks.items():
             t0 = time.perf_counter()
-            runs[model_name, name] = {**dense_runs(model, cache, task), **lex[name]}
+            runs[model_name, name] = {**dense_runs(model, encode, task), **lex[name]}
             print(f"# {model_name} {name}: dense in {time.perf_counter() - t0:.0f} s", flush=True)
     with open(saved, "wb") as fh:
         pickle.dump({"runs": runs, "gold": {n: t["gold"] for n, t in tasks.items()},
