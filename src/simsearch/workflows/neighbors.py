@@ -40,6 +40,8 @@ class NeighborsOptions:
             ``similar`` (hybrid when the index has a lexical index).
         exact: the exact scan even when the index has an ANN index (as ``similar``).
         block_rows: query rows ranked at once.
+        dense_weight, fusion: hybrid fusion overrides (None: the index's stored
+            setting, else the default).
     """
 
     k: int = 10
@@ -48,6 +50,8 @@ class NeighborsOptions:
     mode: str | None = None
     exact: bool = False
     block_rows: int = BLOCK_ROWS
+    dense_weight: float | None = None
+    fusion: str | None = None
 
 
 def neighbor_rankings(
@@ -70,7 +74,8 @@ def neighbor_rankings(
     from simsearch.retrieval.rank import Query, rank
     from simsearch.search import search_options
 
-    search = search_options(options.mode)
+    search = search_options(options.mode, dense_weight=options.dense_weight,
+                            fusion=options.fusion)
     parts = open_parts(index, lexical=search.mode != "dense", exact=options.exact)
     mode = parts.mode(search.mode)
     out: list[Any] = []
