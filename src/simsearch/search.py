@@ -40,15 +40,30 @@ def check_doc(doc: int, index: store.Index) -> None:
         )
 
 
-def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
-    """:class:`~simsearch.retrieval.modes.SearchOptions` from keyword values.
+def search_options(
+    mode: str | None = None, aggregate: str = "max", dense_weight: float | None = None,
+    fusion: str | None = None,
+) -> Any:
+    """:class:`~simsearch.retrieval.modes.SearchOptions` from keyword values; the fusion is
+    the index's stored one (``eval --tune``) or the default, with ``dense_weight``
+    (``[0, 1]``) and ``fusion`` (``rrf`` or ``convex``) put in when given.
 
     Raises:
-        InvalidParameter: unknown ``mode`` or ``aggregate``.
+        InvalidParameter: unknown ``mode``, ``aggregate`` or ``fusion``, a weight outside
+            ``[0, 1]``.
     """
     from simsearch.retrieval.dense import AGGREGATES
-    from simsearch.retrieval.fusion import DEFAULT
+    from simsearch.retrieval.fusion import FUSIONS
     from simsearch.retrieval.modes import MODES, SearchOptions
+
+    if dense_weight is not None and not 0.0 <= dense_weight <= 1.0:
+        raise InvalidParameter(
+            "dense_weight", f"{{name}} must be between 0 and 1, got {dense_weight}"
+        )
+    if fusion is not None and fusion not in FUSIONS:
+        raise InvalidParameter(
+            "fusion", f"{{name}} must be one of {', '.join(FUSIONS)}, got {fusion!r}"
+        )
 
     if mode is not None and mode not in MODES:
         raise InvalidParameter("mode", f"{{name}} must be one of {', '.join(MODES)}, got {mode!r}")
@@ -56,7 +71,8 @@ def search_options(mode: str | None = None, aggregate: str = "max") -> Any:
         raise InvalidParameter(
             "aggregate", f"{{name}} must be one of {', '.join(AGGREGATES)}, got {aggregate!r}"
         )
-    return SearchOptions(mode=mode, aggregate=aggregate, fusion=DEFAULT)
+    return SearchOptions(mode=mode, aggregate=aggregate, dense_weight=dense_weight,
+                         fusion_method=fusion)
 
 
 def open_parts(index: store.Index, mode: str | None, exact: bool = False) -> Any:

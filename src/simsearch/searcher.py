@@ -194,6 +194,8 @@ class Searcher:
         exact: bool = False,
         allowed: np.ndarray | None = None,
         batch_size: int = 32,
+        dense_weight: float | None = None,
+        fusion: str | None = None,
     ) -> list[Hit]:
         """:func:`simsearch.search.query_hits` over the loaded parts and encoder: the
         ``k`` documents nearest to each query text (a list is one batch: the model runs
@@ -204,7 +206,7 @@ class Searcher:
                 an unknown mode, or a model problem.
         """
         texts = search.check_texts([text] if isinstance(text, str) else text)
-        options = search.search_options(mode, aggregate)
+        options = search.search_options(mode, aggregate, dense_weight, fusion)
         # The model and the transform load on first need, after the checks of the
         # query and the filter (as in the one-shot path).
         return search.query_hits(
@@ -224,6 +226,8 @@ class Searcher:
         where: str | None = None,
         exact: bool = False,
         allowed: np.ndarray | None = None,
+        dense_weight: float | None = None,
+        fusion: str | None = None,
     ) -> list[Hit]:
         """:func:`simsearch.search.similar_hits` over the loaded parts: the ``k``
         documents most similar to row ``doc``.
@@ -233,7 +237,7 @@ class Searcher:
                 run, or a bad filter.
         """
         search.check_doc(doc, self.index)
-        options = search.search_options(mode)
+        options = search.search_options(mode, dense_weight=dense_weight, fusion=fusion)
         return search.similar_hits(
             self.index, doc, k, include_self, self.log, min_similarity, where, exact,
             options=options, allowed=allowed, parts=self.parts(options.mode, exact),
@@ -346,6 +350,8 @@ def similar(  # noqa: PLR0913 - keyword options of the notebook API
     where: str | None = None,
     exact: bool = False,
     mode: str | None = None,
+    dense_weight: float | None = None,
+    fusion: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
     (through the approximate index when the index has one; ``exact=True`` scans all).
@@ -361,6 +367,8 @@ def similar(  # noqa: PLR0913 - keyword options of the notebook API
     Args:
         k: at most this many rows; None with ``min_similarity``: no limit.
         min_similarity: keep only rows with cosine similarity ``>=`` this.
+        dense_weight, fusion: override the index's fusion (``eval --tune``) or the
+            default for this call: a weight in ``[0, 1]``, ``"convex"`` or ``"rrf"``.
 
     Returns:
         A DataFrame of up to ``k`` rows, nearest first (see
@@ -372,7 +380,7 @@ def similar(  # noqa: PLR0913 - keyword options of the notebook API
     """
     return cached(root, name).similar(
         doc, k, include_self=include_self, min_similarity=min_similarity, where=where,
-        exact=exact, mode=mode,
+        exact=exact, mode=mode, dense_weight=dense_weight, fusion=fusion,
     )
 
 
@@ -388,6 +396,8 @@ def query(  # noqa: PLR0913 - keyword options of the notebook and CLI
     exact: bool = False,
     mode: str | None = None,
     aggregate: str = "max",
+    dense_weight: float | None = None,
+    fusion: str | None = None,
 ) -> pd.DataFrame:
     """Notebook API: the ``k`` documents most similar to a query text (or to each of
     several), encoded with the index's own model (through the approximate index when
@@ -404,5 +414,5 @@ def query(  # noqa: PLR0913 - keyword options of the notebook and CLI
     """
     return cached(root, name, device).query(
         text, k, min_similarity=min_similarity, where=where, exact=exact, mode=mode,
-        aggregate=aggregate,
+        aggregate=aggregate, dense_weight=dense_weight, fusion=fusion,
     )

@@ -37,6 +37,24 @@ def test_terms_are_content_morphemes(terms):
     assert terms[3] == []
 
 
+def test_terms_keep_negation_quantity_and_pronouns():
+    """Adverbs (MAG), determiners (MM), auxiliary verbs (VX), the negative copula (VCN)
+    and pronouns (NP) are terms: a paraphrase keeps them (docs/retrieval.md)."""
+    (terms,) = lexical.tokenize(["그는 두 사람을 전혀 보지 않았고 그것은 사과가 아니다."])
+    assert {"그", "두", "전혀", "않다", "아니다", "사람", "보다", "사과"} <= set(terms)
+    assert not {"는", "을", "았", "고", "."} & set(terms)
+
+
+def test_text_key_changes_with_the_terms_version():
+    """Terms cached under an older tag set are analysed again (the key is salted)."""
+    import hashlib
+
+    assert lexical.TERMS_VERSION >= 2
+    old = hashlib.sha1("리튬".encode()).hexdigest()[:20]
+    assert lexical.text_key("리튬") != old
+    assert lexical.TokenStore([old], [["낡은"]]).update(["리튬"])[1] == 1
+
+
 def bm25_lucene(query: list[str], docs: list[list[str]], k1=1.5, b=0.75) -> np.ndarray:
     """BM25 as Lucene scores it, written out: idf = ln(1 + (N - df + 0.5) / (df + 0.5))."""
     n = len(docs)
@@ -87,7 +105,7 @@ def test_save_load_and_incremental_tokens(tmp_path, terms):
     index.save(tmp_path, store=store)
     loaded = lexical.LexicalIndex.load(tmp_path, with_terms=True)
     np.testing.assert_allclose(loaded.scores(["리튬", "led"]), index.scores(["리튬", "led"]))
-    assert loaded.document_terms(0)[:2] == ["발명", "리튬"]
+    assert loaded.document_terms(0)[:3] == ["본", "발명", "리튬"]  # 본: a determiner (MM)
     # The matrix alone gives each row's terms (what similar uses without the terms file).
     bare = lexical.LexicalIndex.load(tmp_path)
     for row, row_terms in bare.rows_terms(range(len(DOCS))).items():

@@ -170,6 +170,28 @@ def test_hybrid_fuses_dense_and_bm25_top_lists(parts):
     assert not set(got.rows.tolist()) & set(EMPTY.tolist())
 
 
+@pytest.mark.parametrize("stored,weight,method,want", [
+    (None, None, None, fusion.DEFAULT),
+    (fusion.FusionOptions("rrf", 0.8), None, None, fusion.FusionOptions("rrf", 0.8)),
+    (fusion.FusionOptions("rrf", 0.8), 0.1, None, fusion.FusionOptions("rrf", 0.1)),
+    (None, 0.9, "rrf", fusion.FusionOptions("rrf", 0.9)),
+])
+def test_hybrid_uses_the_stored_fusion_unless_overridden(stored, weight, method, want):
+    """The index's stored fusion (``eval --tune``) applies when the call names none; a
+    call's weight or method replaces its part of it."""
+    import dataclasses
+
+    base = make_parts(False, False, None)
+    parts = dataclasses.replace(base, fusion=stored)
+    q = clustered(1, seed=5)[0]
+    query = Query(vectors=q[None, :], terms=[["w1", "w2"]])
+    options = SearchOptions("hybrid", dense_weight=weight, fusion_method=method)
+    [got] = rank(parts, query, K, options)
+    [truth] = rank(base, query, K, SearchOptions("hybrid", fusion=want))
+    assert got.rows.tolist() == truth.rows.tolist()
+    np.testing.assert_allclose(got.scores, truth.scores)
+
+
 def test_lexical_returns_only_rows_sharing_a_term():
     parts = make_parts(False, False, None)
     [got] = rank(parts, Query(terms=[["w4"]]), 1000, SearchOptions("lexical"))

@@ -107,6 +107,27 @@ def test_similar_modes_and_json_why(shared):
     assert {"matched_text", "matched_terms", "score", "mode"} <= set(record)
 
 
+def test_chunking_sentences_gives_one_window_per_sentence(built, tiny_model):
+    """``chunking="sentences"``: every sentence its own window, also in short rows; the
+    dense ranking is still the brute-force best window per row."""
+    from simsearch.text.windows import kiwi_sentence_spans
+
+    source, _ = built
+    root = source.parent / "idx"
+    report = build_index(source, "text", model=tiny_model, root=root, chunking="sentences",
+                         lexical=False)
+    assert "chunking changed (auto -> sentences)" in report.reasons
+    index = load_index(root)
+    assert index.meta.windows.chunking == "sentences"
+    want = [max(len(kiwi_sentence_spans(t)), 1) for t in TEXTS]
+    off = open_parts(index).retriever.offsets
+    assert np.diff(off).tolist() == want
+    q = np.asarray(index.embeddings[off[4] + 1])
+    [ranking] = rank(open_parts(index), Query(vectors=q[None, :]), 2, SearchOptions("dense"))
+    best = [max(index.embeddings[off[r] : off[r + 1]] @ q) for r in range(len(TEXTS))]
+    assert ranking.rows.tolist() == np.argsort(-np.array(best), kind="stable")[:2].tolist()
+
+
 def test_chunking_none_truncates_as_before(built, tiny_model):
     source, _ = built
     root = source.parent / "idx"

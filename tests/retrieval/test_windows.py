@@ -199,3 +199,23 @@ def test_cuts_inside_a_long_sentence_never_split_a_character(minilm):
         assert windows.n_windows > 1
         counts = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in windows.texts]
         assert max(counts) <= max_tokens
+
+
+def test_per_sentence_windows_are_the_sentences():
+    """``per_sentence``: one window per sentence, also in a text that fits, each the
+    sentence splitter's span (trimmed to its tokens); a long sentence is still cut."""
+    text = "짧은 문장 하나. 둘째 문장 입니다. 셋째."
+    spans = word_spans([text])[0]
+    options = chunking.WindowOptions(50, per_sentence=True)
+    windows = chunking.split_document(text, spans, options)
+    expected = chunking.regex_sentence_spans(text)
+    assert windows == expected
+    assert [text[a:b] for a, b in windows] == ["짧은 문장 하나.", "둘째 문장 입니다.", "셋째."]
+    assert chunking.split_document("한 문장.", word_spans(["한 문장."])[0], options) == [(0, 5)]
+    long = chunking.split_document(LONG, word_spans([LONG])[0],
+                                   chunking.WindowOptions(3, 0, per_sentence=True))
+    assert all(_tokens_in(LONG[a:b]) <= 3 for a, b in long)
+    assert len(long) > len(SENTENCES)  # sentences of 3-6 tokens were cut
+    corpus = chunking.make_windows([text, "", "한 문장."], word_spans, options,
+                                   chunking.regex_sentence_spans)
+    assert corpus.row.tolist() == [0, 0, 0, 1, 2]  # the empty row keeps its one window

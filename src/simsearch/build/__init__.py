@@ -126,7 +126,9 @@ def build_index(  # noqa: PLR0913 - the notebook API: one keyword per BuildOptio
             ``device="cuda:0,cuda:1"`` encodes on several GPUs of this machine instead.
         chunking: ``auto``: documents longer than the model's max sequence length are
             encoded as overlapping windows (:mod:`simsearch.text.windows`) and rows are ranked
-            by their windows; ``none``: truncated as the model does.
+            by their windows; ``sentences``: every sentence is its own window (long ones
+            still cut to fit), for queries of about one sentence; ``none``: truncated as
+            the model does.
         lexical: also build the BM25 index over Kiwi terms (:mod:`simsearch.retrieval.bm25`)
             for lexical and hybrid search.
 

@@ -113,6 +113,7 @@ def commit_generation(  # noqa: PLR0913 - the pieces of the generation, each fro
     # meta.json a moment ago can still read its rows. The one before it goes.
     replaced = {f.name for f in old.meta.files.values()} - names if old is not None else set()
     meta.with_section(Generations(previous=sorted(replaced)))
+    _keep_tuned_fusion(meta, old)
     fingerprint = _model_fingerprint(target.model, reusable, encoded.pending is not None)
     if fingerprint is not None:
         meta.with_section(fingerprint)
@@ -183,3 +184,13 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[package] = "not installed"
     return out
+
+
+def _keep_tuned_fusion(meta, old) -> None:
+    """Carry the fusion settings ``eval --tune`` stored over to the new build (same
+    model, lexical index kept): the rows changed, the parts' reliability hardly did."""
+    from simsearch.store.meta import FusionInfo
+
+    tuned = old.meta.get(FusionInfo) if old is not None else None
+    if tuned is not None and meta.lexical is not None and old.meta.model == meta.model:
+        meta.with_section(tuned)

@@ -159,7 +159,7 @@ def windows(ctx: PartInput) -> Part:
         files["windows"] = ctx.gen.name("windows", "npy")
         save_window_map(ctx.gen.path / files["windows"], found)
     section = WindowsInfo(
-        "auto", plan.max_tokens, plan.overlap_tokens,
+        plan.chunking, plan.max_tokens, plan.overlap_tokens,
         found.n_windows if plan.split else found.n_rows, found.n_split,
     )
     return Part(files, (section,))

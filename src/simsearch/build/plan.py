@@ -73,23 +73,27 @@ class Units:
 def plan_units(rows: Sequence[str], chunking: str, encoder: Callable[[], Encoder]) -> Units:
     """The units of ``rows``: with chunking ``auto``, documents longer than the model's
     max sequence length are cut into windows (:mod:`simsearch.text.windows`) with the
-    tokenizer of ``encoder()`` (the build's one loaded model); ``none``: the rows."""
-    if chunking != "auto":
+    tokenizer of ``encoder()`` (the build's one loaded model); ``sentences``: every
+    sentence its own window; ``none``: the rows."""
+    if chunking == "none":
         return Units.of(rows)
-    plan = plan_windows(encoder(), rows)
+    plan = plan_windows(encoder(), rows, per_sentence=chunking == "sentences")
     return Units.of(plan.windows.texts if plan.split else rows, plan)
 
 
 def plan_windows(
-    encoder: Encoder, texts: Sequence[str], overlap_tokens: int | None = None
+    encoder: Encoder, texts: Sequence[str], overlap_tokens: int | None = None,
+    per_sentence: bool = False,
 ) -> WindowPlan:
     """Cut ``texts`` into windows that fit ``encoder``'s model (its ``max_tokens`` and
-    ``token_spans``); see :class:`simsearch.text.windows.WindowOptions`."""
+    ``token_spans``), one per sentence with ``per_sentence``; see
+    :class:`simsearch.text.windows.WindowOptions`."""
     from simsearch.text import windows as chunking
 
-    options = chunking.WindowOptions(encoder.max_tokens, overlap_tokens)
+    options = chunking.WindowOptions(encoder.max_tokens, overlap_tokens, per_sentence)
     windows = chunking.make_windows(texts, encoder.token_spans(), options)
-    return WindowPlan(windows, options.max_tokens, options.overlap())
+    return WindowPlan(windows, options.max_tokens, options.overlap(),
+                      "sentences" if per_sentence else "auto")
 
 
 @dataclass(frozen=True)

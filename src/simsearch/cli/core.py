@@ -17,8 +17,10 @@ from simsearch.cli.spec import (
     Aggregate,
     Arg,
     BatchSize,
+    DenseWeight,
     Device,
     Exact,
+    Fusion,
     IndexName,
     IndexRoot,
     K,
@@ -109,7 +111,8 @@ def index_command(
     ] = None,
     chunking: Annotated[
         str,
-        Opt("--chunking", help="auto: long documents as overlapping windows; none: truncate."),
+        Opt("--chunking", help="auto: long documents as overlapping windows; "
+            "sentences: one window per sentence; none: truncate."),
     ] = "auto",
     lexical: Annotated[
         bool, Opt("--lexical/--no-lexical", help="Build the BM25 index over Kiwi terms.")
@@ -145,6 +148,8 @@ def similar_command(
     fmt: ResultFormat = "table",
     output: Output = None,
     mode: Mode = None,
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
@@ -159,7 +164,7 @@ def similar_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
-    options = search_options(mode)
+    options = search_options(mode, dense_weight=dense_weight, fusion=fusion)
     hits = similar_hits(
         index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
         exact=exact, options=options, where=where,
@@ -189,6 +194,8 @@ def query_command(
     device: Annotated[str | None, Opt("--device", help="Encoding device.")] = None,
     mode: Mode = None,
     aggregate: Aggregate = "max",
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
@@ -204,7 +211,7 @@ def query_command(
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
-    options = search_options(mode, aggregate)
+    options = search_options(mode, aggregate, dense_weight, fusion)
     hits = query_hits(
         index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
         options=options, where=where,

@@ -13,6 +13,8 @@ from simsearch.cli.spec import (
     DEFAULT_NAME,
     Aggregate,
     Arg,
+    DenseWeight,
+    Fusion,
     IndexName,
     Mode,
     Opt,
@@ -72,6 +74,15 @@ def eval_command(
     ] = "auto",
     batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
     where: Where = None,
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
+    tune: Annotated[
+        bool,
+        Opt("--tune", help="Retrieval: choose the hybrid fusion (method, dense weight) on "
+            "these pairs by cross-validation, print held-out MRR@10 and store the choice "
+            "in the index (needs 20+ queries; 50-100 are better)."),
+    ] = False,
+    folds: Annotated[int, Opt(help="--tune: cross-validation folds.")] = 5,
     fmt: TableOrJson = "table",
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
@@ -81,32 +92,10 @@ def eval_command(
     render.check_format(fmt, ("table", "json"))
     if where is not None and index is None:
         raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
-    if index is not None:
-        from simsearch.science.evaluate import evaluate_index
-
-        if model and len(model) > 1:
-            raise InvalidParameter(
-                "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
-            )
-        from simsearch.search import search_options
-
-        if chunking not in ("auto", "none"):
-            raise InvalidParameter("chunking", f"{{name}} must be auto or none, got {chunking!r}")
-        search = (search_options(mode, aggregate), chunking)
-        record = evaluate_index(
-            file,
-            index_path(index, name),
-            model[0] if model else None,
-            query_column,
-            relevant_column,
-            batch_size,
-            where=where,
-            search=search,
-        )
-        if fmt == "json":
-            render.write_json_value(record)
-            return
-        render.write_metrics(f"Retrieval on {file.name}", list(record), [list(record.values())])
+    if index is not None or tune:
+        search = (mode, aggregate, dense_weight, fusion, chunking)
+        _eval_index(file, index, name, model, (query_column, relevant_column), batch_size,
+                    where, search, folds if tune else None, fmt)
         return
     from simsearch.science.evaluate import evaluate_sts
     from simsearch.tables.labeled import read_sts_pairs
@@ -125,6 +114,62 @@ def eval_command(
         render.write_json_value(results.to_dict(orient="records"))
         return
     render.write_metrics(f"STS on {file.name}", list(results.columns), results.values.tolist())
+
+
+def _eval_index(  # noqa: PLR0913 - eval's retrieval options, passed on
+    file, index, name, model, columns, batch_size, where, search, folds, fmt
+) -> None:
+    """``eval --index``: retrieval metrics of the pairs, or with ``folds`` (``--tune``)
+    the fusion tuned on them."""
+    from simsearch.cli import render
+    from simsearch.science.evaluate import evaluate_index
+    from simsearch.search import search_options
+
+    if index is None:
+        raise InvalidParameter("tune", "{name} tunes an index's fusion; add --index DIR")
+    if model and len(model) > 1:
+        raise InvalidParameter(
+            "model", "Retrieval evaluation uses one model (the index's); drop extra {name}."
+        )
+    mode, aggregate, dense_weight, fusion, chunking = search
+    if chunking not in ("auto", "none"):
+        raise InvalidParameter("chunking", f"{{name}} must be auto or none, got {chunking!r}")
+    options = search_options(mode, aggregate, dense_weight, fusion)
+    if folds is not None:
+        _tune(file, index_path(index, name), *columns, batch_size, folds, fmt)
+        return
+    record = evaluate_index(
+        file, index_path(index, name), model[0] if model else None, *columns, batch_size,
+        where=where, search=(options, chunking),
+    )
+    if fmt == "json":
+        render.write_json_value(record)
+        return
+    render.write_metrics(f"Retrieval on {file.name}", list(record), [list(record.values())])
+
+
+def _tune(file, directory, query_column, relevant_column, batch_size, folds, fmt) -> None:
+    """``eval --tune``: the cross-validated fusion choice, printed (and stored)."""
+    from simsearch.cli import render
+    from simsearch.science.tune import TuneOptions, tune_fusion
+
+    result = tune_fusion(file, directory, query_column, relevant_column, batch_size,
+                         TuneOptions(folds=folds))
+    if fmt == "json":
+        render.write_json_value(result)
+        return
+    rows = [[r["method"], r["dense_weight"], r["mrr"]] for r in result["table"]]
+    render.write_metrics(f"MRR@10 on all {result['pairs']} queries per fusion setting",
+                         ["fusion", "dense weight", "MRR@10"], rows)
+    chosen, default = result["chosen"], result["default"]
+    print(f"held-out MRR@10 ({result['folds']}-fold cross-validation): tuned "
+          f"{result['heldout_mrr']:.2f}, default ({default['method']} "
+          f"{default['dense_weight']}) {result['default_mrr']:.2f}")
+    if result["stored"]:
+        print(f"stored in the index: {chosen['method']} fusion, dense weight "
+              f"{chosen['dense_weight']} (query, similar, neighbors, serve and eval use it)")
+    else:
+        print("kept the default: tuning did not beat it on held-out queries; nothing stored")
 
 
 # -------------------------------------------------------------------------- inspect

@@ -107,6 +107,15 @@ Mode = Annotated[
     str | None,
     Opt("--mode", help="hybrid, dense or lexical (default: hybrid when the index has both)."),
 ]
+DenseWeight = Annotated[
+    float | None,
+    Opt("--dense-weight", help="Hybrid: weight of the dense ranking, 0-1 (default: the "
+        "index's tuned value, else 0.3)."),
+]
+Fusion = Annotated[
+    str | None,
+    Opt("--fusion", help="Hybrid: convex or rrf (default: the index's tuned method, else convex)."),
+]
 Aggregate = Annotated[
     str, Opt("--aggregate", help="Row score from its windows: max (best window) or mean.")
 ]

@@ -9,7 +9,18 @@ from pathlib import Path
 from typing import Annotated
 
 from simsearch.cli.run import open_index, say, show_list
-from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot, K, Mode, Opt, Show
+from simsearch.cli.spec import (
+    DEFAULT_NAME,
+    DEFAULT_ROOT,
+    DenseWeight,
+    Fusion,
+    IndexName,
+    IndexRoot,
+    K,
+    Mode,
+    Opt,
+    Show,
+)
 from simsearch.errors import InvalidParameter
 
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")]
@@ -21,6 +32,8 @@ def neighbors_command(
     k: K = 10,
     show: Show = None,
     mode: Mode = None,
+    dense_weight: DenseWeight = None,
+    fusion: Fusion = None,
     quiet: Quiet = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
@@ -33,7 +46,8 @@ def neighbors_command(
     index = open_index(root, name)
     check_output(out, protect=index.meta.source.path)
     start = time.perf_counter()
-    options = NeighborsOptions(k=k, show=tuple(show_list(show)), mode=mode)
+    options = NeighborsOptions(k=k, show=tuple(show_list(show)), mode=mode,
+                               dense_weight=dense_weight, fusion=fusion)
     with progress("neighbours", "rows", enabled=not quiet) as on_progress:
         frame = neighbors_frame(index, options, on_progress=on_progress)
     write_frame(frame, out, sheet="neighbors")

@@ -5,11 +5,9 @@ whitespace tokens barely match between a query and a document. Kiwi
 (:class:`kiwipiepy.Kiwi`) splits each eojeol into morphemes; we keep the content-bearing
 ones as index terms:
 
-* nouns (``NNG``, ``NNP``), numerals (``NR``), roots (``XR``) and hanja (``SH``);
-* verb and adjective stems (``VV``, ``VA``), written with ``다`` (``관하`` becomes
-  ``관하다``) so the matched terms read as words; ``포함하다`` is the noun ``포함`` plus a
-  derivational suffix and gives ``포함``;
-* foreign words (``SL``, lower-cased) and numbers (``SN``).
+* nouns, pronouns, numerals, roots, hanja, verb/adjective/auxiliary stems (written with
+  ``다``), adverbs, determiners, foreign words and numbers (the list and why:
+  :mod:`simsearch.text.kiwi`);
 
 Particles, endings, suffixes, bound nouns (``것``, ``수``) and punctuation are dropped.
 BM25 (Robertson et al.; the "lucene" variant of :class:`bm25s.BM25`, Lù 2024,
@@ -40,6 +38,7 @@ import numpy as np
 from simsearch.text.kiwi import (  # noqa: F401
     KEEP_TAGS,
     STEM_TAGS,
+    TERMS_VERSION,
     get_kiwi,
     surface_spans,
     term_spans,
@@ -52,8 +51,11 @@ TOKENS_FILE = "terms.jsonl"
 
 
 def text_key(text: str) -> str:
-    """Stable key of a text for the token cache (sha1, 20 hex digits)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+    """Stable key of a text for the token cache (sha1, 20 hex digits) under the current
+    :data:`~simsearch.text.kiwi.TERMS_VERSION` (version 1, the first tag set, hashed the
+    text alone), so terms cached by an older tag set are analysed again."""
+    salt = b"" if TERMS_VERSION == 1 else f"terms-v{TERMS_VERSION}\0".encode()
+    return hashlib.sha1(salt + text.encode("utf-8")).hexdigest()[:20]
 
 
 class TokenStore:

@@ -5,7 +5,7 @@ ranked result. Ranking itself is :func:`simsearch.retrieval.rank.rank`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,13 +28,18 @@ class SearchOptions:
             (see :func:`simsearch.retrieval.dense.document_scores`); ``centroid`` (mean
             of windows) measured at least as good as the mean of best matches on the
             sample patents with three models (docs/retrieval.md), and is cheaper.
-        fusion: how hybrid fuses (method, dense weight, depth).
+        fusion: how hybrid fuses (method, dense weight, depth); ``None``: the index's
+            stored settings (``eval --tune``), else :data:`fusion.DEFAULT`.
+        dense_weight, fusion_method: override the weight or the method of whichever
+            fusion applies (``--dense-weight``, ``--fusion``).
     """
 
     mode: str | None = None
     aggregate: str = "max"
     doc_score: str = "centroid"
-    fusion: fusion.FusionOptions = field(default_factory=fusion.FusionOptions)
+    fusion: fusion.FusionOptions | None = None
+    dense_weight: float | None = None
+    fusion_method: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode is not None and self.mode not in MODES:
@@ -44,6 +49,22 @@ class SearchOptions:
                 f"aggregate must be one of {', '.join(window_ranking.AGGREGATES)}, "
                 f"got {self.aggregate!r}"
             )
+
+    def fusion_for(self, stored: fusion.FusionOptions | None) -> fusion.FusionOptions:
+        """The fusion to run: :attr:`fusion`, else ``stored`` (the index's), else
+        :data:`fusion.DEFAULT`, with :attr:`dense_weight` / :attr:`fusion_method` put in.
+
+        Raises:
+            ValueError: an override out of range (see :class:`fusion.FusionOptions`).
+        """
+        from dataclasses import replace
+
+        chosen = self.fusion or stored or fusion.DEFAULT
+        if self.dense_weight is not None:
+            chosen = replace(chosen, dense_weight=float(self.dense_weight))
+        if self.fusion_method is not None:
+            chosen = replace(chosen, method=self.fusion_method)
+        return chosen
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 from simsearch.retrieval import bm25 as lexical
 from simsearch.text import windows as chunking
 
-CHUNKINGS = ("auto", "none")
+CHUNKINGS = ("auto", "sentences", "none")
 LEXICAL_ROLES = {"matrix": "lexical_matrix", "vocab": "lexical_vocab", "terms": "lexical_terms"}
 LogFn = Callable[[str], None]
 
@@ -34,6 +34,7 @@ class WindowPlan:
     windows: chunking.Windows
     max_tokens: int
     overlap_tokens: int
+    chunking: str = "auto"
 
     @property
     def split(self) -> bool:
@@ -188,7 +189,16 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
         else:  # an index built before the part existed: read its texts once
             empty = empty_rows(index.texts)
         nonempty = RowFilter(~RowFilter.of_rows(empty, index.n_docs).mask)
-    return Parts(retriever, dense, nonempty)
+    return Parts(retriever, dense, nonempty, stored_fusion(index.meta))
+
+
+def stored_fusion(meta):  # -> FusionOptions | None
+    """The fusion settings ``eval --tune`` stored in an index's metadata, if any."""
+    from simsearch.retrieval.fusion import FusionOptions
+    from simsearch.store.meta import FusionInfo
+
+    info = meta.get(FusionInfo)
+    return None if info is None else FusionOptions(info.method, info.dense_weight)
 
 
 def row_embeddings(index, offsets: np.ndarray | None = None) -> np.ndarray:

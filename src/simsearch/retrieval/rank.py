@@ -45,11 +45,13 @@ class Parts:
         retriever: window map and lexical index (:class:`~simsearch.retrieval.modes.Retriever`).
         dense: the dense index (None for a lexical-only ranking).
         nonempty: the rows that hold text (None: every row does).
+        fusion: the index's stored fusion settings (``eval --tune``; None: the default).
     """
 
     retriever: Retriever
     dense: DenseIndex | None
     nonempty: RowFilter | None = None
+    fusion: fusion.FusionOptions | None = None
 
     @property
     def n_rows(self) -> int:
@@ -64,7 +66,8 @@ class Parts:
         if first is self.retriever or self.dense is None:
             return self
         vectors = first.embeddings
-        return Parts(first, ExactDense(DenseParts(vectors, first.offsets, vectors)), self.nonempty)
+        return Parts(first, ExactDense(DenseParts(vectors, first.offsets, vectors)),
+                     self.nonempty, self.fusion)
 
     def mode(self, wanted: str | None) -> str:
         """The mode to run (hybrid by default when both parts exist).
@@ -189,7 +192,8 @@ def rank(  # noqa: PLR0913 - the one ranking call
         return [empty] * query.m
     vectors = _vectors(parts, query, mode)
     how = "row" if query.docs is not None else options.aggregate
-    depth = want if mode != "hybrid" else max(options.fusion.depth, want)
+    fused_with = options.fusion_for(parts.fusion)
+    depth = want if mode != "hybrid" else max(fused_with.depth, want)
     dense = lexical = None
     if mode != "lexical":
         dense = parts.dense.search(vectors, depth, allow_all, exclude, how)
@@ -198,7 +202,7 @@ def rank(  # noqa: PLR0913 - the one ranking call
     out = []
     for q in range(query.m):
         if mode == "hybrid":
-            rows, scores = _fused(dense[q], lexical[q], parts.n_rows, want, options)
+            rows, scores = _fused(dense[q], lexical[q], parts.n_rows, want, fused_with)
         else:
             rows, scores = (dense if mode == "dense" else lexical)[q]
         vector = None if vectors is None else vectors[q]
@@ -237,11 +241,11 @@ def _lexical(parts, query, depth, allow, exclude) -> list[tuple[np.ndarray, np.n
     return out
 
 
-def _fused(dense, lexical, n_rows: int, k: int, options: SearchOptions):
+def _fused(dense, lexical, n_rows: int, k: int, options: fusion.FusionOptions):
     """Top-k of the fused scores over the rows of either list; every candidate counts,
     also one whose fused score is 0, so ``k`` rows come back whenever the dense list
     holds ``k``."""
-    fused = fusion.fuse(dense, lexical, n_rows, options.fusion)
+    fused = fusion.fuse(dense, lexical, n_rows, options)
     candidate = np.zeros(n_rows, dtype=bool)
     candidate[dense[0]] = True
     candidate[lexical[0]] = True

@@ -172,7 +172,7 @@ COLUMN_FORMAT = 2
 @dataclass(frozen=True)
 class WindowsInfo(Section):
     """Long documents as overlapping windows (file ``windows``, the window -> row map;
-    absent when no document was split): ``chunking`` ``auto`` or ``none``, the window size
+    absent when no document was split): ``chunking`` ``auto`` or ``sentences``, the window size
     and overlap in model tokens, ``n_windows`` encoded and ``n_split`` rows cut."""
 
     KEY: ClassVar[str] = "windows"
@@ -259,6 +259,26 @@ class LexicalInfo(Section):
     n_terms: int
     fusion: str
     dense_weight: float
+
+
+@section
+@dataclass(frozen=True)
+class FusionInfo(Section):
+    """Fusion settings chosen for this index by ``eval --tune``
+    (:func:`simsearch.science.tune.tune_fusion`); every ranking of the index uses them
+    unless a call overrides them (``--fusion``, ``--dense-weight``). Absent: the
+    library default (:data:`simsearch.retrieval.fusion.DEFAULT`).
+
+    ``pairs`` labelled queries were used, ``folds`` cross-validation folds; ``heldout_mrr``
+    and ``default_mrr`` are the held-out MRR@10 (x 100) of the tuning and of the default."""
+
+    KEY: ClassVar[str] = "fusion"
+    method: str
+    dense_weight: float
+    pairs: int
+    folds: int
+    heldout_mrr: float
+    default_mrr: float
 
 
 # --------------------------------------------------------------------------- the whole

@@ -14,6 +14,11 @@ document longer than the limit becomes several windows:
   previous window), so a statement that straddles a boundary is seen whole at least once
   when it fits in the overlap.
 
+With ``per_sentence`` (``index --chunking sentences``) every sentence is its own window
+(a sentence longer than the limit still cut at token boundaries), also in documents that
+fit: a one-sentence query then meets the one sentence it paraphrases instead of that
+sentence diluted by its neighbours (docs/retrieval.md, the buried-sentence task).
+
 Every row gets at least one window (an empty document gets one empty window), and windows
 are stored in row order, so the window -> row map is a non-decreasing array and a row's
 windows are the slice ``offsets[row]:offsets[row + 1]``.
@@ -46,10 +51,14 @@ class WindowOptions:
         overlap_tokens: at most this many tokens (whole trailing sentences, or the tail of
             a cut sentence) are repeated at the start of the next window. Default when
             ``None``: a quarter of ``max_tokens``.
+        per_sentence: one window per sentence instead of packed windows (no overlap
+            between sentences; only a sentence longer than ``max_tokens`` is cut, with
+            the overlap).
     """
 
     max_tokens: int
     overlap_tokens: int | None = None
+    per_sentence: bool = False
 
     def overlap(self) -> int:
         """Overlap in tokens, always ``< max_tokens`` so windows advance."""
@@ -232,15 +241,22 @@ def split_document(
         sentence_spans: the sentence splitter (only called when the text is too long).
 
     Returns:
-        ``[(0, len(text))]`` when the text fits, else the overlapping windows in order;
-        each covers at most ``options.max_tokens`` tokens.
+        ``[(0, len(text))]`` when the text fits (and is one sentence, with
+        ``per_sentence``), else the overlapping windows in order (one per sentence with
+        ``per_sentence``); each covers at most ``options.max_tokens`` tokens.
     """
-    if len(spans) <= options.max_tokens:
+    if len(spans) <= options.max_tokens and not options.per_sentence:
         return [(0, len(text))]
     overlap = options.overlap()
     units = _units(spans, sentence_spans(text), options.max_tokens, overlap)
+    if options.per_sentence:
+        if len(units) <= 1 and len(spans) <= options.max_tokens:
+            return [(0, len(text))]
+        packed = [(i, i + 1) for i in range(len(units))]
+    else:
+        packed = _pack(units, options.max_tokens, overlap)
     out = []
-    for i, j in _pack(units, options.max_tokens, overlap):
+    for i, j in packed:
         t0, t1 = units[i][0], units[j - 1][1]
         out.append((int(spans[t0, 0]), int(spans[t1 - 1, 1])))
     return out

@@ -42,6 +42,8 @@ class NeighborsOptions:
             ``similar`` (hybrid when the index has a lexical index).
         exact: the exact scan even when the index has an ANN index (as ``similar``).
         block_rows: query rows ranked at once.
+        dense_weight, fusion: hybrid fusion overrides (None: the index's stored
+            setting, else the default).
     """
 
     k: int = 10
@@ -50,6 +52,8 @@ class NeighborsOptions:
     mode: str | None = None
     exact: bool = False
     block_rows: int = BLOCK_ROWS
+    dense_weight: float | None = None
+    fusion: str | None = None
 
 
 def neighbor_rankings(
@@ -72,7 +76,8 @@ def neighbor_rankings(
     from simsearch.search import search_options
     from simsearch.searcher import of
 
-    search = search_options(options.mode)
+    search = search_options(options.mode, dense_weight=options.dense_weight,
+                            fusion=options.fusion)
     parts = of(index).parts(search.mode, options.exact)
     mode = parts.mode(search.mode)
     out: list[Any] = []
