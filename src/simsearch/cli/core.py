@@ -8,7 +8,7 @@ libraries are imported inside the functions (``similar`` must start fast).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from simsearch.cli.run import open_index, read_queries, say, show_list
 from simsearch.cli.spec import (
@@ -31,6 +31,7 @@ from simsearch.cli.spec import (
     Show,
     Where,
 )
+from simsearch.errors import SimsearchError
 
 
 def index_command(
@@ -169,7 +170,32 @@ def query_command(
     text: Annotated[str | None, Arg(help="The query sentence.")] = None,
     file: Annotated[
         str | None,
-        Opt("--file", help="Many queries: one query per line of FILE ('-' reads stdin)."),
+        Opt(
+            "--file",
+            help="Many queries: one per line of a text FILE ('-' reads stdin), or one per row "
+            "of a spreadsheet (.xlsx, .csv, ...; with --query-column): each result row then "
+            "carries the query row's columns as query.<column>.",
+        ),
+    ] = None,
+    query_column: Annotated[
+        str | None,
+        Opt(
+            "--query-column",
+            help="The column of the --file spreadsheet holding the queries (default: its "
+            "only column).",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        Opt("--sheet", help="Excel sheet of the --file spreadsheet (name or 0-based number)."),
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        Opt("--header-row", help="Header row of the --file spreadsheet (from 1; default: "
+            "detected)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, Opt("--encoding", help="Encoding of a --file CSV/TSV; default detected.")
     ] = None,
     text_file: Annotated[
         Path | None,
@@ -192,22 +218,60 @@ def query_command(
     exact: Exact = False,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
     from simsearch.cli import render
     from simsearch.search import query_hits, search_options
+    from simsearch.workflows.batch import is_table
 
     fmt = render.check_output(fmt, output)
-    queries = read_queries(text, file, text_file)
+    table = is_table(file, query_column)
+    if table:
+        from simsearch.cli.spec import options_from
+        from simsearch.workflows.batch import QueryTableOptions, read_query_rows
+
+        if text is not None or text_file is not None:
+            raise SimsearchError("give one of TEXT, --file or --text-file, not several")
+        rows = read_query_rows(file, options_from(QueryTableOptions, locals()))
+    else:
+        reading = {"--query-column": query_column, "--sheet": sheet,
+                   "--header-row": header_row, "--encoding": encoding}
+        given = [flag for flag, value in reading.items() if value is not None]
+        if given:
+            raise SimsearchError(f"{given[0]} reads a spreadsheet given with --file")
+        queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, aggregate)
-    hits = query_hits(
-        index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
-        options=options, where=where,
-    )
+    if table:
+        hits = _batch(index, rows, k, options, quiet, device=device,
+                      min_similarity=min_similarity, exact=exact, where=where)
+    else:
+        hits = query_hits(
+            index, queries, k, device=device, log=say, min_similarity=min_similarity,
+            exact=exact, options=options, where=where,
+        )
     render.write(hits, fmt, columns, output=output)
+
+
+def _batch(index: Any, rows: Any, k: int | None, options: Any, quiet: bool,
+           **search: Any) -> list[Any]:
+    """``query``'s hits for every row of a query table, with a progress bar over the
+    queries when there are several blocks of them."""
+    from simsearch.cli.progress import progress
+    from simsearch.workflows.batch import BLOCK_QUERIES, batch_hits
+
+    if rows.skipped:
+        n = len(rows.skipped)
+        say(f"{n:,} row{'s' if n > 1 else ''} with an empty {rows.column!r} skipped "
+            f"(the first: data row {rows.skipped[0]}, counted from 0)")
+    say(f"{len(rows.texts):,} queries from column {rows.column!r}")
+    enabled = not quiet and len(rows.texts) > BLOCK_QUERIES
+    with progress("querying", "queries", enabled) as on_progress:
+        return batch_hits(index, rows, k, log=say, options=options, on_progress=on_progress,
+                          **search)
 
 
 def show_command(
