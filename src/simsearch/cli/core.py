@@ -242,6 +242,10 @@ def query_command(
             raise SimsearchError(f"{given[0]} reads a spreadsheet given with --file")
         queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
+    if mode != "dense" and index.meta.lexical is not None:
+        from simsearch.text.kiwi import start_kiwi
+
+        start_kiwi()  # its ~2 s start-up overlaps with opening the parts and the model
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, aggregate)
