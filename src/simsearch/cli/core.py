@@ -27,6 +27,8 @@ from simsearch.cli.spec import (
     ModelCheck,
     Opt,
     Output,
+    Rerank,
+    RerankDepth,
     ResultFormat,
     Show,
     Where,
@@ -147,6 +149,8 @@ def similar_command(
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -155,14 +159,19 @@ def similar_command(
     from simsearch.search import search_options, similar_hits
 
     fmt = render.check_output(fmt, output)
+    second = second_stage(rerank, rerank_depth)
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode)
+    first_k, log = first_stage(second, k, min_similarity)
     hits = similar_hits(
-        index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
+        index, doc, first_k, include_self=include_self, log=log, min_similarity=min_similarity,
         exact=exact, options=options, where=where,
     )
+    if second is not None:
+        value = index.rows([doc])[0].get(index.column)
+        hits = reranked(hits, ["" if value is None else str(value)], second, k, min_similarity)
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
 
@@ -216,6 +225,8 @@ def query_command(
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
@@ -226,6 +237,7 @@ def query_command(
     from simsearch.workflows.batch import is_table
 
     fmt = render.check_output(fmt, output)
+    second = second_stage(rerank, rerank_depth)
     table = is_table(file, query_column)
     if table:
         from simsearch.cli.spec import options_from
@@ -249,18 +261,69 @@ def query_command(
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, aggregate)
+    first_k, log = first_stage(second, k, min_similarity)
     if table:
-        hits = _batch(index, rows, k, options, quiet, device=device,
+        hits = _batch(index, rows, first_k, options, quiet, device=device, log=log,
                       min_similarity=min_similarity, exact=exact, where=where)
+        queries = rows.texts
     else:
         hits = query_hits(
-            index, queries, k, device=device, log=say, min_similarity=min_similarity,
+            index, queries, first_k, device=device, log=log, min_similarity=min_similarity,
             exact=exact, options=options, where=where,
         )
+    if second is not None:
+        hits = reranked(hits, queries, second, k, min_similarity, device)
     render.write(hits, fmt, columns, output=output)
 
 
-def _batch(index: Any, rows: Any, k: int | None, options: Any, quiet: bool,
+def second_stage(rerank: str | None, depth: int) -> Any:
+    """The :class:`~simsearch.retrieval.rerank.RerankOptions` of ``--rerank`` (checked
+    before anything loads), or None.
+
+    Raises:
+        InvalidParameter: an empty model name or a depth below 1.
+    """
+    if rerank is None:
+        return None
+    from simsearch.retrieval.rerank import RerankOptions
+
+    second = RerankOptions(rerank, depth)
+    second.check()
+    return second
+
+
+def first_stage(second: Any, k: int | None, min_similarity: float | None) -> tuple[Any, Any]:
+    """(hits the first stage returns, its log): ``k`` without a reranker; with one, at
+    least its depth, and the note on ``--k`` being clamped left out (it would name a
+    ``k`` the user did not give)."""
+    if second is None:
+        return k, say
+    final = final_k(k, min_similarity)
+
+    def log(message: str) -> None:
+        if getattr(message, "param", None) != "k":
+            say(message)
+
+    return second.first_k(final), log
+
+
+def final_k(k: int | None, min_similarity: float | None) -> int | None:
+    """The hits shown per query: ``k``, 10 by default, None (no limit) with only a
+    similarity threshold."""
+    if k is None:
+        return None if min_similarity is not None else 10
+    return k
+
+
+def reranked(hits: list[Any], queries: list[str], second: Any, k: int | None,
+             min_similarity: float | None, device: str | None = None) -> list[Any]:
+    """``hits`` reordered by the cross-encoder of ``second``, ``k`` kept per query."""
+    from simsearch.retrieval.rerank import rerank_with
+
+    return rerank_with(hits, queries, second, final_k(k, min_similarity), device)
+
+
+def _batch(index: Any, rows: Any, k: int | None, options: Any, quiet: bool, log: Any,
            **search: Any) -> list[Any]:
     """``query``'s hits for every row of a query table, with a progress bar over the
     queries when there are several blocks of them."""
@@ -274,7 +337,7 @@ def _batch(index: Any, rows: Any, k: int | None, options: Any, quiet: bool,
     say(f"{len(rows.texts):,} queries from column {rows.column!r}")
     enabled = not quiet and len(rows.texts) > BLOCK_QUERIES
     with progress("querying", "queries", enabled) as on_progress:
-        return batch_hits(index, rows, k, log=say, options=options, on_progress=on_progress,
+        return batch_hits(index, rows, k, log=log, options=options, on_progress=on_progress,
                           **search)
 
 

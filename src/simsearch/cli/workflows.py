@@ -9,7 +9,18 @@ from pathlib import Path
 from typing import Annotated
 
 from simsearch.cli.run import open_index, say, show_list
-from simsearch.cli.spec import DEFAULT_NAME, DEFAULT_ROOT, IndexName, IndexRoot, K, Mode, Opt, Show
+from simsearch.cli.spec import (
+    DEFAULT_NAME,
+    DEFAULT_ROOT,
+    IndexName,
+    IndexRoot,
+    K,
+    Mode,
+    Opt,
+    Rerank,
+    RerankDepth,
+    Show,
+)
 from simsearch.errors import InvalidParameter
 
 Quiet = Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")]
@@ -167,6 +178,8 @@ def serve_command(
     ] = "127.0.0.1",
     port: Annotated[int, Opt("--port", help="TCP port, 1 to 65535.")] = 8000,
     k: K = 10,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -175,4 +188,5 @@ def serve_command(
 
     check_port(port)
     index = open_index(root, name)
-    serve(index, ServeOptions(host=host, port=port, k=k), log=say)
+    options = ServeOptions(host=host, port=port, k=k, rerank=rerank, rerank_depth=rerank_depth)
+    serve(index, options, log=say)

@@ -56,6 +56,9 @@ class ServeOptions:
         show: source columns returned with each result (default: all but the indexed one).
         allowed_hosts: ``Host`` header values accepted (default: the loopback names
             when ``host`` is loopback, else any).
+        rerank: a cross-encoder (hub id or directory) reranking every search's top
+            ``rerank_depth`` hits (:mod:`simsearch.retrieval.rerank`); loaded at start-up.
+        rerank_depth: first-stage hits reranked per search.
     """
 
     host: str = "127.0.0.1"
@@ -65,6 +68,8 @@ class ServeOptions:
     max_query_chars: int = 1000
     show: tuple[str, ...] | None = None
     allowed_hosts: tuple[str, ...] | None = None
+    rerank: str | None = None
+    rerank_depth: int = 50
 
 
 class Searcher:
@@ -72,11 +77,13 @@ class Searcher:
     encoder is created on the first query; a lock keeps two first queries from
     loading the model twice)."""
 
-    def __init__(self, index: store.Index, show: Sequence[str]) -> None:
+    def __init__(self, index: store.Index, show: Sequence[str], second: Any = None) -> None:
         self.index = index
         self.show = list(show)
         self._encoder: Any = None
         self._lock = threading.Lock()
+        #: (RerankOptions, loaded Reranker) when the server reranks, else None.
+        self.second = second
 
     def encoder(self) -> Any:
         with self._lock:
@@ -102,12 +109,25 @@ class Searcher:
         ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row)."""
         from simsearch.search import query_hits, similar_hits
 
+        first_k = k if self.second is None else self.second[0].first_k(k)
         if kind == "similar":
-            return similar_hits(self.index, value, k)
+            hits = similar_hits(self.index, value, first_k)
+            text = self.index.rows([value])[0].get(self.index.column)
+            return self._reranked(hits, "" if text is None else str(text), k)
         if not value.strip():
             raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
-        k = min(k, self.index.n_docs)
-        return query_hits(self.index, [value], k, encoder=self.encoder())
+        first_k = min(first_k, self.index.n_docs)
+        hits = query_hits(self.index, [value], first_k, encoder=self.encoder())
+        return self._reranked(hits, value, k)
+
+    def _reranked(self, hits: list[Any], text: str, k: int) -> list[Any]:
+        if self.second is None:
+            return hits
+        from simsearch.retrieval.rerank import rerank
+
+        options, reranker = self.second
+        with self._lock:  # one forward pass at a time through the shared model
+            return rerank(hits, [text], reranker, k, options)
 
 
 def hits_xlsx(hits: list[Any], show: Sequence[str]) -> bytes:
@@ -137,8 +157,24 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
     _add_guards(app, options)
     _add_page(app, index, options)
-    _add_api(app, Searcher(index, show), options)
+    _add_api(app, Searcher(index, show, _second_stage(options)), options)
     return app
+
+
+def _second_stage(options: ServeOptions) -> Any:
+    """(RerankOptions, loaded reranker) of ``options.rerank``, or None.
+
+    Raises:
+        InvalidParameter: a bad depth or a model that does not load.
+    """
+    if options.rerank is None:
+        return None
+    from simsearch.encoding.cross_encoder import load_reranker
+    from simsearch.retrieval.rerank import RerankOptions
+
+    second = RerankOptions(options.rerank, options.rerank_depth)
+    second.check()
+    return second, load_reranker(second.model)
 
 
 def _add_guards(app: FastAPI, options: ServeOptions) -> None:
