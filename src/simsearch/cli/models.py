@@ -16,6 +16,8 @@ from simsearch.cli.spec import (
     IndexName,
     Mode,
     Opt,
+    Rerank,
+    RerankDepth,
     TableOrJson,
     Where,
 )
@@ -72,6 +74,8 @@ def eval_command(
     ] = "auto",
     batch_size: Annotated[int, Opt(help="Encoding batch size.")] = 64,
     where: Where = None,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     fmt: TableOrJson = "table",
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
@@ -81,6 +85,11 @@ def eval_command(
     render.check_format(fmt, ("table", "json"))
     if where is not None and index is None:
         raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
+    if rerank is not None and index is None:
+        raise InvalidParameter("rerank", "{name} reranks an index's hits; add --index DIR")
+    from simsearch.cli.core import second_stage
+
+    second = second_stage(rerank, rerank_depth)
     if index is not None:
         from simsearch.science.evaluate import evaluate_index
 
@@ -102,6 +111,7 @@ def eval_command(
             batch_size,
             where=where,
             search=search,
+            rerank=second,
         )
         if fmt == "json":
             render.write_json_value(record)

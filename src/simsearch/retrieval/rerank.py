@@ -120,3 +120,33 @@ def rerank(
             for r, i in enumerate(order.tolist(), start=1)
         ]
     return out
+
+
+def rerank_rows(
+    rows: Sequence[np.ndarray],
+    queries: Sequence[str],
+    texts: Sequence[str],
+    reranker: Any,
+    options: RerankOptions,
+) -> list[np.ndarray]:
+    """:func:`rerank` on bare rankings (``eval``): each query's first ``options.depth``
+    rows reordered by the cross-encoder's score of (query, ``texts[row]``), ties in the
+    first-stage order; rows past the depth are dropped.
+
+    Args:
+        rows: per query, int rows best first; queries: their texts; texts: every
+            row's text (``index.texts``).
+
+    Returns:
+        per query, ``(min(len(rows[q]), depth),)`` int64 rows.
+    """
+    options.check()
+    chosen = [np.asarray(r, np.int64)[: options.depth] for r in rows]
+    pairs = [(queries[q], texts[int(r)]) for q, one in enumerate(chosen) for r in one]
+    scores = reranker.score(pairs, options.batch_size)
+    out, at = [], 0
+    for one in chosen:
+        mine = scores[at : at + len(one)]
+        at += len(one)
+        out.append(one[np.argsort(-mine.astype(np.float64), kind="stable")])
+    return out
