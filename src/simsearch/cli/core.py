@@ -289,6 +289,9 @@ def second_stage(rerank: str | None, depth: int) -> Any:
 
     second = RerankOptions(rerank, depth)
     second.check()
+    from simsearch.encoding.cross_encoder import model_location
+
+    model_location(rerank)  # a missing directory fails before any work
     return second
 
 

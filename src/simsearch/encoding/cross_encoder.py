@@ -47,6 +47,24 @@ class Reranker:
         return scores[:, 0] if scores.ndim == 2 else scores.reshape(-1)
 
 
+def model_location(name: str) -> str:
+    """The directory (as a string) or hub id to load ``name`` from; cheap, so a command
+    checks it before any work.
+
+    Raises:
+        InvalidParameter: (``rerank``) an empty name, or a path (``./x``, ``/x``, ``~/x``,
+            or an existing file) that is no directory.
+    """
+    if not name or not name.strip():
+        raise InvalidParameter("rerank", "{name} is empty: give a hub id or a model directory")
+    local = Path(name).expanduser()
+    if name.startswith((".", "/", "~")) or local.exists():
+        if not local.is_dir():
+            raise InvalidParameter("rerank", f"{{name}} {name}: no such model directory")
+        return str(local)
+    return name
+
+
 def load_reranker(name: str, device: str | None = None) -> Reranker:
     """Load the cross-encoder ``name`` (a hub id or a local directory).
 
@@ -55,16 +73,14 @@ def load_reranker(name: str, device: str | None = None) -> Reranker:
             not exist, or a model that does not load as a ``CrossEncoder`` (the reason
             in one line).
     """
-    if not name or not name.strip():
-        raise InvalidParameter("rerank", "{name} is empty: give a hub id or a model directory")
-    local = Path(name).expanduser()
-    looks_local = name.startswith((".", "/", "~")) or local.exists()
-    if looks_local and not local.is_dir():
-        raise InvalidParameter("rerank", f"{{name}} {name}: no such model directory")
+    where = model_location(name)
+    from simsearch.encoding.sbert import _quiet_libraries
+
+    _quiet_libraries()  # no advisory warnings or loading bars on stderr
     try:
         from sentence_transformers import CrossEncoder
 
-        model = CrossEncoder(str(local) if looks_local else name, device=device)
+        model = CrossEncoder(where, device=device)
     except Exception as exc:  # noqa: BLE001 - hub, files and config errors alike
         reason = _first_sentence(str(exc)) or type(exc).__name__
         raise InvalidParameter(
