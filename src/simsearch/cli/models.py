@@ -205,7 +205,11 @@ def inspect_command(
 # ---------------------------------------------------------------------------- train
 def train_command(
     method: Annotated[
-        str, Opt(help="simcse, nli, sts, triplet, softmax (SBERT NLI), mlm or tsdae.")
+        str,
+        Opt(
+            help="simcse, nli, sts, triplet, softmax (SBERT NLI), mlm, tsdae, or "
+            "cross-encoder (a --rerank model, from scored pairs or NLI labels).",
+        ),
     ],
     output: Annotated[Path, Opt("--output", "-o", help="Directory for the model.")],
     data: Annotated[list[Path] | None, Opt(help="Training file; repeatable.")] = None,
@@ -224,9 +228,11 @@ def train_command(
     label_column: Annotated[
         str, Opt(help="triplet: class column; softmax: NLI label column (default gold_label).")
     ] = "label",
-    text1: Annotated[str, Opt(help="sts: first text column.")] = "sentence1",
-    text2: Annotated[str, Opt(help="sts: second text column.")] = "sentence2",
-    score: Annotated[str, Opt(help="sts: score column.")] = "score",
+    text1: Annotated[str, Opt(help="sts/cross-encoder: first text column.")] = "sentence1",
+    text2: Annotated[str, Opt(help="sts/cross-encoder: second text column.")] = "sentence2",
+    score: Annotated[
+        str, Opt(help="sts/cross-encoder: score column (cross-encoder without it: NLI labels).")
+    ] = "score",
     anchor: Annotated[str, Opt(help="nli/softmax: premise/anchor column.")] = "sentence1",
     positive: Annotated[
         str, Opt(help="nli/softmax: hypothesis/positive column.")
