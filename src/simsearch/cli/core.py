@@ -254,13 +254,13 @@ def query_command(
             raise SimsearchError(f"{given[0]} reads a spreadsheet given with --file")
         queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
+    columns = show_list(show)
+    index.meta.check_columns(columns)
+    options = search_options(mode, aggregate)
     if mode != "dense" and index.meta.lexical is not None:
         from simsearch.text.kiwi import start_kiwi
 
         start_kiwi()  # its ~2 s start-up overlaps with opening the parts and the model
-    columns = show_list(show)
-    index.meta.check_columns(columns)
-    options = search_options(mode, aggregate)
     first_k, log = first_stage(second, k, min_similarity)
     if table:
         hits = _batch(index, rows, first_k, options, quiet, device=device, log=log,

@@ -158,6 +158,10 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     _add_guards(app, options)
     _add_page(app, index, options)
     _add_api(app, Searcher(index, show, _second_stage(options)), options)
+    if index.meta.lexical is not None:
+        from simsearch.text.kiwi import start_kiwi
+
+        start_kiwi()  # the first query then finds the analyser ready
     return app
 
 
