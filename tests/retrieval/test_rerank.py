@@ -166,3 +166,23 @@ def test_serve_reranks_with_the_model_loaded_once(imported, tiny_cross_encoder):
         [h.rerank_score for h in expected], abs=1e-5)
     with pytest.raises(InvalidParameter, match="rerank-depth|rerank_depth"):
         create_app(index, ServeOptions(rerank=tiny_cross_encoder, rerank_depth=0))
+
+
+def test_batch_queries_rerank_like_single_queries(imported, tiny_cross_encoder, tmp_path):
+    from simsearch.search import query_hits
+    from simsearch.workflows.batch import QueryTableOptions, batch_hits, read_query_rows
+
+    cwd, texts = imported
+    index = simsearch.load_index(cwd / "idx")
+    path = tmp_path / "new.csv"
+    pd.DataFrame({"q": [texts[i].split(" ", 2)[2] for i in (1, 8, 20)]}).to_csv(path, index=False)
+    rows = read_query_rows(path, QueryTableOptions("q"))
+    lexical = search_options("lexical")
+    options = RerankOptions(tiny_cross_encoder, depth=10)
+    hits = batch_hits(index, rows, 10, options=lexical, block=2)
+    got = rerank_with(hits, rows.texts, options, k=3)
+    for q, text in enumerate(rows.texts):
+        alone = rerank_with(query_hits(index, [text], 10, options=lexical), [text], options, k=3)
+        mine = [h for h in got if h.query_index == q]
+        assert [h.row for h in mine] == [h.row for h in alone]
+        assert all(h.query_row == q for h in mine)
