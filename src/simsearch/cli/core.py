@@ -8,7 +8,7 @@ libraries are imported inside the functions (``similar`` must start fast).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from simsearch.cli.run import open_index, read_queries, say, show_list
 from simsearch.cli.spec import (
@@ -29,10 +29,13 @@ from simsearch.cli.spec import (
     ModelCheck,
     Opt,
     Output,
+    Rerank,
+    RerankDepth,
     ResultFormat,
     Show,
     Where,
 )
+from simsearch.errors import SimsearchError
 
 
 def index_command(
@@ -153,6 +156,8 @@ def similar_command(
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -161,14 +166,19 @@ def similar_command(
     from simsearch.search import search_options, similar_hits
 
     fmt = render.check_output(fmt, output)
+    second = second_stage(rerank, rerank_depth)
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, dense_weight=dense_weight, fusion=fusion)
+    first_k, log = first_stage(second, k, min_similarity)
     hits = similar_hits(
-        index, doc, k, include_self=include_self, log=say, min_similarity=min_similarity,
+        index, doc, first_k, include_self=include_self, log=log, min_similarity=min_similarity,
         exact=exact, options=options, where=where,
     )
+    if second is not None:
+        value = index.rows([doc])[0].get(index.column)
+        hits = reranked(hits, ["" if value is None else str(value)], second, k, min_similarity)
     render.write(hits, fmt, columns, title=f"documents similar to row {doc}", output=output)
 
 
@@ -176,7 +186,32 @@ def query_command(
     text: Annotated[str | None, Arg(help="The query sentence.")] = None,
     file: Annotated[
         str | None,
-        Opt("--file", help="Many queries: one query per line of FILE ('-' reads stdin)."),
+        Opt(
+            "--file",
+            help="Many queries: one per line of a text FILE ('-' reads stdin), or one per row "
+            "of a spreadsheet (.xlsx, .csv, ...; with --query-column): each result row then "
+            "carries the query row's columns as query.<column>.",
+        ),
+    ] = None,
+    query_column: Annotated[
+        str | None,
+        Opt(
+            "--query-column",
+            help="The column of the --file spreadsheet holding the queries (default: its "
+            "only column).",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        Opt("--sheet", help="Excel sheet of the --file spreadsheet (name or 0-based number)."),
+    ] = None,
+    header_row: Annotated[
+        int | None,
+        Opt("--header-row", help="Header row of the --file spreadsheet (from 1; default: "
+            "detected)."),
+    ] = None,
+    encoding: Annotated[
+        str | None, Opt("--encoding", help="Encoding of a --file CSV/TSV; default detected.")
     ] = None,
     text_file: Annotated[
         Path | None,
@@ -199,24 +234,123 @@ def query_command(
     model: ModelCheck = None,
     where: Where = None,
     exact: Exact = False,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Documents nearest to a query sentence, encoded with the index's own model."""
     from simsearch.cli import render
     from simsearch.search import query_hits, search_options
+    from simsearch.workflows.batch import is_table
 
     fmt = render.check_output(fmt, output)
-    queries = read_queries(text, file, text_file)
+    second = second_stage(rerank, rerank_depth)
+    table = is_table(file, query_column)
+    if table:
+        from simsearch.cli.spec import options_from
+        from simsearch.workflows.batch import QueryTableOptions, read_query_rows
+
+        if text is not None or text_file is not None:
+            raise SimsearchError("give one of TEXT, --file or --text-file, not several")
+        rows = read_query_rows(file, options_from(QueryTableOptions, locals()))
+    else:
+        reading = {"--query-column": query_column, "--sheet": sheet,
+                   "--header-row": header_row, "--encoding": encoding}
+        given = [flag for flag, value in reading.items() if value is not None]
+        if given:
+            raise SimsearchError(f"{given[0]} reads a spreadsheet given with --file")
+        queries = read_queries(text, file, text_file)
     index = open_index(root, name, model)
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, aggregate, dense_weight, fusion)
-    hits = query_hits(
-        index, queries, k, device=device, log=say, min_similarity=min_similarity, exact=exact,
-        options=options, where=where,
-    )
+    if mode != "dense" and index.meta.lexical is not None:
+        from simsearch.text.kiwi import start_kiwi
+
+        start_kiwi()  # its ~2 s start-up overlaps with opening the parts and the model
+    first_k, log = first_stage(second, k, min_similarity)
+    if table:
+        hits = _batch(index, rows, first_k, options, quiet, device=device, log=log,
+                      min_similarity=min_similarity, exact=exact, where=where)
+        queries = rows.texts
+    else:
+        hits = query_hits(
+            index, queries, first_k, device=device, log=log, min_similarity=min_similarity,
+            exact=exact, options=options, where=where,
+        )
+    if second is not None:
+        hits = reranked(hits, queries, second, k, min_similarity, device)
     render.write(hits, fmt, columns, output=output)
+
+
+def second_stage(rerank: str | None, depth: int) -> Any:
+    """The :class:`~simsearch.retrieval.rerank.RerankOptions` of ``--rerank`` (checked
+    before anything loads), or None.
+
+    Raises:
+        InvalidParameter: an empty model name or a depth below 1.
+    """
+    if rerank is None:
+        return None
+    from simsearch.retrieval.rerank import RerankOptions
+
+    second = RerankOptions(rerank, depth)
+    second.check()
+    from simsearch.encoding.cross_encoder import model_location
+
+    model_location(rerank)  # a missing directory fails before any work
+    return second
+
+
+def first_stage(second: Any, k: int | None, min_similarity: float | None) -> tuple[Any, Any]:
+    """(hits the first stage returns, its log): ``k`` without a reranker; with one, at
+    least its depth, and the note on ``--k`` being clamped left out (it would name a
+    ``k`` the user did not give)."""
+    if second is None:
+        return k, say
+    final = final_k(k, min_similarity)
+
+    def log(message: str) -> None:
+        if getattr(message, "param", None) != "k":
+            say(message)
+
+    return second.first_k(final), log
+
+
+def final_k(k: int | None, min_similarity: float | None) -> int | None:
+    """The hits shown per query: ``k``, 10 by default, None (no limit) with only a
+    similarity threshold."""
+    if k is None:
+        return None if min_similarity is not None else 10
+    return k
+
+
+def reranked(hits: list[Any], queries: list[str], second: Any, k: int | None,
+             min_similarity: float | None, device: str | None = None) -> list[Any]:
+    """``hits`` reordered by the cross-encoder of ``second``, ``k`` kept per query."""
+    from simsearch.retrieval.rerank import rerank_with
+
+    return rerank_with(hits, queries, second, final_k(k, min_similarity), device)
+
+
+def _batch(index: Any, rows: Any, k: int | None, options: Any, quiet: bool, log: Any,
+           **search: Any) -> list[Any]:
+    """``query``'s hits for every row of a query table, with a progress bar over the
+    queries when there are several blocks of them."""
+    from simsearch.cli.progress import progress
+    from simsearch.workflows.batch import BLOCK_QUERIES, batch_hits
+
+    if rows.skipped:
+        n = len(rows.skipped)
+        say(f"{n:,} row{'s' if n > 1 else ''} with an empty {rows.column!r} skipped "
+            f"(the first: data row {rows.skipped[0]}, counted from 0)")
+    say(f"{len(rows.texts):,} queries from column {rows.column!r}")
+    enabled = not quiet and len(rows.texts) > BLOCK_QUERIES
+    with progress("querying", "queries", enabled) as on_progress:
+        return batch_hits(index, rows, k, log=log, options=options, on_progress=on_progress,
+                          **search)
 
 
 def show_command(

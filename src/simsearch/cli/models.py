@@ -18,6 +18,8 @@ from simsearch.cli.spec import (
     IndexName,
     Mode,
     Opt,
+    Rerank,
+    RerankDepth,
     TableOrJson,
     Where,
 )
@@ -83,6 +85,8 @@ def eval_command(
             "in the index (needs 20+ queries; 50-100 are better)."),
     ] = False,
     folds: Annotated[int, Opt(help="--tune: cross-validation folds.")] = 5,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     fmt: TableOrJson = "table",
 ) -> None:
     """Score models on labeled pairs: Spearman/Pearson x100 of cosine vs gold, or
@@ -92,10 +96,15 @@ def eval_command(
     render.check_format(fmt, ("table", "json"))
     if where is not None and index is None:
         raise InvalidParameter("where", "{name} filters the documents of an index; add --index DIR")
+    if rerank is not None and index is None:
+        raise InvalidParameter("rerank", "{name} reranks an index's hits; add --index DIR")
     if index is not None or tune:
+        from simsearch.cli.core import second_stage
+
         search = (mode, aggregate, dense_weight, fusion, chunking)
         _eval_index(file, index, name, model, (query_column, relevant_column), batch_size,
-                    where, search, folds if tune else None, fmt)
+                    where, search, folds if tune else None, fmt,
+                    second_stage(rerank, rerank_depth))
         return
     from simsearch.science.evaluate import evaluate_sts
     from simsearch.tables.labeled import read_sts_pairs
@@ -117,10 +126,10 @@ def eval_command(
 
 
 def _eval_index(  # noqa: PLR0913 - eval's retrieval options, passed on
-    file, index, name, model, columns, batch_size, where, search, folds, fmt
+    file, index, name, model, columns, batch_size, where, search, folds, fmt, second=None
 ) -> None:
-    """``eval --index``: retrieval metrics of the pairs, or with ``folds`` (``--tune``)
-    the fusion tuned on them."""
+    """``eval --index``: retrieval metrics of the pairs (reranked by ``second``, a
+    cross-encoder, when given), or with ``folds`` (``--tune``) the fusion tuned on them."""
     from simsearch.cli import render
     from simsearch.science.evaluate import evaluate_index
     from simsearch.search import search_options
@@ -140,7 +149,7 @@ def _eval_index(  # noqa: PLR0913 - eval's retrieval options, passed on
         return
     record = evaluate_index(
         file, index_path(index, name), model[0] if model else None, *columns, batch_size,
-        where=where, search=(options, chunking),
+        where=where, search=(options, chunking), rerank=second,
     )
     if fmt == "json":
         render.write_json_value(record)
@@ -240,7 +249,11 @@ def inspect_command(
 # ---------------------------------------------------------------------------- train
 def train_command(
     method: Annotated[
-        str, Opt(help="simcse, nli, sts, triplet, softmax (SBERT NLI), mlm or tsdae.")
+        str,
+        Opt(
+            help="simcse, nli, sts, triplet, softmax (SBERT NLI), mlm, tsdae, or "
+            "cross-encoder (a --rerank model, from scored pairs or NLI labels).",
+        ),
     ],
     output: Annotated[Path, Opt("--output", "-o", help="Directory for the model.")],
     data: Annotated[list[Path] | None, Opt(help="Training file; repeatable.")] = None,
@@ -259,9 +272,11 @@ def train_command(
     label_column: Annotated[
         str, Opt(help="triplet: class column; softmax: NLI label column (default gold_label).")
     ] = "label",
-    text1: Annotated[str, Opt(help="sts: first text column.")] = "sentence1",
-    text2: Annotated[str, Opt(help="sts: second text column.")] = "sentence2",
-    score: Annotated[str, Opt(help="sts: score column.")] = "score",
+    text1: Annotated[str, Opt(help="sts/cross-encoder: first text column.")] = "sentence1",
+    text2: Annotated[str, Opt(help="sts/cross-encoder: second text column.")] = "sentence2",
+    score: Annotated[
+        str, Opt(help="sts/cross-encoder: score column (cross-encoder without it: NLI labels).")
+    ] = "score",
     anchor: Annotated[str, Opt(help="nli/softmax: premise/anchor column.")] = "sentence1",
     positive: Annotated[
         str, Opt(help="nli/softmax: hypothesis/positive column.")

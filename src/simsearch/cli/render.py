@@ -105,10 +105,9 @@ def csv_rows(hits: list[Hit], show: Sequence[str]) -> list[list[Any]]:
     """The header row, then one row per result, of the CSV of results: the flat fields
     of :meth:`~simsearch.retrieval.hit.Hit.flat` (``score``, ``mode`` and the matched
     text included), the shown columns, then ``text``."""
-    from simsearch.retrieval.hit import FLAT_FIELDS
+    from simsearch.retrieval.hit import flat_header
 
-    has_query = bool(hits) and hits[0].query is not None
-    header = (["query_index", "query"] if has_query else []) + list(FLAT_FIELDS)
+    header = flat_header(hits)
     rows: list[list[Any]] = [header + list(show) + ["text"]]
     for hit in hits:
         flat = hit.flat(show)
@@ -200,6 +199,8 @@ def _hits_table(group: list[Hit], show: Sequence[str], title: str | None, width:
     if width >= WIDE:
         numbers["distance"] = 8
     numbers |= {"similarity": 10, "score": 6}
+    if first.rerank_score is not None:
+        numbers["rerank"] = 7
     cols = [Col(n, "right", True, min_width=w) for n, w in numbers.items()]
     text_width = max(20, width // 2)
     padding = 2 * (len(numbers) + len(show))  # one cell each side between columns
@@ -214,7 +215,7 @@ def _hits_table(group: list[Hit], show: Sequence[str], title: str | None, width:
         values = {
             "rank": str(hit.rank), "row": str(hit.row),
             "distance": _number(hit.cosine_distance), "similarity": _number(hit.similarity),
-            "score": _number(hit.score),
+            "score": _number(hit.score), "rerank": _number(hit.rerank_score),
         }
         rows.append([
             *(values[n] for n in numbers),
@@ -230,16 +231,19 @@ def _hits_table(group: list[Hit], show: Sequence[str], title: str | None, width:
 def write_lines(hits: list[Hit], show: Sequence[str], stream: TextIO | None = None) -> None:
     """Results for a pipe (``grep``, ``cut -f``, ``sort``, ``head``): a header line, then
     one line per hit, tab-separated: (``query_index``, ``query``,) ``rank``, ``row``,
-    ``similarity``, ``score``, ``mode``, the ``--show`` columns and the matched text,
-    whitespace in cells folded to one space."""
+    ``similarity``, ``score`` (and ``rerank_score`` when reranked), ``mode``, the
+    ``--show`` columns and the matched text, whitespace in cells folded to one space."""
     stream = sys.stdout if stream is None else stream
     has_query = bool(hits) and hits[0].query is not None
+    reranked = bool(hits) and hits[0].rerank_score is not None
     head = (["query_index", "query"] if has_query else []) + [
-        "rank", "row", "similarity", "score", "mode", *show, "text"]
+        "rank", "row", "similarity", "score", *(["rerank_score"] if reranked else []), "mode",
+        *show, "text"]
     stream.write("\t".join(_fold(h).strip() for h in head) + "\n")
     for hit in hits:
         cells = ([str(hit.query_index), hit.query or ""] if has_query else []) + [
-            str(hit.rank), str(hit.row), _number(hit.similarity), _number(hit.score), hit.mode,
+            str(hit.rank), str(hit.row), _number(hit.similarity), _number(hit.score),
+            *([_number(hit.rerank_score)] if reranked else []), hit.mode,
             *[_cell(hit.columns.get(c)) for c in show], _matched(hit).plain,
         ]
         stream.write("\t".join(_fold(c).strip() for c in cells) + "\n")

@@ -120,6 +120,19 @@ Aggregate = Annotated[
     str, Opt("--aggregate", help="Row score from its windows: max (best window) or mean.")
 ]
 
+Rerank = Annotated[
+    str | None,
+    Opt(
+        "--rerank",
+        help="Rerank the first stage's top hits with this cross-encoder (hub id or local "
+        "directory, e.g. one made by 'simsearch train --method cross-encoder'); each hit "
+        "shows rerank_score beside score.",
+    ),
+]
+RerankDepth = Annotated[
+    int, Opt("--rerank-depth", help="With --rerank: first-stage hits reranked per query.")
+]
+
 
 def options_from(cls: type[T], values: Mapping[str, Any], **overrides: Any) -> T:
     """An instance of the options dataclass ``cls`` from the entries of ``values`` (a

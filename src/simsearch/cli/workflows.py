@@ -19,6 +19,8 @@ from simsearch.cli.spec import (
     K,
     Mode,
     Opt,
+    Rerank,
+    RerankDepth,
     Show,
 )
 from simsearch.errors import InvalidParameter
@@ -191,6 +193,8 @@ def serve_command(
     ] = "127.0.0.1",
     port: Annotated[int, Opt("--port", help="TCP port, 1 to 65535.")] = 8000,
     k: K = 10,
+    rerank: Rerank = None,
+    rerank_depth: RerankDepth = 50,
     root: IndexRoot = Path(DEFAULT_ROOT),
     name: IndexName = DEFAULT_NAME,
 ) -> None:
@@ -199,4 +203,5 @@ def serve_command(
 
     check_port(port)
     index = open_index(root, name)
-    serve(index, ServeOptions(host=host, port=port, k=k), log=say)
+    options = ServeOptions(host=host, port=port, k=k, rerank=rerank, rerank_depth=rerank_depth)
+    serve(index, options, log=say)

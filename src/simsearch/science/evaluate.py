@@ -255,6 +255,7 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
     allow: Any = None,
     *,
     options: Any = None,
+    rerank: Any = None,
 ) -> dict[str, float]:
     """Encode ``queries`` with ``model`` and rank the index through
     :func:`simsearch.retrieval.rank.rank`, exactly as ``query`` does (its ANN when the
@@ -268,6 +269,9 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
         allow: optional :class:`~simsearch.retrieval.rowfilter.RowFilter`: only these rows
             are ranked, and the caller has already limited ``relevant`` to them.
         options: :class:`~simsearch.retrieval.modes.SearchOptions` (mode, aggregate).
+        rerank: ``(RerankOptions, reranker, texts)``: a cross-encoder reorders each
+            query's top ``depth`` rows (:func:`simsearch.retrieval.rerank.rerank_rows`,
+            ``texts`` the index's row texts) before the top 10 are scored.
 
     Returns:
         dict with recall@1, recall@5, recall@10, mrr@10, ndcg@10 (x 100), queries (count)
@@ -290,14 +294,20 @@ def evaluate_retrieval(  # noqa: PLR0913 - filter, windows and mode options of e
         from simsearch.retrieval import bm25 as lexical
 
         terms = lexical.tokenize(list(queries))
-    found = rank(parts, Query(vectors=q, terms=terms), 10, options, allow)
-    return retrieval_metrics([one.rows for one in found], relevant) | {
+    depth = 10 if rerank is None else max(10, rerank[0].depth)
+    found = [one.rows for one in rank(parts, Query(vectors=q, terms=terms), depth, options, allow)]
+    if rerank is not None:
+        from simsearch.retrieval.rerank import rerank_rows
+
+        second, reranker, texts = rerank
+        found = rerank_rows(found, list(queries), texts, reranker, second)
+    return retrieval_metrics(found, relevant) | {
         "queries": len(queries),
         "encode_seconds": seconds,
     }
 
 
-def evaluate_index(
+def evaluate_index(  # noqa: PLR0913 - the options of eval --index
     path: Path | str,
     index_path: Path | str,
     model: str | None = None,
@@ -306,6 +316,7 @@ def evaluate_index(
     batch_size: int = 64,
     where: str | None = None,
     search: Any = None,
+    rerank: Any = None,
 ) -> dict[str, Any]:
     """Retrieval metrics of ``(query, relevant)`` rows of ``path`` against an index
     (its directory or its root), encoding the queries with the index's model (or
@@ -320,6 +331,9 @@ def evaluate_index(
         search: ``(options, chunking)``: :class:`~simsearch.retrieval.modes.SearchOptions`
             (mode, aggregate) and ``"auto"`` (the index's windows) or ``"none"`` (each
             row's first window only: the truncation of an index without windows).
+        rerank: :class:`~simsearch.retrieval.rerank.RerankOptions`: the first stage's
+            top ``depth`` rows of each query reordered by this cross-encoder (recorded
+            as ``rerank``).
 
     Returns:
         ``{"model": ..., "mode": ..., "chunking": ...}`` plus
@@ -358,7 +372,15 @@ def evaluate_index(
         extra = {"documents": len(allowed), "skipped": len(queries) - len(kept)}
         queries, relevant = [q for q, _ in kept], [rel for _, rel in kept]
     allow = None if allowed is None else RowFilter.of_rows(allowed, index.n_docs)
+    second = None
+    if rerank is not None:
+        from simsearch.encoding.cross_encoder import load_reranker
+
+        rerank.check()
+        second = (rerank, load_reranker(rerank.model), index.texts)
+        extra = {"rerank": rerank.model, "rerank_depth": rerank.depth} | extra
     metrics = evaluate_retrieval(
-        name, queries, relevant, parts, load_transform(index), batch_size, allow, options=options
+        name, queries, relevant, parts, load_transform(index), batch_size, allow, options=options,
+        rerank=second,
     )
     return {"model": name, "mode": mode, "chunking": chunking} | metrics | extra

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,9 @@ class ServeOptions:
         show: source columns returned with each result (default: all but the indexed one).
         allowed_hosts: ``Host`` header values accepted (default: the loopback names
             when ``host`` is loopback, else any).
+        rerank: a cross-encoder (hub id or directory) reranking every search's top
+            ``rerank_depth`` hits (:mod:`simsearch.retrieval.rerank`); loaded at start-up.
+        rerank_depth: first-stage hits reranked per search.
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +68,8 @@ class ServeOptions:
     max_query_chars: int = 1000
     show: tuple[str, ...] | None = None
     allowed_hosts: tuple[str, ...] | None = None
+    rerank: str | None = None
+    rerank_depth: int = 50
 
 
 class Searcher:
@@ -71,12 +77,15 @@ class Searcher:
     ranking parts and its query encoder, loaded once and shared by all requests (the
     encoder on the first query, under the searcher's lock)."""
 
-    def __init__(self, index: store.Index, show: Sequence[str]) -> None:
+    def __init__(self, index: store.Index, show: Sequence[str], second: Any = None) -> None:
         from simsearch.searcher import Searcher as Warm
 
         self.warm = Warm(index)
         self.index = index
         self.show = list(show)
+        self._lock = threading.Lock()
+        #: (RerankOptions, loaded Reranker) when the server reranks, else None.
+        self.second = second
 
     def encoder(self) -> Any:
         return self.warm.encoder()
@@ -95,12 +104,25 @@ class Searcher:
     def hits(self, kind: str, value: Any, k: int) -> list[Any]:
         """The :class:`~simsearch.retrieval.hit.Hit` objects of a query (``kind``
         ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row)."""
+        first_k = k if self.second is None else self.second[0].first_k(k)
         if kind == "similar":
-            return self.warm.similar_hits(value, k)
+            hits = self.warm.similar_hits(value, first_k)
+            text = self.index.rows([value])[0].get(self.index.column)
+            return self._reranked(hits, "" if text is None else str(text), k)
         if not value.strip():
             raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
-        k = min(k, self.index.n_docs)
-        return self.warm.query_hits(value, k)
+        first_k = min(first_k, self.index.n_docs)
+        hits = self.warm.query_hits(value, first_k)
+        return self._reranked(hits, value, k)
+
+    def _reranked(self, hits: list[Any], text: str, k: int) -> list[Any]:
+        if self.second is None:
+            return hits
+        from simsearch.retrieval.rerank import rerank
+
+        options, reranker = self.second
+        with self._lock:  # one forward pass at a time through the shared model
+            return rerank(hits, [text], reranker, k, options)
 
 
 def hits_xlsx(hits: list[Any], show: Sequence[str]) -> bytes:
@@ -130,8 +152,28 @@ def create_app(index: store.Index, options: ServeOptions = ServeOptions()) -> Fa
     app = FastAPI(title="simsearch", docs_url=None, redoc_url=None, openapi_url=None)
     _add_guards(app, options)
     _add_page(app, index, options)
-    _add_api(app, Searcher(index, show), options)
+    _add_api(app, Searcher(index, show, _second_stage(options)), options)
+    if index.meta.lexical is not None:
+        from simsearch.text.kiwi import start_kiwi
+
+        start_kiwi()  # the first query then finds the analyser ready
     return app
+
+
+def _second_stage(options: ServeOptions) -> Any:
+    """(RerankOptions, loaded reranker) of ``options.rerank``, or None.
+
+    Raises:
+        InvalidParameter: a bad depth or a model that does not load.
+    """
+    if options.rerank is None:
+        return None
+    from simsearch.encoding.cross_encoder import load_reranker
+    from simsearch.retrieval.rerank import RerankOptions
+
+    second = RerankOptions(options.rerank, options.rerank_depth)
+    second.check()
+    return second, load_reranker(second.model)
 
 
 def _add_guards(app: FastAPI, options: ServeOptions) -> None:

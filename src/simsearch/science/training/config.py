@@ -20,7 +20,8 @@ METHODS = ("simcse", "nli", "sts", "triplet")
 # Trained by their own modules (issue 12): SBERT's softmax objective
 # (simsearch.science.training.nli_classifier) and
 # domain-adaptive pre-training (simsearch.science.training.pretrain).
-ALL_METHODS = (*METHODS, "softmax", "mlm", "tsdae")
+# A cross-encoder reranker (issue 19): simsearch.science.training.cross_encoder.
+ALL_METHODS = (*METHODS, "softmax", "mlm", "tsdae", "cross-encoder")
 
 # Starting points: SimCSE paper (unsup: lr 3e-5, batch 64; sup: lr 5e-5) and the
 # sentence-transformers STS example (batch 16). Smaller CPU batches for nli than the paper's 512.
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "softmax": {"lr": 2e-5, "batch_size": 16},
     "mlm": {"lr": 5e-5, "batch_size": 16},
     "tsdae": {"lr": 3e-5, "batch_size": 16},
+    # sentence-transformers' STS cross-encoder example: batch 16, lr 2e-5.
+    "cross-encoder": {"lr": 2e-5, "batch_size": 16},
 }
 
 
@@ -64,7 +67,7 @@ class TrainConfig:
 
     Attributes:
         method: one of ``simcse``, ``nli``, ``sts``, ``triplet``, ``softmax``, ``mlm``,
-            ``tsdae``.
+            ``tsdae``, ``cross-encoder``.
         epochs, batch_size, lr: training schedule (None: the method's default, ``DEFAULTS``).
         max_seq_length: tokens kept per text (longer texts are truncated).
         seed: seeds Python, NumPy, torch and the data order (transformers ``set_seed``).

@@ -103,6 +103,10 @@ def train(
         from simsearch.science.training.nli_classifier import train_softmax
 
         return train_softmax(base_model, data, output_dir, config, dev=dev, labels=labels)
+    if config.method == "cross-encoder":
+        from simsearch.science.training.cross_encoder import train_cross_encoder
+
+        return train_cross_encoder(base_model, data, output_dir, config, dev=dev, labels=labels)
     from simsearch.science.training.pretrain import pretrain
 
     texts = list(data["text"]) if isinstance(data, pd.DataFrame) else list(data)
@@ -135,6 +139,10 @@ def load_training_data(method: str, spec: TrainData, seed: int = 42) -> tuple[ob
         # The class column: --label-column when given, else KorNLI's gold_label.
         label = None if spec.label_column == "label" else spec.label_column
         return read_nli_pairs(data, spec.anchor, spec.positive, label), names
+    if method == "cross-encoder":
+        from simsearch.science.training.cross_encoder import read_cross_pairs
+
+        return read_cross_pairs(data, spec)
     if method == "nli":
         return read_nli_triplets(data, spec.anchor, spec.positive, spec.negative), names
     if method == "sts":

@@ -149,6 +149,8 @@ def write_card(result: TrainResult) -> None:
         f"- training time: {result.train_seconds} s",
         f"- {dev}",
         "",
-        "Use it with `simsearch index ... --model " + str(out) + "`.",
+        "Use it with `simsearch query ... --rerank " + str(out) + "` (a reranker)."
+        if result.method == "cross-encoder"
+        else "Use it with `simsearch index ... --model " + str(out) + "`.",
     ]
     (out / "SIMSEARCH_CARD.md").write_text("\n".join(lines) + "\n", "utf-8")
