@@ -241,7 +241,7 @@ def test_text_file_is_one_query(tmp_path, tiny_model):
     assert {h["query_index"] for h in hits} == {0}
     assert hits[0]["query"] == query.read_text(encoding="utf-8").strip()
     help_text = invoke("query", "--help")[1]
-    assert "--text-file" in help_text and "one query per line" in help_text
+    assert "--text-file" in help_text and "one per line" in help_text
 
 
 # ---------------------------------------------------------------- 7. threshold
