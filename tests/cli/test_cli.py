@@ -215,6 +215,7 @@ def test_every_documented_format_is_honoured_and_others_refused(indexed):
         assert refused.returncode == 2, (args, refused.stderr)
 
 
+@pytest.mark.slow  # one CLI run per output format (about 5 s)
 def test_one_hit_one_shape_in_every_output(indexed):
     """Table, JSON, CSV and .xlsx carry the same fields, score, mode and the matched
     text included (issue 17); rank 1 has the highest score."""

@@ -27,6 +27,7 @@ def write_docs(path: Path, n: int) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds an ANN index twice (about 4 s)
 def test_disk_full_while_saving_the_ann_file_is_one_line_and_keeps_the_index(
     tmp_path, tiny_model
 ):

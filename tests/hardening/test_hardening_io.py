@@ -165,6 +165,7 @@ def test_disk_full_while_encoding_is_one_line_and_cleans_the_checkpoint(tmp_path
 # ------------------------------------------------------------ 7. read-only index
 
 
+@pytest.mark.slow  # CLI subprocesses (about 5 s)
 def test_query_on_a_read_only_index_works_and_stdout_is_only_results(tmp_path, docs, tiny_model,
                                                                      private_cache):
     root = tmp_path / "idx"

@@ -96,6 +96,7 @@ def test_notebook_keyword_where(sample_index, monkeypatch):
         simsearch.similar(0, where="yeer > 1")
 
 
+@pytest.mark.slow  # several CLI subprocesses (about 6 s)
 def test_cli_where_json_and_one_line_errors(sample_index):
     cwd, _, _, allowed = sample_index
     result = run_cli("similar", "--doc", "0", "--k", "3", "--where", WHERE, "-f", "json", cwd=cwd)
@@ -116,6 +117,7 @@ def test_cli_where_json_and_one_line_errors(sample_index):
         assert lines[0].endswith(f"available columns: {columns}")
 
 
+@pytest.mark.slow  # encodes the pairs (about 4 s)
 def test_eval_within_a_filter(sample_index, tiny_model, tmp_path):
     from simsearch.science.evaluate import evaluate_index
 

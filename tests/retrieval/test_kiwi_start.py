@@ -29,4 +29,5 @@ def test_started_kiwi_is_the_one_kiwi_and_analyses_the_same():
     fresh = Kiwi(num_workers=1, load_typo_dict=False, load_multi_dict=False)
     expected = [kiwi.terms_of(fresh.tokenize(t)) if t else [] for t in texts]
     assert got == [expected] * 3
-    assert expected[0] == ["개", "트램폴", "린", "타다", "뛰어오르다", "있다"]  # the default dictionary's
+    # the default dictionary's analysis
+    assert expected[0] == ["개", "트램폴", "린", "타다", "뛰어오르다", "있다"]

@@ -69,6 +69,7 @@ def test_similar_uses_ann_and_matches_the_exact_scan(ann_index):
     assert np.mean(agree) >= 0.95
 
 
+@pytest.mark.slow  # CLI subprocesses over an ANN index
 def test_cli_exact_flag_and_notebook_exact_keyword(ann_index):
     args = ["similar", "--doc", "7", "--k", "5", "--index", "idx", "-f", "json"]
     approx = json.loads(run_cli(*args, cwd=ann_index).stdout)
@@ -82,6 +83,7 @@ def test_cli_exact_flag_and_notebook_exact_keyword(ann_index):
             assert hit["similarity"] == pytest.approx(exact_sims[hit["row"]], abs=1e-6)
 
 
+@pytest.mark.slow  # ANN index build + rebuild (about 12 s)
 def test_rebuild_without_ann_drops_it(ann_index, tmp_path):
     from simsearch.build import build_index
 
