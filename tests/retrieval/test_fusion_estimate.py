@@ -90,7 +90,8 @@ def test_estimate_needs_enough_rows():
 
 
 def test_estimate_on_real_text_is_in_range():
-    texts = [f"문서 {i}번은 {'사과' if i % 2 else '배'}와 {i % 7}개의 상자를 설명한다." for i in range(60)]
+    texts = [f"문서 {i}번은 {'사과' if i % 2 else '배'}와 {i % 7}개의 상자를 설명한다."
+             for i in range(60)]
     index = bm25.LexicalIndex.from_texts(texts)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 16)).astype(np.float32)
