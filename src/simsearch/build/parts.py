@@ -186,9 +186,27 @@ def lexical(ctx: PartInput) -> Part:
     index.save(ctx.gen.path, names, terms)
     section = LexicalInfo(
         analyzer="kiwi", k1=options.k1, b=options.b, method=options.method,
-        n_terms=len(index.vocab), fusion=FUSION.method, dense_weight=FUSION.dense_weight,
+        n_terms=len(index.vocab), fusion=FUSION.method, dense_weight=_dense_weight(ctx, index),
     )
     return Part({LEXICAL_ROLES[k]: v for k, v in names.items()}, (section,))
+
+
+def _dense_weight(ctx: PartInput, index) -> float:
+    """The hybrid default's dense weight for this index, estimated from how often its two
+    parts agree on the corpus's own sentences (:func:`simsearch.retrieval.fusion.estimate`);
+    :data:`simsearch.retrieval.fusion.DEFAULT`'s for a corpus too small to estimate."""
+    from simsearch.retrieval import fusion
+
+    plan = ctx.units.windows
+    n_units = len(ctx.units.texts)
+    offsets = plan.windows.offsets if plan is not None and plan.split else np.arange(n_units + 1)
+    found = fusion.estimate(np.load(ctx.search, mmap_mode="r"), offsets, ctx.units.texts,
+                            ctx.units.empty, index)
+    if found is None:
+        return fusion.DEFAULT.dense_weight
+    ctx.gen.log(f"hybrid fusion: the two parts agree on {found[0]:.0%} of the neighbours of "
+                f"{fusion.AGREEMENT_QUERIES} sentences: dense weight {found[1]}")
+    return found[1]
 
 
 def _previous_terms(ctx: PartInput):  # -> bm25.TokenStore | None

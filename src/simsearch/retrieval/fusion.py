@@ -123,6 +123,121 @@ def fuse(
     return convex_scores([dense, lexical], n_rows, [w, 1 - w])
 
 
-#: The default fusion of hybrid search (chosen on scripts/retrieval_bench.py; see
-#: docs/retrieval.md).
+#: The default fusion of hybrid search where no per-index weight was estimated (an index
+#: built before the estimate, or one too small for it; see docs/retrieval.md).
 DEFAULT = FusionOptions("convex", 0.3)
+
+#: The per-index estimate (:func:`estimated_weight`): pseudo-queries drawn, the neighbours
+#: compared, the agreement at which dense gets weight, the slope and the cap of the ramp,
+#: and the fewest non-empty rows an estimate is made for.
+AGREEMENT_QUERIES = 200
+AGREEMENT_K = 10
+AGREEMENT_FLOOR = 0.12
+AGREEMENT_SLOPE = 3.0
+WEIGHT_CAP = 0.6
+MIN_ROWS = 50
+
+
+def agreement(  # noqa: PLR0913 - the two parts of one index and the pseudo-queries
+    vectors: np.ndarray,
+    owner: np.ndarray,
+    lexical_scores,
+    picks: np.ndarray,
+    terms: Sequence[Sequence[str]],
+    k: int = AGREEMENT_K,
+) -> float:
+    """How often the dense and the lexical part of an index agree on the corpus's own
+    sentences: each picked window is a pseudo-query (its vector for dense, its Kiwi terms
+    for BM25), its own row is left out, and the overlap of the two top-``k`` lists of the
+    other rows (dense: a row's best window; lexical: rows sharing a term) is averaged.
+
+    A dense model that reads the language finds the rows BM25 finds more often: on the
+    benchmark of docs/retrieval.md the weak MiniLM models agree on 0.06-0.12 of their
+    neighbours, USE-m v3 on 0.16-0.32.
+
+    Args:
+        vectors: ``(n_windows, dim)`` float32 L2-normalised window vectors.
+        owner: ``(n_windows,)`` int row of each window.
+        lexical_scores: ``terms -> (n_rows,)`` BM25 scores (``LexicalIndex.scores``);
+            every row has at least one window.
+        picks: ``(m,)`` int windows used as pseudo-queries.
+        terms: the ``m`` pseudo-queries' Kiwi terms.
+        k: neighbours compared.
+
+    Returns:
+        The mean overlap in ``[0, 1]`` (0 when ``picks`` is empty).
+    """
+    from simsearch.retrieval.topk import select
+
+    owner = np.asarray(owner, dtype=np.int64)
+    overlaps = []
+    for start in range(0, len(picks), 32):
+        batch = np.asarray(picks[start : start + 32], dtype=np.int64)
+        sims = np.asarray(vectors, np.float32) @ np.asarray(vectors[batch], np.float32).T
+        for j, window in enumerate(batch.tolist()):
+            lex = np.array(lexical_scores(terms[start + j]), dtype=np.float32)
+            lex[lex <= 0] = -np.inf
+            lex[owner[window]] = -np.inf
+            best = np.full(len(lex), -np.inf, dtype=np.float32)
+            np.maximum.at(best, owner, sims[:, j])
+            best[owner[window]] = -np.inf
+            (dense_rows, _), (lex_rows, _) = select(np.stack([best, lex]), k)
+            overlaps.append(len(set(dense_rows.tolist()) & set(lex_rows.tolist())) / k)
+    return float(np.mean(overlaps)) if overlaps else 0.0
+
+
+def estimated_weight(agreement_value: float) -> float:
+    """The dense weight for an index whose parts agree this often (:func:`agreement`):
+    0 up to :data:`AGREEMENT_FLOOR` (a dense part that mostly disagrees with BM25 only
+    moves its near-ties, and costs MRR), then rising by :data:`AGREEMENT_SLOPE` per unit
+    of agreement up to :data:`WEIGHT_CAP`. Constants from scripts/retrieval_bench.py:
+    every model x task of docs/retrieval.md stays within 0.5 MRR@10 of its better part
+    with floors 0.10-0.13 and slopes 2-4."""
+    return round(float(np.clip(AGREEMENT_SLOPE * (agreement_value - AGREEMENT_FLOOR), 0.0,
+                               WEIGHT_CAP)), 3)
+
+
+def pseudo_queries(owner: np.ndarray, empty: np.ndarray, seed: int = 0,
+                   n: int = AGREEMENT_QUERIES) -> np.ndarray:
+    """``(m,)`` int64 windows drawn (seeded, without replacement) from the non-empty
+    windows, ``m = min(n, their number)``, ascending."""
+    candidates = np.flatnonzero(~np.asarray(empty, dtype=bool))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))
+
+
+def estimate(  # noqa: PLR0913 - the parts of one index
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    texts: Sequence[str],
+    empty: np.ndarray,
+    lexical,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """The per-index dense weight of hybrid search, estimated without labels at build time.
+
+    Args:
+        vectors: ``(n_windows, dim)`` float32 L2-normalised window vectors (rows when no
+            row is split).
+        offsets: ``(n_rows + 1,)`` int64 window offsets of the rows.
+        texts: the ``n_windows`` window texts.
+        empty: ``(n_windows,)`` bool, windows with nothing but white space.
+        lexical: the :class:`~simsearch.retrieval.bm25.LexicalIndex` of the rows.
+        seed: of the pseudo-query draw.
+
+    Returns:
+        ``(agreement, dense weight)`` (:func:`agreement`, :func:`estimated_weight`), or
+        ``None`` for fewer than :data:`MIN_ROWS` non-empty rows (too few neighbours to
+        compare: :data:`DEFAULT` applies).
+    """
+    from simsearch.retrieval.bm25 import tokenize
+
+    offsets = np.asarray(offsets, dtype=np.int64)
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    empty = np.asarray(empty, dtype=bool)
+    if len(np.unique(owner[~empty])) < MIN_ROWS:
+        return None
+    picks = pseudo_queries(owner, empty, seed)
+    terms = tokenize([texts[j] for j in picks.tolist()])
+    value = agreement(vectors, owner, lexical.scores, picks, terms)
+    return round(value, 4), estimated_weight(value)

@@ -193,12 +193,20 @@ def open_parts(index, lexical: bool = True, exact: bool = False):
 
 
 def stored_fusion(meta):  # -> FusionOptions | None
-    """The fusion settings ``eval --tune`` stored in an index's metadata, if any."""
+    """The fusion settings of an index: those ``eval --tune`` stored (section ``fusion``),
+    else the dense weight estimated at build time (section ``lexical``,
+    :func:`simsearch.retrieval.fusion.estimate`; an index built before the estimate
+    recorded the old default there), else ``None``."""
     from simsearch.retrieval.fusion import FusionOptions
     from simsearch.store.meta import FusionInfo
 
     info = meta.get(FusionInfo)
-    return None if info is None else FusionOptions(info.method, info.dense_weight)
+    if info is not None:
+        return FusionOptions(info.method, info.dense_weight)
+    lexical = meta.lexical
+    if lexical is None:
+        return None
+    return FusionOptions(lexical.fusion, lexical.dense_weight)
 
 
 def row_embeddings(index, offsets: np.ndarray | None = None) -> np.ndarray:
