@@ -67,6 +67,10 @@ def test_tune_reports_heldout_scores_and_stores_only_a_gain(tuned):
     plain = evaluate_index(tuned / "pairs.csv", tuned / "idx")
     assert table["convex", DEFAULT.dense_weight] == pytest.approx(plain["mrr@10"])
     assert result["default_mrr"] == pytest.approx(plain["mrr@10"])
+    # "the default" is what the index ranks with untuned (its build-time estimate, or
+    # the fixed default for an index too small to estimate, as this one).
+    untuned = tune.untuned(open_path(tuned / "idx").meta)
+    assert result["default"] == {"method": untuned.method, "dense_weight": untuned.dense_weight}
     assert result["train_mrr"] == pytest.approx(max(table.values()))
     assert not result["stored"]
     # Stored settings are used by eval (and every ranking through open_parts) ...

@@ -52,17 +52,32 @@ class TuneOptions:
     store: bool = True
 
 
-def settings(options: TuneOptions) -> list[Any]:
-    """The candidate :class:`~simsearch.retrieval.fusion.FusionOptions`, the default first."""
+def settings(options: TuneOptions, default: Any = None) -> list[Any]:
+    """The candidate :class:`~simsearch.retrieval.fusion.FusionOptions`, ``default`` first
+    (the index's untuned fusion, :func:`untuned`; :data:`~simsearch.retrieval.fusion.DEFAULT`
+    when not given)."""
     from simsearch.retrieval.fusion import DEFAULT, FusionOptions
 
-    out = [DEFAULT]
+    default = DEFAULT if default is None else default
+    out = [default]
     for method in options.methods:
         for weight in options.weights:
             candidate = FusionOptions(method, float(weight))
-            if candidate != DEFAULT:
+            if candidate != default:
                 out.append(candidate)
     return out
+
+
+def untuned(meta) -> Any:
+    """The fusion an index uses without ``eval --tune``: the dense weight estimated at
+    build time (section ``lexical``), else :data:`~simsearch.retrieval.fusion.DEFAULT`;
+    tuning must beat this one, not the fixed default, to be stored."""
+    from simsearch.retrieval.fusion import DEFAULT, FusionOptions
+
+    lexical = meta.lexical
+    if lexical is None:
+        return DEFAULT
+    return FusionOptions(lexical.fusion, float(lexical.dense_weight))
 
 
 def reciprocal_ranks(top_lists: list[np.ndarray], relevant: list[set[int]], k: int = 10):
@@ -163,7 +178,7 @@ def tune_fusion(  # noqa: PLR0913 - the keyword options of eval --tune
             "and a lexical index"
         )
     dense, lexical = _top_lists(index, parts, queries, batch_size)
-    candidates = settings(options)
+    candidates = settings(options, untuned(index.meta))
     scores = setting_scores(dense, lexical, parts.n_rows, relevant, candidates)
     heldout, _ = cross_validate(scores, options.folds, options.seed)
     means = scores.mean(axis=1)
