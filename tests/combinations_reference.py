@@ -13,7 +13,9 @@ window map) or from the texts themselves, with numpy, :mod:`bm25s` and the fusio
   terms, in order of first occurrence;
 * hybrid: a convex combination, ``w * minmax(dense) + (1 - w) * minmax(bm25)``, each list
   min-max normalised over its own top ``depth`` candidates (a row missing from a list gets
-  0 from it), ``w = 0.3`` and ``depth = max(100, k)``, ranking the union of both lists.
+  0 from it), ``w`` the dense weight the index recorded at build time (metadata section
+  ``lexical``, the label-free estimate of docs/retrieval.md) and ``depth = max(100, k)``,
+  ranking the union of both lists.
 
 Rules every mode shares: the candidates are the rows the filter keeps, less the empty
 rows (no text) and the query document of ``similar``; lexical candidates must share a
@@ -27,8 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: The documented hybrid fusion (src/simsearch/retrieval/fusion.py DEFAULT, modes.py).
-DENSE_WEIGHT = 0.3
 DEPTH = 100
 
 
@@ -91,6 +91,10 @@ class Reference:
         self.terms = tokenize(texts)
         self.bm25 = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
         self.bm25.index([list(t) for t in self.terms], show_progress=False)
+        # The weight is per index (estimated at build); the fusion method stays convex.
+        lexical = index.meta.lexical
+        assert lexical.fusion == "convex", lexical.fusion
+        self.dense_weight = float(lexical.dense_weight)
 
     @property
     def n_windows(self) -> int:
@@ -142,8 +146,8 @@ class Reference:
         dense_rows = ranked(dense, candidates, depth)
         lex_rows = ranked(lex, lexical_candidates, depth)
         fused = np.zeros(self.n_rows, dtype=np.float64)
-        fused[dense_rows] += DENSE_WEIGHT * minmax(dense[dense_rows])
-        fused[lex_rows] += (1 - DENSE_WEIGHT) * minmax(lex[lex_rows])
+        fused[dense_rows] += self.dense_weight * minmax(dense[dense_rows])
+        fused[lex_rows] += (1 - self.dense_weight) * minmax(lex[lex_rows])
         union = np.zeros(self.n_rows, dtype=bool)
         union[dense_rows] = union[lex_rows] = True
         rows = ranked(fused, union, k)
