@@ -73,6 +73,42 @@ def test_api_returns_the_cli_json(served, capsys):
     assert [h["rank"] for h in expected] == [1, 2, 3] and expected[0]["query"] == "콘크리트 균열"
 
 
+@pytest.mark.parametrize(
+    ("params", "flags"),
+    [
+        ({"mode": "dense"}, {"mode": "dense"}),
+        ({"mode": "lexical"}, {"mode": "lexical"}),
+        ({"dense_weight": 1.0}, {"dense_weight": 1.0}),
+        ({"dense_weight": 0.7, "fusion": "rrf"}, {"dense_weight": 0.7, "fusion": "rrf"}),
+    ],
+)
+def test_ranking_overrides_for_one_request(served, capsys, params, flags):
+    """mode, dense_weight and fusion change one request as the CLI flags change one
+    command, and leave the next request on the index's settings."""
+    root, _, client = served
+    got = client.get("/api/query", params={"q": "콘크리트 균열 보수", "k": 5, **params})
+    expected = cli_json(
+        capsys,
+        lambda: core.query_command("콘크리트 균열 보수", k=5, fmt="json", show="number,title",
+                                   root=root / "idx", **flags),
+    )
+    assert got.status_code == 200 and got.json() == expected
+    default = client.get("/api/query", params={"q": "콘크리트 균열 보수", "k": 5}).json()
+    assert default == cli_json(
+        capsys,
+        lambda: core.query_command("콘크리트 균열 보수", k=5, fmt="json", show="number,title",
+                                   root=root / "idx"),
+    )
+    assert [h["mode"] for h in default] == ["hybrid"] * len(default)
+    similar = client.get("/api/similar/3", params={"k": 4, **params})
+    expected = cli_json(
+        capsys,
+        lambda: core.similar_command(3, k=4, fmt="json", show="number,title",
+                                     root=root / "idx", **flags),
+    )
+    assert similar.status_code == 200 and similar.json() == expected
+
+
 def test_xlsx_download_holds_the_results(served):
     _, _, client = served
     got = client.get("/api/query.xlsx", params={"q": "리튬 전지", "k": 5})
@@ -102,6 +138,10 @@ def test_xlsx_download_holds_the_results(served):
         ("/api/query?q=%20%20", "the query (q) is empty"),
         ("/api/query?q=" + "가" * 1001, "the query must be 1 to 1000 characters long"),
         ("/api/nothing", "no such page"),
+        ("/api/query?q=a&mode=semantic", "mode must be hybrid, dense or lexical"),
+        ("/api/query?q=a&dense_weight=1.5", "dense_weight must be a number from 0 to 1"),
+        ("/api/similar/1?dense_weight=nan", "dense_weight must be a number from 0 to 1"),
+        ("/api/similar/1?fusion=max", "fusion must be convex or rrf"),
     ],
 )
 def test_bad_input_is_one_line_of_json(served, url, message):

@@ -7,6 +7,9 @@ Routes:
   ``simsearch query TEXT --format json --show COLS`` (``COLS``: every source column
   but the indexed one).
 - ``GET /api/similar/{row}?k=K``: JSON, as ``simsearch similar --doc ROW --format json``.
+- Both also take ``mode`` (hybrid, dense, lexical), ``dense_weight`` (0 to 1) and
+  ``fusion`` (convex, rrf) for one request, as ``--mode``, ``--dense-weight`` and
+  ``--fusion`` do for one command; without them the index's stored settings apply.
 - ``GET /api/query.xlsx?...`` and ``GET /api/similar/{row}.xlsx?...``: the same results as
   a formatted ``.xlsx`` download (built in memory).
 
@@ -90,29 +93,35 @@ class Searcher:
     def encoder(self) -> Any:
         return self.warm.encoder()
 
-    def query(self, text: str, k: int) -> list[dict[str, Any]]:
+    def query(self, text: str, k: int, **ranking: Any) -> list[dict[str, Any]]:
         """Results for one query as the JSON objects of ``query --format json``."""
-        return self._plain(self.hits("query", text, k))
+        return self._plain(self.hits("query", text, k, **ranking))
 
-    def similar(self, row: int, k: int) -> list[dict[str, Any]]:
+    def similar(self, row: int, k: int, **ranking: Any) -> list[dict[str, Any]]:
         """Results for one row as the JSON objects of ``similar --format json``."""
-        return self._plain(self.hits("similar", row, k))
+        return self._plain(self.hits("similar", row, k, **ranking))
 
     def _plain(self, hits: list[Any]) -> list[dict[str, Any]]:
         return [h.to_json(self.show) for h in hits]
 
-    def hits(self, kind: str, value: Any, k: int) -> list[Any]:
+    def hits(self, kind: str, value: Any, k: int, **ranking: Any) -> list[Any]:
         """The :class:`~simsearch.retrieval.hit.Hit` objects of a query (``kind``
-        ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row)."""
+        ``"query"``, ``value`` the text) or of ``similar`` (``value`` the row).
+
+        Args:
+            ranking: ``mode``, ``dense_weight`` and ``fusion`` for this request only
+                (``None`` or absent: the index's stored settings).
+        """
+        ranking = {key: v for key, v in ranking.items() if v is not None}
         first_k = k if self.second is None else self.second[0].first_k(k)
         if kind == "similar":
-            hits = self.warm.similar_hits(value, first_k)
+            hits = self.warm.similar_hits(value, first_k, **ranking)
             text = self.index.rows([value])[0].get(self.index.column)
             return self._reranked(hits, "" if text is None else str(text), k)
         if not value.strip():
             raise InvalidParameter("q", "the query ({name}) is empty; type some text to search for")
         first_k = min(first_k, self.index.n_docs)
-        hits = self.warm.query_hits(value, first_k)
+        hits = self.warm.query_hits(value, first_k, **ranking)
         return self._reranked(hits, value, k)
 
     def _reranked(self, hits: list[Any], text: str, k: int) -> list[Any]:
@@ -247,30 +256,40 @@ def _add_page(app: FastAPI, index: store.Index, options: ServeOptions) -> None:
 
 
 def _add_api(app: FastAPI, searcher: Searcher, options: ServeOptions) -> None:
-    """The JSON and .xlsx routes (the only parameters: q, k, row)."""
-    from fastapi import Query
+    """The JSON and .xlsx routes (parameters: q, k, row, and the ranking's mode,
+    dense_weight and fusion; none names a file)."""
+    from fastapi import Depends, Query
     from fastapi.responses import Response
 
     K = Query(options.k, ge=1, le=options.max_k)  # noqa: N806 - a declared parameter
     Q = Query(..., min_length=1, max_length=options.max_query_chars)  # noqa: N806
 
+    def ranking(
+        mode: str | None = Query(None, pattern="^(hybrid|dense|lexical)$"),
+        dense_weight: float | None = Query(None, ge=0.0, le=1.0, allow_inf_nan=False),
+        fusion: str | None = Query(None, pattern="^(convex|rrf)$"),
+    ) -> dict[str, Any]:
+        return {"mode": mode, "dense_weight": dense_weight, "fusion": fusion}
+
+    R = Depends(ranking)  # noqa: N806
+
     @app.get("/api/query")
-    def api_query(q: str = Q, k: int = K) -> list[dict[str, Any]]:
-        return searcher.query(q, k)
+    def api_query(q: str = Q, k: int = K, how: dict = R) -> list[dict[str, Any]]:
+        return searcher.query(q, k, **how)
 
     @app.get("/api/query.xlsx")
-    def api_query_xlsx(q: str = Q, k: int = K) -> Response:
-        return _xlsx(searcher.hits("query", q, k), searcher.show, "query")
+    def api_query_xlsx(q: str = Q, k: int = K, how: dict = R) -> Response:
+        return _xlsx(searcher.hits("query", q, k, **how), searcher.show, "query")
 
     # The .xlsx route is declared first: "/api/similar/{row}" would take "3.xlsx" as a
     # row and refuse it as not an integer.
     @app.get("/api/similar/{row}.xlsx")
-    def api_similar_xlsx(row: int, k: int = K) -> Response:
-        return _xlsx(searcher.hits("similar", row, k), searcher.show, f"similar-{row}")
+    def api_similar_xlsx(row: int, k: int = K, how: dict = R) -> Response:
+        return _xlsx(searcher.hits("similar", row, k, **how), searcher.show, f"similar-{row}")
 
     @app.get("/api/similar/{row}")
-    def api_similar(row: int, k: int = K) -> list[dict[str, Any]]:
-        return searcher.similar(row, k)
+    def api_similar(row: int, k: int = K, how: dict = R) -> list[dict[str, Any]]:
+        return searcher.similar(row, k, **how)
 
 
 def _xlsx(hits: list[Any], show: Sequence[str], stem: str) -> Any:
@@ -296,6 +315,12 @@ def _validation_message(exc: Any, options: ServeOptions) -> str:
         return "no query given; pass q=TEXT"
     if name == "q":
         return f"the query must be 1 to {options.max_query_chars} characters long"
+    if name == "mode":
+        return "mode must be hybrid, dense or lexical"
+    if name == "dense_weight":
+        return "dense_weight must be a number from 0 to 1"
+    if name == "fusion":
+        return "fusion must be convex or rrf"
     return f"bad parameter {name!r}: {first.get('msg', 'invalid')}"
 
 
