@@ -37,7 +37,9 @@ cores: Kiwi analyses 2 x 100k texts).
 Other sections (``--only``): ``ranking``, exact top-10 at 100k and 1M beside the
 notebook recipe and faiss; ``encode``, docs/s per backend with the KorSTS Spearman;
 ``memory``, peak RSS of ``index``; ``where``, peak RSS and time of the hostile ``--where``
-filters of issue 18 A1 beside an allowed one (seconds: ``--only where``).
+filters of issue 18 A1 beside an allowed one (seconds: ``--only where``); ``build``, the
+wall time of ``index`` (MiniLM, ONNX, hybrid) over KorSTS sentences with the Kiwi
+analysis beside the encoding and after it, in fresh processes, interleaved.
 """
 
 from __future__ import annotations
@@ -599,13 +601,64 @@ def _where_interrupted(work: Path) -> list[object]:
             f"{seconds:.1f}", f"{peak:.0f}", said[-110:]]
 
 
+#: Builds one index in a fresh process with the Kiwi analysis beside the encoding or
+#: after it (argv: source, model, root, "beside"|"after"); prints seconds and the count.
+_BUILD_ONE = """
+import sys, time
+from simsearch.build import build_index
+from simsearch.build import terms
+terms.BESIDE = sys.argv[4] == "beside"
+start = time.perf_counter()
+report = build_index(sys.argv[1], "text", model=sys.argv[2], root=sys.argv[3])
+print(f"{time.perf_counter() - start:.2f} {report.tokenized}")
+"""
+
+#: Kiwi's analysis of the same texts alone, in a fresh process (its start-up included).
+_KIWI_ONE = """
+import sys, time
+import pandas as pd
+start = time.perf_counter()
+from simsearch.text.kiwi import tokenize
+tokenize(pd.read_csv(sys.argv[1])["text"].fillna("").tolist())
+print(f"{time.perf_counter() - start:.2f}")
+"""
+
+
+def bench_build(work: Path, model: str, n: int, rounds: int) -> list[list[object]]:
+    """``build_index`` of ``n`` KorSTS train sentences (MiniLM, the default ONNX backend,
+    hybrid), ``rounds`` x (after, beside) in fresh processes, each a first build into an
+    empty directory (a rebuild would reuse the Kiwi terms); the ONNX export is made once
+    before (shared cache, untimed). Also Kiwi's analysis of the
+    same texts alone: the most the overlap can save."""
+    import pandas as pd
+
+    s1, s2, _ = korsts("train")
+    texts = list(dict.fromkeys(s1 + s2))[:n]
+    pd.DataFrame({"text": texts}).to_csv(work / "build.csv", index=False)
+    root = work / "build-idx"
+    took: dict[str, list[float]] = {"after": [], "beside": []}
+    for i in range(rounds + 1):  # round 0 makes the ONNX export, untimed
+        for how in ("after", "beside"):
+            shutil.rmtree(root, ignore_errors=True)
+            out = run_checked([PY, "-c", _BUILD_ONE, "build.csv", model, str(root), how], work)
+            if i == 0:
+                break
+            took[how].append(float(out.stdout.split()[0]))
+            log(f"build {how}: {took[how][-1]:.1f} s")
+    kiwi = float(run_checked([PY, "-c", _KIWI_ONE, "build.csv"], work).stdout.split()[0])
+    after, now = float(np.median(took["after"])), float(np.median(took["beside"]))
+    return [[f"{len(texts):,}", rounds, f"{after:.1f}", f"{now:.1f}", f"{now / after:.2f}x",
+             f"{after - now:.1f}", f"{kiwi:.1f}"]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 20k rows, fewer rounds")
     parser.add_argument(
         "--only",
         default="goals",
-        help="comma-separated: goals (= similar,query,topk,kiwi), ranking, encode, memory, where",
+        help="comma-separated: goals (= similar,query,topk,kiwi), ranking, encode, memory, "
+        "where, build",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cached indexes")
     options = parser.parse_args()
@@ -657,6 +710,15 @@ def main() -> None:
                 ["filter", "note", "exit", "seconds", "peak RSS MiB", "stderr"],
                 rows,
             )
+        if "build" in only:
+            rows = bench_build(work, model, 2000 if quick else 6000, 2 if quick else 3)
+            table(
+                "`index` wall time, Kiwi beside the encoding vs after it, median s ("
+                + load() + ")",
+                ["sentences", "rounds", "after", "beside", "beside / after", "saved s",
+                 "Kiwi alone s"],
+                rows,
+            )  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"\n- whole run {time.perf_counter() - started:.0f} s, {load()} at the end")

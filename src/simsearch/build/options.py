@@ -37,7 +37,8 @@ class BuildReport:
         n_windows: units of the index (windows, empty rows included; ``n_docs`` without
             chunking), each one vector;
             ``n_split``: documents cut into more than one window.
-        tokenized: texts analysed by Kiwi for the lexical index in this run.
+        tokenized: distinct texts analysed by Kiwi for the lexical index in this run (a
+            repeated text once; unchanged texts reuse the previous build's terms).
         cut: 0-based rows longer than :data:`simsearch.build.plan.MAX_TEXT_CHARS`
             characters, indexed by their first ones only.
         seconds: wall time of the whole build.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,9 @@ class PartInput:
         search: the matrix searched: ``embeddings``, or the transformed copy.
         previous: the previous index, whatever its model (its Kiwi terms are reused).
         report: the build's report (a part may add its counts).
+        terms: the Kiwi analysis started before the encoding
+            (:class:`simsearch.build.terms.Terms`), or ``None``: the lexical part
+            analyses the texts itself.
     """
 
     gen: Generation
@@ -54,6 +58,7 @@ class PartInput:
     search: Path
     previous: store.Index | None
     report: BuildReport
+    terms: Any = None
 
 
 @dataclass(frozen=True)
@@ -175,9 +180,10 @@ def lexical(ctx: PartInput) -> Part:
     from simsearch.retrieval.parts import LEXICAL_ROLES
 
     options = bm25.BM25Options()
-    index, terms, ctx.report.tokenized = bm25.build_incremental(
-        ctx.corpus.texts, _previous_terms(ctx), options
-    )
+    found = ctx.terms if ctx.terms is not None else start_terms(ctx.corpus.texts, ctx.previous,
+                                                               ctx.gen.log, beside=False)
+    terms, ctx.report.tokenized = found.result()
+    index = bm25.LexicalIndex.build(terms.terms, options)
     names = {
         "matrix": ctx.gen.name("bm25", "npz"),
         "vocab": ctx.gen.name("vocab", "json"),
@@ -209,19 +215,28 @@ def _dense_weight(ctx: PartInput, index) -> float:
     return found[1]
 
 
-def _previous_terms(ctx: PartInput):  # -> bm25.TokenStore | None
+def start_terms(texts, previous: store.Index | None, log, beside: bool = True):
+    """The Kiwi analysis of ``texts`` for the lexical part (:class:`simsearch.build.terms.Terms`),
+    reusing the previous build's terms where readable; with ``beside``, started now in a
+    background thread (see :mod:`simsearch.build.terms`)."""
+    from simsearch.build.terms import Terms
+
+    return Terms(texts, _previous_terms(previous, log), beside=beside)
+
+
+def _previous_terms(previous: store.Index | None, log):  # -> bm25.TokenStore | None
     """The Kiwi terms of the previous build, when readable."""
     from simsearch.retrieval import bm25
 
-    if ctx.previous is None or "lexical_terms" not in ctx.previous.meta.files:
+    if previous is None or "lexical_terms" not in previous.meta.files:
         return None
-    path = ctx.previous.file("lexical_terms")
+    path = previous.file("lexical_terms")
     if not path.exists():
         return None
     try:
         return bm25.TokenStore.load(path)
     except (OSError, ValueError, KeyError):
-        ctx.gen.log("ignoring the previous lexical terms (unreadable); analysing every text")
+        log("ignoring the previous lexical terms (unreadable); analysing every text")
         return None
 
 

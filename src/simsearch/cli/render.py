@@ -493,8 +493,8 @@ def build_summary(report: Any) -> list[str]:
     if meta.lexical is not None:
         lines.append(
             f"Lexical index: BM25 over {meta.lexical.n_terms:,} Kiwi terms "
-            f"({report.tokenized:,} documents analysed, "
-            f"{meta.n_docs - report.tokenized:,} reused)"
+            f"({report.tokenized:,} texts analysed, "
+            f"{meta.n_docs - report.tokenized:,} documents reused terms)"
         )
     lines.append(
         f"Indexed {meta.n_docs:,} documents x {meta.dim} dims from column "

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,10 @@ def text_key(text: str) -> str:
     text alone), so terms cached by an older tag set are analysed again."""
     salt = b"" if TERMS_VERSION == 1 else f"terms-v{TERMS_VERSION}\0".encode()
     return hashlib.sha1(salt + text.encode("utf-8")).hexdigest()[:20]
+
+
+class AnalysisStopped(Exception):
+    """:meth:`TokenStore.update` was stopped before it finished (its caller asked)."""
 
 
 class TokenStore:
@@ -96,18 +100,38 @@ class TokenStore:
                 fh.write(json.dumps({"key": key, "terms": terms}, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
 
-    def update(self, texts: Sequence[str]) -> tuple[TokenStore, int]:
-        """A store for ``texts`` reusing this one's terms for unchanged texts.
+    def update(
+        self,
+        texts: Sequence[str],
+        chunk: int | None = None,
+        stopped: Callable[[], bool] | None = None,
+    ) -> tuple[TokenStore, int]:
+        """A store for ``texts`` reusing this one's terms for unchanged texts; a text that
+        occurs several times is analysed once.
+
+        Args:
+            chunk: analyse this many texts per call of Kiwi (``None``: all at once).
+            stopped: checked before each chunk; when it returns True the update stops
+                with :class:`AnalysisStopped`.
 
         Returns:
             ``(store, n_tokenized)``: the new store in the order of ``texts`` and how many
-            texts had to be analysed.
+            distinct texts had to be analysed.
         """
         known = dict(zip(self.keys, self.terms))
         keys = [text_key(t) for t in texts]
-        missing = sorted({i for i, key in enumerate(keys) if key not in known})
-        for i, terms in zip(missing, tokenize([texts[i] for i in missing])):
-            known[keys[i]] = terms
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in known:
+                first.setdefault(key, i)
+        missing = sorted(first.values())
+        step = chunk or max(1, len(missing))
+        for start in range(0, len(missing), step):
+            if stopped is not None and stopped():
+                raise AnalysisStopped("the Kiwi analysis was stopped")
+            part = missing[start : start + step]
+            for i, terms in zip(part, tokenize([texts[i] for i in part])):
+                known[keys[i]] = terms
         return TokenStore(keys, [known[key] for key in keys]), len(missing)
 
 
