@@ -14,7 +14,9 @@ Usage (niced; the builds take minutes on 2 cores)::
 
 Each system runs in its own process (``--peer NAME``, a JSON line back): build time,
 warm hybrid median / p95 over the 100 queries (the store and the encoder loaded once,
-one query per call), one cold query in a fresh process, recall@10 / MRR@10, disk.
+one query per call), one cold query in a fresh process, recall@10 / MRR@10, disk, and
+the peak resident memory of the system's process (build and 100 queries). A last line
+gives simsearch's warm median and build time as ratios of txtai's.
 """
 
 from __future__ import annotations
@@ -165,13 +167,27 @@ def peer_venv(venv: Path) -> str:
 
 def row(name: str, r: dict) -> str:
     if "error" in r:
-        return f"| {name} | {r['error'][:60]} | | | | |"
+        return f"| {name} | {r['error'][:60]} | | | | | |"
     ms = sorted(t * 1000 for t in r["warm"])
     recall, mrr = scores(r["found"], r["relevant"])
     enc = f" (encoder alone {summary(r['encoder'])})" if "encoder" in r else ""
     shared = f" + {r['shared'] / 1e6:.0f} MB export shared by all indexes" if "shared" in r else ""
     return (f"| {name} | {r['build']:.0f} s | {summary(r['warm'])}{enc} | {r['cold']:.1f} s "
-            f"| {recall:.2f} / {mrr:.3f} | {r['disk'] / 1e6:.1f} MB{shared} |") if ms else ""
+            f"| {recall:.2f} / {mrr:.3f} | {r['disk'] / 1e6:.1f} MB{shared} "
+            f"| {r.get('peak_mb', float('nan')):.0f} MB |") if ms else ""
+
+
+def ratios(results: dict) -> str:
+    """simsearch's warm median and build time as multiples of txtai's (issue 20's goals:
+    at most 1.0x each)."""
+    import statistics
+
+    ours, peer = results.get("simsearch", {}), results.get("txtai", {})
+    if "warm" not in ours or "warm" not in peer:
+        return ""
+    warm = statistics.median(ours["warm"]) / statistics.median(peer["warm"])
+    build = ours["build"] / peer["build"]
+    return f"\nsimsearch / txtai: warm hybrid median {warm:.2f}x, build {build:.2f}x"
 
 
 def main() -> None:
@@ -184,7 +200,10 @@ def main() -> None:
     parser.add_argument("--peer", choices=PEERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peer:
+        import resource
+
         result = globals()[f"run_{args.peer}"](args.work, args.n)
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
     args.work.mkdir(parents=True, exist_ok=True)
@@ -202,10 +221,12 @@ def main() -> None:
     load = os.getloadavg()
     print(f"{args.n:,} documents, 100 queries, load average {load[0]:.1f} on "
           f"{os.cpu_count()} cores\n")
-    print("| | build | warm hybrid (one query per call) | cold | recall@10 / MRR@10 | disk |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| | build | warm hybrid (one query per call) | cold | recall@10 / MRR@10 | disk "
+          "| peak memory |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         print(row(name, r))
+    print(ratios(results))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-from simsearch.cli.run import index_path
+from simsearch.cli.run import index_path, say
 from simsearch.cli.spec import (
     DEFAULT_NAME,
     Aggregate,
@@ -322,10 +322,25 @@ def train_command(
             TrainConfig, locals(), show_progress=fmt == "table", on_progress=on_progress
         )
         result = train_from_files(output, config, spec, model=model, dev=dev)
+    warning = no_better(result)
+    if warning:
+        say(warning)
     if fmt == "json":
         render.write_json_value(asdict(result))
         return
     print(train_summary(result))
+
+
+def no_better(result: Any) -> str | None:
+    """A warning when the dev Spearman did not rise: the saved model ranks the dev pairs
+    no better than the base did (e.g. a cross-encoder that collapsed to one score)."""
+    before, after = result.dev_before, result.dev_after
+    if before is None or after is None or after > before:
+        return None
+    use = ("as a --rerank model it will likely make rankings worse"
+           if result.method == "cross-encoder" else "it is unlikely to search better")
+    return (f"warning: dev Spearman x100 fell from {before:.2f} to {after:.2f}: {use}; "
+            "try more steps, another --lr, or a base model trained on Korean")
 
 
 #: What one training example is, by method.
