@@ -74,3 +74,22 @@ def test_the_cache_directory_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if onnx_encoder.sys.platform.startswith("linux"):
         assert onnx_encoder.cache_root() == tmp_path / "xdg" / "simsearch"
+
+
+def test_the_query_session_does_not_spin_and_the_build_session_does(
+    tmp_path, docs, tiny_model, private_cache
+):
+    """Idle onnxruntime threads busy-wait by default; between queries they fought numpy's
+    BLAS threads and doubled a warm hybrid query on 2 cores (docs/performance.md), so the
+    query encoder turns spinning off while a build's encoder keeps it."""
+    root = tmp_path / "idx"
+    build_index(docs, "text", model=tiny_model, root=root, backend="onnx")
+    key = "session.intra_op.allow_spinning"
+    query = query_encoder(load_index(root))
+    assert query.backend == "onnx"
+    assert query.session.get_session_options().get_session_config_entry(key) == "0"
+    directory = onnx_encoder.shared_dir(load_index(root).onnx_key)
+    build = onnx_encoder.OnnxEncoder(directory)
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # the default
+        build.session.get_session_options().get_session_config_entry(key)
+    assert query.encode(["배터리 전극"]).tolist() == build.encode(["배터리 전극"]).tolist()

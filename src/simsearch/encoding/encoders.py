@@ -306,7 +306,8 @@ def _onnx_query_encoder(index: QuerySource, log: LogFn | None) -> Encoder | None
     why = onnx_encoder.damage(directory, full=False)
     if why is None:
         try:
-            return onnx_encoder.OnnxEncoder(directory, precision)
+            # No spinning between queries (see OnnxEncoder: it fights numpy's BLAS).
+            return onnx_encoder.OnnxEncoder(directory, precision, spin=False)
         except Exception as exc:  # noqa: BLE001 - any damage: fall back, say so once
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if log:

@@ -408,11 +408,13 @@ def ensure_export(model: str, root: str | os.PathLike, st: Any = None, log: LogF
 # --------------------------------------------------------------------------- runtime
 
 
-def _session(ort: Any, path: Path, threads: int) -> Any:
+def _session(ort: Any, path: Path, threads: int, spin: bool = True) -> Any:
     """An onnxruntime CPU session for ``path``. The first one saves its optimised graph
     beside it (``*.opt.onnx``, this machine's CPU) and later ones load that instead,
     which cuts session start-up by about two thirds (1.9 s -> 0.7 s on a busy 2-core
-    machine). An unreadable or incompatible optimised file falls back to ``path``."""
+    machine). An unreadable or incompatible optimised file falls back to ``path``.
+    ``spin=False`` turns off onnxruntime's busy-waiting of idle intra-op threads
+    (``session.intra_op.allow_spinning``; see :class:`OnnxEncoder`)."""
     optimised = path.with_name(path.stem + ".opt.onnx")
 
     def options(save: Path | None = None) -> Any:
@@ -420,6 +422,8 @@ def _session(ort: Any, path: Path, threads: int) -> Any:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if save is not None:
             opts.optimized_model_filepath = str(save)
         return opts
@@ -457,11 +461,18 @@ class OnnxEncoder(BaseEncoder):
         directory: an export directory (see :func:`export`).
         precision: ``"fp32"`` or ``"int8"`` (the dynamically quantised model).
         threads: onnxruntime intra-op threads (0: one per core).
+        spin: let idle intra-op threads busy-wait for the next run (onnxruntime's
+            default): right for a build's back-to-back batches. Queries pass False:
+            between two queries the process ranks with numpy, whose BLAS threads then
+            compete with the spinning ones; on 2 cores that doubled a warm hybrid query
+            (32.7 -> 20.0 ms median, p95 65.8 -> 40.4 ms, 100 queries on 20,000
+            sentences; ``scripts/peers.py``).
     """
 
     backend = "onnx"
 
-    def __init__(self, directory: str | os.PathLike, precision: str = "fp32", threads: int = 0):
+    def __init__(self, directory: str | os.PathLike, precision: str = "fp32", threads: int = 0,
+                 spin: bool = True):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -471,7 +482,7 @@ class OnnxEncoder(BaseEncoder):
             raise SimsearchError(f"the ONNX backend runs fp32 or int8, not {precision}")
         self.precision = precision
         path = quantized(self.directory) if precision == "int8" else self.directory / "model.onnx"
-        self.session = _session(ort, path, threads)
+        self.session = _session(ort, path, threads, spin)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.max_seq_length = int(self.config["max_seq_length"])
         self.tokenizer = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
