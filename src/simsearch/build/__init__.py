@@ -19,6 +19,7 @@ the network or torch, once), :mod:`~simsearch.build.plan` (units and the reuse d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -250,65 +251,20 @@ def _write_generation(
 ) -> tuple[BuildReport, IndexMeta]:
     """Plan, encode (or import), assemble, write the derived parts and commit."""
     old, reusable = previous
-    terms = _terms_beside(job, old, gen, encoding=matrix is None)
-    try:
-        return _write_with_terms(gen, job, matrix, previous, slot, terms)
-    finally:
-        if terms is not None:
-            terms.stop()  # a no-op once finished; else a failed build stops the analysis
-
-
-def _terms_beside(job: _Inputs, old: store.Index | None, gen: Generation, encoding: bool):
-    """The lexical part's Kiwi analysis, started now to run beside the encoding
-    (:mod:`simsearch.build.terms`), or None (no lexical part, nothing is encoded, or
-    :data:`simsearch.build.terms.BESIDE` is off): the part then analyses after it."""
-    from simsearch.build import terms as beside
-
-    if not (job.target.lexical and encoding and beside.BESIDE):
-        return None
-    from simsearch.build.parts import start_terms
-
-    return start_terms(job.corpus.texts, old, gen.log)
-
-
-def _write_with_terms(
-    gen: Generation,
-    job: _Inputs,
-    matrix: np.ndarray | None,
-    previous: tuple[store.Index | None, store.Index | None],
-    slot: EncoderSlot | None,
-    terms,
-) -> tuple[BuildReport, IndexMeta]:
-    old, reusable = previous
-    units = plan_units(job.corpus.texts, job.target.chunking, slot)
-    retire = gen.start(old)
-    embeddings = gen.path / gen.name("embeddings", "npy")
-    if matrix is not None:
-        dim = import_matrix(Path(str(job.options.embeddings)), matrix, embeddings)
-        report, encoded = BuildReport(path=gen.path, status="imported"), Encoded(None, dim)
-    else:
-        reuse = plan_reuse(units, reusable)
-        cached_dim = reusable.meta.dim if reusable is not None else 0
-        encoded = encode_missing(gen, reuse, slot, job.options, cached_dim)
-        report = BuildReport(
-            path=gen.path,
-            status="updated" if reusable else "built",
-            encoded=encoded.encoded,
-            reused=reuse.reused,
-            dropped=reuse.dropped,
-            resumed=encoded.resumed,
-            truncated=encoded.truncated,
+    # Kiwi analyses beside the encoding; leaving the block stops an unfinished analysis.
+    with _terms_beside(job, old, gen, encoding=matrix is None) as terms:
+        units = plan_units(job.corpus.texts, job.target.chunking, slot)
+        retire = gen.start(old)
+        embeddings = gen.path / gen.name("embeddings", "npy")
+        report, encoded = _embeddings(gen, job, matrix, (units, reusable, slot), embeddings)
+        report.n_windows = len(units.texts)
+        report.n_texts = len(
+            {h for h, e in zip(units.hashes.tolist(), units.empty.tolist()) if not e}
         )
-        old_matrix = np.load(reusable.file("embeddings"), mmap_mode="r") if reusable else None
-        new_rows = {h: i for i, h in enumerate(reuse.order)}
-        sources = (new_rows, encoded.pending, reuse.cached, old_matrix)
-        assemble(embeddings, units.hashes.tolist(), units.empty, sources, encoded.dim)
-    report.n_windows = len(units.texts)
-    report.n_texts = len({h for h, e in zip(units.hashes.tolist(), units.empty.tolist()) if not e})
-    files = {"embeddings": embeddings.name, **write_rows(gen, job.corpus, units)}
-    ctx = PartInput(gen, job.corpus, job.target, units, embeddings, embeddings, old, report,
-                    terms)
-    part_files, sections, _ = write_parts(ctx)
+        files = {"embeddings": embeddings.name, **write_rows(gen, job.corpus, units)}
+        ctx = PartInput(gen, job.corpus, job.target, units, embeddings, embeddings, old, report,
+                        terms)
+        part_files, sections, _ = write_parts(ctx)
     files.update(part_files)
     backend = slot.opened.backend if slot and slot.opened and encoded.pending is not None else None
     sections += _export_section(job.target.model, gen, slot)
@@ -317,6 +273,48 @@ def _write_with_terms(
         gen, job.source, job.corpus, job.target, job.options, report, built, (old, reusable, retire)
     )
     return report, meta
+
+
+def _terms_beside(job: _Inputs, old: store.Index | None, gen: Generation, encoding: bool):
+    """The lexical part's Kiwi analysis, started now to run beside the encoding
+    (:class:`simsearch.build.terms.Terms`, a context manager that stops it on exit), or
+    a null context giving None (no lexical part, nothing is encoded, or
+    :data:`simsearch.build.terms.BESIDE` is off): the part then analyses after it."""
+    from simsearch.build import terms as beside
+
+    if not (job.target.lexical and encoding and beside.BESIDE):
+        return contextlib.nullcontext()
+    from simsearch.build.parts import start_terms
+
+    return start_terms(job.corpus.texts, old, gen.log)
+
+
+def _embeddings(
+    gen: Generation, job: _Inputs, matrix: np.ndarray | None, plan: tuple, embeddings: Path
+) -> tuple[BuildReport, Encoded]:
+    """Write the generation's embeddings file: the imported ``matrix``, or the cached
+    vectors plus the newly encoded ones. ``plan``: ``(units, reusable index, slot)``."""
+    units, reusable, slot = plan
+    if matrix is not None:
+        dim = import_matrix(Path(str(job.options.embeddings)), matrix, embeddings)
+        return BuildReport(path=gen.path, status="imported"), Encoded(None, dim)
+    reuse = plan_reuse(units, reusable)
+    cached_dim = reusable.meta.dim if reusable is not None else 0
+    encoded = encode_missing(gen, reuse, slot, job.options, cached_dim)
+    report = BuildReport(
+        path=gen.path,
+        status="updated" if reusable else "built",
+        encoded=encoded.encoded,
+        reused=reuse.reused,
+        dropped=reuse.dropped,
+        resumed=encoded.resumed,
+        truncated=encoded.truncated,
+    )
+    old_matrix = np.load(reusable.file("embeddings"), mmap_mode="r") if reusable else None
+    new_rows = {h: i for i, h in enumerate(reuse.order)}
+    sources = (new_rows, encoded.pending, reuse.cached, old_matrix)
+    assemble(embeddings, units.hashes.tolist(), units.empty, sources, encoded.dim)
+    return report, encoded
 
 
 def _export_section(model: str, gen: Generation, slot: EncoderSlot | None) -> list:
