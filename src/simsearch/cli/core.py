@@ -266,10 +266,8 @@ def query_command(
     columns = show_list(show)
     index.meta.check_columns(columns)
     options = search_options(mode, aggregate, dense_weight, fusion)
-    if mode != "dense" and index.meta.lexical is not None:
-        from simsearch.text.kiwi import start_kiwi
-
-        start_kiwi()  # its ~2 s start-up overlaps with opening the parts and the model
+    # Kiwi is not started in a thread here: its set-up holds the GIL (1.3-1.8 s), so it
+    # would stall the encoder's loading instead of overlapping it (measured: no gain).
     first_k, log = first_stage(second, k, min_similarity)
     if table:
         hits = _batch(index, rows, first_k, options, quiet, device=device, log=log,

@@ -21,9 +21,10 @@ each task of ``scripts/retrieval_bench.py``, while keeping every morpheme (parti
 endings too, as a plain ``bm25s`` over Kiwi does) lost up to 3 points on the KorNLI task
 (docs/retrieval.md). BM25's ``k1``/``b`` moved the scores by less than a point.
 
-Kiwi costs about a second to start (measured in ``scripts/retrieval_bench.py``), so it is
-imported lazily, configured without the typo and multi-word dictionaries (which triple the
-start-up), and created once per process (:func:`get_kiwi`).
+Kiwi costs 1.3-1.8 s to start on 2 cores, more than a whole cold dense ``query``
+(``scripts/bench.py --only kiwi``), so it is imported lazily, configured without the typo
+and multi-word dictionaries (which make the start-up 2.5-3 times as long), and created
+once per process (:func:`get_kiwi`).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ _MAKING = threading.Lock()
 
 
 def get_kiwi(num_workers: int = 1):
-    """The process's :class:`kiwipiepy.Kiwi` (created on first use, about 0.8 s, plus
-    about 1.2 s of lazy set-up on its first analysis; see :func:`start_kiwi`).
+    """The process's :class:`kiwipiepy.Kiwi` (created on first use, about 0.7 s, plus
+    about 0.8-1.1 s of lazy set-up on its first analysis, both holding the GIL; see
+    :func:`start_kiwi`).
 
     The typo and multi-word dictionaries are off: they triple the start-up and the index
     and the query must use the same analyser anyway. The default dictionary (proper
@@ -73,9 +75,14 @@ def _make_kiwi(num_workers: int):
 
 def start_kiwi() -> None:
     """Make the process's Kiwi (:func:`get_kiwi`) and run its lazy set-up in a background
-    thread now, so its ~2 s start-up overlaps with what the caller does meanwhile
-    (imports, opening the index, loading the query model); a later :func:`get_kiwi` or
-    :func:`tokenize` waits for it. The analysis is the same Kiwi's: results unchanged."""
+    thread now; a later :func:`get_kiwi` or :func:`tokenize` waits for it. The analysis
+    is the same Kiwi's: results unchanged.
+
+    For a process that then waits (a server before its first request). Kiwi's
+    constructor and its first analysis hold the GIL throughout (1.3-1.8 s on 2 cores), so
+    beside Python work (imports, loading a model) the thread only takes turns with it:
+    a cold CLI ``query`` was no faster with it (``scripts/bench.py --only kiwi``).
+    """
 
     def work() -> None:
         # A failure here (no kiwipiepy...) is reported by the caller's own call.
