@@ -165,6 +165,22 @@ def test_page_escapes_and_refuses_foreign_hosts(served):
     assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
 
 
+def test_page_offers_the_modes_the_index_can_run(served, tmp_path, tiny_model):
+    from fastapi.testclient import TestClient
+
+    root, index, client = served
+    page = client.get("/").text
+    assert '<select id="mode"' in page
+    assert [m for m in ("hybrid", "dense", "lexical") if f'<option value="{m}">' in page] == [
+        "hybrid", "dense", "lexical"]
+    # A dense-only index has one mode: no control.
+    simsearch.build_index(root / "p.csv", "abstract", model=tiny_model, root=tmp_path / "d",
+                          lexical=False)
+    dense = TestClient(create_app(simsearch.load_index(tmp_path / "d"), ServeOptions(k=5)),
+                       base_url="http://127.0.0.1")
+    assert '<select id="mode"' not in dense.get("/").text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +205,15 @@ def live_server(served):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+def client_rows(base: str, params: dict) -> list[str]:
+    """Rows of ``/api/query`` on the live server, as the page's data-row strings."""
+    import urllib.parse
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/api/query?{urllib.parse.urlencode(params)}") as r:
+        return [str(hit["row"]) for hit in json.load(r)]
 
 
 @pytest.mark.slow
@@ -247,6 +272,32 @@ def test_page_in_headless_chromium(live_server, tmp_path):
         assert len(similar_rows) == 38  # all but itself and the empty document
         assert first not in [r.get_attribute("data-row") for r in similar_rows]
         assert driver.find_element(By.ID, "download").is_enabled()
+        # The hits are ordered by their score, which the table shows beside the similarity.
+        heads = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#results th")]
+        assert heads[:4] == ["rank", "row", "similarity", "score"]
+        scores = [float(tr.find_elements(By.TAG_NAME, "td")[3].text) for tr in rows]
+        assert scores == sorted(scores, reverse=True)
+        assert "(hybrid)" in driver.find_element(By.ID, "status").text
+        # Another mode for the next search: the page asks the API for it.
+        from selenium.webdriver.support.ui import Select
+
+        Select(driver.find_element(By.ID, "mode")).select_by_value("dense")
+        driver.find_element(By.ID, "go").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "(dense)"))
+        dense = [tr.get_attribute("data-row")
+                 for tr in driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
+        expected = client_rows(live_server, {"q": "콘크리트 균열", "k": 40, "mode": "dense"})
+        assert dense == expected
+        # Back to the index's settings; a query with particles marks the matched terms
+        # ("균열을" is not in the text, its term "균열" is).
+        Select(driver.find_element(By.ID, "mode")).select_by_value("")
+        box = driver.find_element(By.ID, "q")
+        box.clear()
+        box.send_keys("균열을 보수하는")
+        driver.find_element(By.ID, "go").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "(hybrid)"))
+        marks = {m.text for m in driver.find_elements(By.CSS_SELECTOR, "#results mark")}
+        assert marks == {"균열", "보수"}
         shot = tmp_path / "serve.png"
         assert driver.save_screenshot(str(shot))
         assert shot.read_bytes()[:4] == b"\x89PNG"

@@ -238,12 +238,14 @@ def _add_page(app: FastAPI, index: store.Index, options: ServeOptions) -> None:
             f"{index.n_docs:,} documents, column {index.column!r} of "
             f"{_source_name(index)}, model {_model_name(index.model)}"
         )
-        return _page_module().PAGE.format(
+        page = _page_module()
+        return page.PAGE.format(
             title=html.escape(_source_name(index)),
             about=html.escape(about),
             k=options.k,
             max_k=options.max_k,
             max_query=options.max_query_chars,
+            mode_select=_mode_select(index, page.MODE_SELECT),
         )
 
     @app.get("/static/app.js")
@@ -253,6 +255,17 @@ def _add_page(app: FastAPI, index: store.Index, options: ServeOptions) -> None:
     @app.get("/static/app.css")
     def style() -> Response:
         return Response(_page_module().CSS, media_type="text/css; charset=utf-8")
+
+
+def _mode_select(index: store.Index, template: str) -> str:
+    """The page's mode control: the modes this index can run, or nothing on a dense-only
+    index (one mode, nothing to choose)."""
+    if index.meta.lexical is None:
+        return ""
+    from simsearch.retrieval.modes import MODES
+
+    options = "\n".join(f'    <option value="{m}">{m}</option>' for m in MODES)
+    return template.format(options=options)
 
 
 def _add_api(app: FastAPI, searcher: Searcher, options: ServeOptions) -> None:

@@ -26,6 +26,7 @@ PAGE = """<!doctype html>
   <input id="q" name="q" type="search" maxlength="{max_query}"
          placeholder="문장이나 키워드로 검색 (search)" required autofocus>
   <label>k <input id="k" name="k" type="number" min="1" max="{max_k}" value="{k}"></label>
+{mode_select}
   <button id="go" type="submit">Search</button>
   <button id="download" type="button" disabled>Download .xlsx</button>
 </form>
@@ -51,6 +52,7 @@ header h1 { margin: 0; font-size: 1.4rem; }
 form { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
 #q { flex: 1 1 28rem; font-size: 1rem; padding: .45rem .6rem; }
 #k { width: 4.5rem; }
+select { padding: .4rem; font-size: .95rem; }
 button { padding: .45rem .9rem; font-size: .95rem; cursor: pointer; }
 #status { min-height: 1.2rem; color: #555; }
 #status.error { color: #b00020; font-weight: 600; }
@@ -110,12 +112,17 @@ function cell(tr, value, cls) {
   tr.appendChild(td);
 }
 
-function render(table, hits, terms, onPick) {
+// terms: the words to mark in each text; with matched, each hit's own matched index
+// terms too (query results only: between two documents they are too many to help).
+function render(table, hits, terms, onPick, matched) {
   const head = table.tHead, body = table.tBodies[0];
   head.replaceChildren(); body.replaceChildren();
   const shown = hits.length && hits[0].columns ? Object.keys(hits[0].columns) : [];
   const hr = document.createElement("tr");
-  for (const name of ["rank", "row", "similarity", ...shown, "text"]) {
+  // The score is what the hits are ordered by (in hybrid mode it is not the similarity).
+  const reranked = hits.some((h) => h.rerank_score !== undefined && h.rerank_score !== null);
+  const scores = reranked ? ["score", "rerank_score"] : ["score"];
+  for (const name of ["rank", "row", "similarity", ...scores, ...shown, "text"]) {
     const th = document.createElement("th"); th.textContent = name; hr.appendChild(th);
   }
   head.appendChild(hr);
@@ -125,15 +132,33 @@ function render(table, hits, terms, onPick) {
     cell(tr, String(hit.rank), "num");
     cell(tr, String(hit.row), "num");
     cell(tr, hit.similarity.toFixed(4), "num");
+    for (const name of scores) cell(tr, number(hit[name]), "num");
     for (const name of shown) {
       const v = hit.columns[name];
       const text = v === null || v === undefined ? "" : String(v);
       cell(tr, text, text.length <= 20 ? "short" : "");
     }
-    cell(tr, highlighted(hit.text, terms));
+    cell(tr, highlighted(hit.text, matched ? terms.concat(surfaces(hit.matched_terms)) : terms));
     if (onPick) tr.addEventListener("click", () => onPick(hit.row, tr));
     body.appendChild(tr);
   }
+}
+
+function number(value) {
+  return typeof value === "number" ? value.toFixed(4) : "";
+}
+
+// A matched index term as it is written in the text: a verb or adjective stem without
+// the "다" the index adds (as simsearch.text.kiwi.surface_spans does).
+function surfaces(terms) {
+  return (terms || []).map((t) => (t.length > 1 && t.endsWith("다") ? t.slice(0, -1) : t));
+}
+
+// The ranking's mode chosen on the page ("" = the index's own settings).
+function withMode(params) {
+  const mode = $("mode") ? $("mode").value : "";
+  if (mode) params.set("mode", mode);
+  return params;
 }
 
 async function getJSON(url) {
@@ -149,13 +174,14 @@ async function similar(row, tr) {
   const k = Number($("k").value) || K;
   setStatus("finding rows similar to row " + row + " ...");
   try {
-    const hits = await getJSON("/api/similar/" + encodeURIComponent(row) + "?k=" + k);
+    const params = withMode(new URLSearchParams({ k: String(k) }));
+    const hits = await getJSON("/api/similar/" + encodeURIComponent(row) + "?" + params);
     $("similar-title").textContent = "Rows similar to row " + row;
-    render($("similar"), hits, [], null);
+    render($("similar"), hits, [], null, false);
     $("similar-section").hidden = false;
-    state.download = "/api/similar/" + encodeURIComponent(row) + ".xlsx?k=" + k;
+    state.download = "/api/similar/" + encodeURIComponent(row) + ".xlsx?" + params;
     $("download").disabled = false;
-    setStatus(hits.length + " rows similar to row " + row);
+    setStatus(hits.length + " rows similar to row " + row + modeNote(hits));
   } catch (err) { setStatus(err.message, true); }
 }
 
@@ -165,22 +191,32 @@ $("search").addEventListener("submit", async (event) => {
   const k = Number($("k").value) || K;
   if (!q) { setStatus("type something to search for", true); return; }
   setStatus("searching ...");
-  const params = new URLSearchParams({ q: q, k: String(k) });
+  const params = withMode(new URLSearchParams({ q: q, k: String(k) }));
   try {
     const hits = await getJSON("/api/query?" + params);
     $("results-title").textContent = "Results for \u201c" + q + "\u201d";
-    render($("results"), hits, q.split(/\s+/), similar);
+    render($("results"), hits, q.split(/\s+/), similar, true);
     $("similar-section").hidden = true;
     state.download = "/api/query.xlsx?" + params;
     $("download").disabled = false;
-    setStatus(hits.length + " results; click a row for its similar rows");
+    setStatus(hits.length + " results" + modeNote(hits) + "; click a row for its similar rows");
   } catch (err) { setStatus(err.message, true); }
 });
+
+function modeNote(hits) {
+  return hits.length && hits[0].mode ? " (" + hits[0].mode + ")" : "";
+}
 
 $("download").addEventListener("click", () => {
   if (state.download) window.location.href = state.download;
 });
 """
+
+#: The ranking's mode, on an index that has a lexical part ({options}: <option> elements).
+MODE_SELECT = """  <label>mode <select id="mode" name="mode">
+    <option value="">index default</option>
+{options}
+  </select></label>"""
 
 ERROR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>simsearch: error</title>
