@@ -77,7 +77,8 @@ def test_a_rebuilt_index_is_opened_again_never_served_stale(built, tiny_model, m
     second = simsearch.query("배터리 전극", k=5)
     assert all(t.startswith("새") for t in second["text"])
     assert loads[0] == 3
-    expected = search.query("배터리 전극", k=5)  # the one-shot path, opened afresh
+    # The one-shot path, on the index opened afresh.
+    expected = search.hits_frame(search.query_hits(store.load_index(), ["배터리 전극"], 5))
     assert second["row"].tolist() == expected["row"].tolist()
 
 
@@ -111,7 +112,8 @@ def test_results_equal_the_one_shot_path(built, mode):
                                          where=where)
             assert hits_key(ours) == hits_key(theirs)
     frame = opened.query(queries, k=4, mode=mode)
-    pd.testing.assert_frame_equal(frame, search.query(queries, k=4, mode=mode))
+    one_shot = search.query_hits(store.load_index(), queries, 4, options=options)
+    pd.testing.assert_frame_equal(frame, search.hits_frame(one_shot))
 
 
 def test_open_by_directory_and_errors(built):

@@ -3,13 +3,13 @@
 Both rank through :func:`simsearch.retrieval.rank.rank` (the one ranking layer). The
 ``*_hits`` functions return :class:`~simsearch.retrieval.hit.Hit` objects and never import
 pandas or torch beyond what they need, so the CLI's ``similar`` starts in a fraction of a
-second; the public :func:`similar` and :func:`query` wrap them into pandas DataFrames for
-notebooks.
+second; :func:`hits_frame` makes them a pandas DataFrame. The notebook functions
+(``simsearch.similar``, ``simsearch.query``) are in :mod:`simsearch.searcher`, which keeps
+the index open between calls and ranks through these same functions.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -388,77 +388,3 @@ def hits_frame(hits: list[Hit]) -> pd.DataFrame:
         )
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def similar(  # noqa: PLR0913 - keyword options of the notebook API
-    doc: int,
-    k: int | None = 10,
-    *,
-    root: str | os.PathLike = store.DEFAULT_ROOT,
-    name: str = store.DEFAULT_NAME,
-    include_self: bool = False,
-    min_similarity: float | None = None,
-    where: str | None = None,
-    exact: bool = False,
-    mode: str | None = None,
-) -> pd.DataFrame:
-    """Notebook API: the ``k`` documents most similar to row ``doc`` of the indexed file
-    (through the approximate index when the index has one; ``exact=True`` scans all).
-
-    ``where`` keeps only rows matching an SQL condition over the source columns,
-    applied before ranking (see :mod:`simsearch.retrieval.filters`).
-
-    Example:
-        >>> simsearch.similar(0, k=5, where="year >= 2020")  # doctest: +SKIP
-
-    Args:
-        k: at most this many rows; None with ``min_similarity``: no limit.
-        min_similarity: keep only rows with cosine similarity ``>=`` this.
-
-    Returns:
-        A DataFrame of up to ``k`` rows, nearest first (see :func:`hits_frame`).
-
-    Raises:
-        SimsearchError: no index, ``doc`` out of range, ``k < 1``, a threshold outside
-            ``[-1, 1]``, a bad filter.
-    """
-    index = store.load_index(root, name)
-    found = similar_hits(
-        index, doc, k, include_self, min_similarity=min_similarity, exact=exact,
-        where=where, options=search_options(mode),
-    )
-    return hits_frame(found)
-
-
-def query(  # noqa: PLR0913 - keyword options of the notebook and CLI
-    text: str | Sequence[str],
-    k: int = 10,
-    *,
-    root: str | os.PathLike = store.DEFAULT_ROOT,
-    name: str = store.DEFAULT_NAME,
-    device: str | None = None,
-    min_similarity: float | None = None,
-    where: str | None = None,
-    exact: bool = False,
-    mode: str | None = None,
-    aggregate: str = "max",
-) -> pd.DataFrame:
-    """Notebook API: the ``k`` documents most similar to a query text (or to each of
-    several), encoded with the index's own model (through the approximate index when
-    the index has one; ``exact=True`` scans all); ``where`` filters rows before
-    ranking, as in :func:`similar`.
-
-    Returns:
-        A DataFrame of ``k`` rows per query with a ``query`` column (see :func:`hits_frame`).
-
-    Raises:
-        SimsearchError: no index, empty query, ``k < 1``, a bad filter, model problems.
-    """
-    texts = [text] if isinstance(text, str) else list(text)
-    index = store.load_index(root, name)
-    options = search_options(mode, aggregate)
-    found = query_hits(
-        index, texts, k, device=device, min_similarity=min_similarity, exact=exact,
-        where=where, options=options,
-    )
-    return hits_frame(found)
