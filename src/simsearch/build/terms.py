@@ -15,6 +15,7 @@ next chunk and waits for that, so a build that fails or is interrupted does not 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -99,8 +100,6 @@ def _import_here() -> None:
     at once share Python's module locks, and a Ctrl-C landing in one import can leave a
     lock the other then waits on for ever. The thread then only runs Kiwi. A missing
     package is left for the analysis to report, as without the thread."""
-    import contextlib
-
     import simsearch.retrieval.bm25  # noqa: F401
     import simsearch.text.kiwi  # noqa: F401
 
